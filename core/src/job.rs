@@ -1,0 +1,112 @@
+//! Jobs (one upload to transcode) and what becomes of them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::peer::NodeId;
+
+/// A node-local job number, chosen by the driver.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct JobId(pub u64);
+
+/// SHA-256 of the uploaded bytes: the cache key.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct ContentHash(pub [u8; 32]);
+
+impl ContentHash {
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(ContentHash(out))
+    }
+}
+
+/// What a strategy may know about a job before running it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobFeatures {
+    pub size_bytes: u64,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+    pub duration_ms: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub content: ContentHash,
+    pub features: JobFeatures,
+    /// Offload hops taken so far (0 = received from a client).
+    pub hops: u8,
+    /// The node the client uploaded to.
+    pub origin: NodeId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// Every worker busy and the wait queue at its cap.
+    QueueFull,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailKind {
+    /// ffmpeg exited non-zero or produced no output (bad input).
+    Transcode,
+    /// ffmpeg ran past the per-job time limit and was killed.
+    Timeout,
+    /// The node could not store or read the result.
+    Io,
+}
+
+/// A peer's answer to an offloaded job, as its driver reports it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteDone {
+    pub executed_by: NodeId,
+    pub cache_hit: bool,
+    /// Hops as counted at the executing node.
+    pub hops: u8,
+    pub output_bytes: u64,
+}
+
+/// Why an offload did not produce a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OffloadError {
+    /// Could not reach the peer, or it did not answer in time.
+    Unreachable,
+    /// The peer refused (its queue was full).
+    Rejected,
+    /// The peer ran the job and it failed.
+    Failed(FailKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Done {
+        executed_by: NodeId,
+        cache_hit: bool,
+        hops: u8,
+        output_bytes: u64,
+        /// The entry node sent the job to a peer.
+        offloaded: bool,
+        /// An offload failed and the job then ran here.
+        fallback: bool,
+    },
+    Rejected(RejectReason),
+    Failed(FailKind),
+}

@@ -1,0 +1,823 @@
+//! One node's whole decision logic as a sans-IO state machine.
+//!
+//! Drivers feed [`Input`]s stamped with the current time and carry out the [`Output`]s: the
+//! simulator in virtual time, a live node with sockets, ffmpeg and tokio timers. Nothing here
+//! reads a clock or an OS random source.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::num::{NonZeroU8, NonZeroUsize};
+use std::time::Duration;
+
+use foca::{Foca, NoCustomBroadcast, Notification, PostcardCodec, Runtime};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use crate::cache::CacheIndex;
+use crate::config::NodeConfig;
+use crate::job::{
+    ContentHash, FailKind, Job, JobId, OffloadError, Outcome, RejectReason, RemoteDone,
+};
+use crate::load::{KnownReport, LoadDigest, LoadReport};
+use crate::peer::{NodeId, PeerAddr, PeerId};
+use crate::strategy::{Choice, ClusterView, PeerView, SelfView, Strategy};
+use crate::time::Millis;
+use crate::wire::Message;
+use crate::zone::ZoneId;
+
+/// A timer the core asked for; drivers hand it back unchanged when it fires.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timer(TimerKind);
+
+#[derive(Clone, Debug, PartialEq)]
+enum TimerKind {
+    Swim(foca::Timer<PeerId>),
+    GossipRound,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A job from a client (`hops == 0`) or from an offloading peer.
+    Upload(Job),
+    /// A message that arrived from another node.
+    Message(Message),
+    /// A transcode this node started has ended (output size in bytes, or why it failed).
+    TranscodeDone {
+        job: JobId,
+        result: Result<u64, FailKind>,
+    },
+    /// An offload this node started has ended.
+    OffloadDone {
+        job: JobId,
+        result: Result<RemoteDone, OffloadError>,
+    },
+    Timer(Timer),
+    /// The driver's latest measurement of this node's CPU and memory use (% of its allotment).
+    Stats {
+        cpu_pct: f32,
+        mem_pct: f32,
+    },
+    /// An output found in the disk cache at start (feed oldest first).
+    CacheRecovered {
+        content: ContentHash,
+        bytes: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Deliver `msg` to the node listening at `to.addr`.
+    Send {
+        to: PeerId,
+        msg: Message,
+    },
+    /// Run the transcode; answer with [`Input::TranscodeDone`].
+    StartTranscode(Job),
+    /// Transfer the job to `to` (its `hops` already counts this hop); answer with
+    /// [`Input::OffloadDone`].
+    Offload {
+        job: Job,
+        to: PeerId,
+    },
+    /// The job is finished; answer whoever submitted it.
+    Reply {
+        job: JobId,
+        outcome: Outcome,
+    },
+    /// Deliver `Input::Timer(timer)` at time `at`.
+    SetTimer {
+        at: Millis,
+        timer: Timer,
+    },
+    /// The cache dropped this output; a live node deletes its file.
+    CacheEvict(ContentHash),
+    Event(Event),
+}
+
+/// Things worth logging or counting that need no action from the driver.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// This node now sees `PeerId` as an alive member.
+    MemberUp(PeerId),
+    /// This node's membership declared the peer down.
+    MemberDown(PeerId),
+    /// This node joined a cluster (has at least one member).
+    Joined,
+    /// This node has no members left.
+    Isolated,
+    /// The rest of the cluster had declared this node down; it rejoined as a new life.
+    Rejoined(PeerId),
+    /// A job entered the wait queue.
+    Enqueued(JobId),
+    /// A job left the wait queue for a worker.
+    Dequeued(JobId),
+    /// A message could not be processed (malformed membership data, unknown sender).
+    BadMessage(String),
+}
+
+/// Running totals, for metrics endpoints and simulator windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub uploads: u64,
+    pub cache_hits: u64,
+    pub transcodes_started: u64,
+    pub transcodes_ok: u64,
+    pub transcodes_failed: u64,
+    pub offloads_same_zone: u64,
+    pub offloads_cross_zone: u64,
+    pub offloads_failed: u64,
+    pub fallbacks: u64,
+    pub rejected: u64,
+    /// Jobs this node executed (or answered from cache) whose entry node is in this zone.
+    pub responses_same_zone: u64,
+    pub responses_cross_zone: u64,
+    pub enqueues: u64,
+    pub dequeues: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bad_messages: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobState {
+    Queued,
+    Running,
+    Offloaded(PeerId),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Tracked {
+    job: Job,
+    state: JobState,
+    fallback: bool,
+}
+
+type Swim = Foca<PeerId, PostcardCodec, ChaCha8Rng, NoCustomBroadcast>;
+
+/// Membership notifications collected during one foca call.
+enum Note {
+    Up(PeerId),
+    Down(PeerId),
+    Rename(PeerId, PeerId),
+    Active,
+    Idle,
+    Rejoin(PeerId),
+}
+
+/// Adapter that turns foca's callbacks into core outputs.
+struct SwimRuntime<'a> {
+    now: Millis,
+    out: &'a mut VecDeque<Output>,
+    notes: &'a mut Vec<Note>,
+}
+
+impl Runtime<PeerId> for SwimRuntime<'_> {
+    fn notify(&mut self, notification: Notification<'_, PeerId>) {
+        let note = match notification {
+            Notification::MemberUp(id) => Note::Up(*id),
+            Notification::MemberDown(id) => Note::Down(*id),
+            Notification::Rename(old, new) => Note::Rename(*old, *new),
+            Notification::Active => Note::Active,
+            Notification::Idle => Note::Idle,
+            Notification::Rejoin(id) => Note::Rejoin(*id),
+            _ => return,
+        };
+        self.notes.push(note);
+    }
+
+    fn send_to(&mut self, to: PeerId, data: &[u8]) {
+        self.out.push_back(Output::Send {
+            to,
+            msg: Message::Swim(data.to_vec()),
+        });
+    }
+
+    fn submit_after(&mut self, event: foca::Timer<PeerId>, after: Duration) {
+        self.out.push_back(Output::SetTimer {
+            at: self.now + after.as_millis() as Millis,
+            timer: Timer(TimerKind::Swim(event)),
+        });
+    }
+}
+
+pub struct Node {
+    cfg: NodeConfig,
+    me: PeerId,
+    swim: Swim,
+    rng: ChaCha8Rng,
+    strategy: Strategy,
+    /// Alive peers, sorted by node id.
+    peers: Vec<PeerView>,
+    cache: CacheIndex,
+    jobs: BTreeMap<JobId, Tracked>,
+    queue: VecDeque<JobId>,
+    running: u32,
+    cpu_pct: f32,
+    mem_pct: f32,
+    report_version: u64,
+    counters: Counters,
+    out: VecDeque<Output>,
+    notes: Vec<Note>,
+    evicted: Vec<ContentHash>,
+    started: bool,
+}
+
+impl Node {
+    pub fn new(cfg: NodeConfig, mut rng: ChaCha8Rng) -> Node {
+        let me = PeerId {
+            node: cfg.id,
+            zone: cfg.zone,
+            addr: cfg.addr,
+            gen: cfg.gen,
+        };
+        // foca gets its own stream so membership randomness does not shift routing draws.
+        let mut swim_rng = rng.clone();
+        swim_rng.set_stream(rng.get_stream().wrapping_add(1 << 32));
+        let _ = rng.random::<u32>();
+        let swim = Foca::new(me, swim_config(&cfg), swim_rng, PostcardCodec);
+        Node {
+            strategy: Strategy::new(cfg.strategy.clone()),
+            cache: CacheIndex::new(cfg.cache_bytes),
+            me,
+            swim,
+            rng,
+            peers: Vec::new(),
+            jobs: BTreeMap::new(),
+            queue: VecDeque::new(),
+            running: 0,
+            cpu_pct: 0.0,
+            mem_pct: 0.0,
+            report_version: 0,
+            counters: Counters::default(),
+            out: VecDeque::new(),
+            notes: Vec::new(),
+            evicted: Vec::new(),
+            started: false,
+            cfg,
+        }
+    }
+
+    /// Joins through the configured seeds and starts the gossip rounds.
+    pub fn start(&mut self, now: Millis) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.announce_to_seeds(now);
+        // The first round comes after one period: reports need a membership to go to.
+        self.out.push_back(Output::SetTimer {
+            at: now + self.cfg.gossip.period_ms,
+            timer: Timer(TimerKind::GossipRound),
+        });
+    }
+
+    pub fn handle_input(&mut self, now: Millis, input: Input) {
+        match input {
+            Input::Upload(job) => self.on_upload(now, job),
+            Input::Message(msg) => self.on_message(now, msg),
+            Input::TranscodeDone { job, result } => self.on_transcode_done(job, result),
+            Input::OffloadDone { job, result } => self.on_offload_done(job, result),
+            Input::Timer(Timer(TimerKind::GossipRound)) => self.gossip_round(now),
+            Input::Timer(Timer(TimerKind::Swim(t))) => {
+                let mut rt = SwimRuntime {
+                    now,
+                    out: &mut self.out,
+                    notes: &mut self.notes,
+                };
+                if let Err(e) = self.swim.handle_timer(t, &mut rt) {
+                    self.out.push_back(Output::Event(Event::BadMessage(format!(
+                        "membership timer: {e}"
+                    ))));
+                }
+                self.apply_notes();
+            }
+            Input::Stats { cpu_pct, mem_pct } => {
+                self.cpu_pct = sanitize_pct(cpu_pct);
+                self.mem_pct = sanitize_pct(mem_pct);
+            }
+            Input::CacheRecovered { content, bytes } => {
+                self.cache.insert(content, bytes, &mut self.evicted);
+                self.flush_evictions();
+            }
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    // ---- read access for drivers -------------------------------------------------------
+
+    pub fn id(&self) -> PeerId {
+        self.me
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn queue_len(&self) -> u32 {
+        self.queue.len() as u32
+    }
+
+    /// Jobs being transcoded here now.
+    pub fn in_flight(&self) -> u32 {
+        self.running
+    }
+
+    /// Jobs sent to peers and not yet answered.
+    pub fn offloads_pending(&self) -> u32 {
+        self.peers.iter().map(|p| p.in_flight_to).sum()
+    }
+
+    /// Alive peers as this node sees them, sorted by node id.
+    pub fn peers(&self) -> &[PeerView] {
+        &self.peers
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn cache(&self) -> &CacheIndex {
+        &self.cache
+    }
+
+    pub fn strategy(&self) -> &Strategy {
+        &self.strategy
+    }
+
+    pub fn self_view(&self) -> SelfView {
+        SelfView {
+            id: self.me,
+            queue_len: self.queue.len() as u32,
+            in_flight: self.running,
+            workers: self.cfg.workers,
+            queue_cap: self.cfg.queue_cap,
+            cpu_pct: self.cpu_pct,
+            mem_pct: self.mem_pct,
+        }
+    }
+
+    /// Asks the strategy where `job` would go now, without acting on it.
+    pub fn route(&mut self, now: Millis, job: &Job) -> Choice {
+        let view = ClusterView {
+            now,
+            me: self.self_view(),
+            peers: &self.peers,
+        };
+        self.strategy.choose(job, &view, &mut self.rng)
+    }
+
+    // ---- jobs ----------------------------------------------------------------------------
+
+    fn on_upload(&mut self, now: Millis, job: Job) {
+        self.counters.uploads += 1;
+        if let Some(bytes) = self.cache.touch(&job.content) {
+            self.counters.cache_hits += 1;
+            self.count_response(&job);
+            self.out.push_back(Output::Reply {
+                job: job.id,
+                outcome: Outcome::Done {
+                    executed_by: self.me.node,
+                    cache_hit: true,
+                    hops: job.hops,
+                    output_bytes: bytes,
+                    offloaded: false,
+                    fallback: false,
+                },
+            });
+            return;
+        }
+        if job.hops < self.cfg.hop_limit {
+            if let Choice::Peer(i) = self.route(now, &job) {
+                let peer = &mut self.peers[i];
+                peer.in_flight_to += 1;
+                let to = peer.id;
+                if to.zone == self.me.zone {
+                    self.counters.offloads_same_zone += 1;
+                } else {
+                    self.counters.offloads_cross_zone += 1;
+                }
+                self.jobs.insert(
+                    job.id,
+                    Tracked {
+                        job,
+                        state: JobState::Offloaded(to),
+                        fallback: false,
+                    },
+                );
+                let sent = Job {
+                    hops: job.hops + 1,
+                    ..job
+                };
+                self.out.push_back(Output::Offload { job: sent, to });
+                return;
+            }
+        }
+        self.run_locally(job, false);
+    }
+
+    fn run_locally(&mut self, job: Job, fallback: bool) {
+        let state = if self.running < self.cfg.workers {
+            self.running += 1;
+            self.counters.transcodes_started += 1;
+            self.out.push_back(Output::StartTranscode(job));
+            JobState::Running
+        } else if (self.queue.len() as u32) < self.cfg.queue_cap {
+            self.queue.push_back(job.id);
+            self.counters.enqueues += 1;
+            self.out.push_back(Output::Event(Event::Enqueued(job.id)));
+            JobState::Queued
+        } else {
+            self.jobs.remove(&job.id);
+            self.counters.rejected += 1;
+            self.out.push_back(Output::Reply {
+                job: job.id,
+                outcome: Outcome::Rejected(RejectReason::QueueFull),
+            });
+            return;
+        };
+        self.jobs.insert(
+            job.id,
+            Tracked {
+                job,
+                state,
+                fallback,
+            },
+        );
+    }
+
+    fn on_transcode_done(&mut self, id: JobId, result: Result<u64, FailKind>) {
+        let Some(t) = self.jobs.get(&id).copied() else {
+            return; // not ours, or already answered: drivers may race a timeout
+        };
+        if t.state != JobState::Running {
+            return;
+        }
+        self.jobs.remove(&id);
+        self.running -= 1;
+        let outcome = match result {
+            Ok(bytes) => {
+                self.counters.transcodes_ok += 1;
+                self.cache.insert(t.job.content, bytes, &mut self.evicted);
+                self.flush_evictions();
+                self.count_response(&t.job);
+                Outcome::Done {
+                    executed_by: self.me.node,
+                    cache_hit: false,
+                    hops: t.job.hops,
+                    output_bytes: bytes,
+                    offloaded: false,
+                    fallback: t.fallback,
+                }
+            }
+            Err(kind) => {
+                self.counters.transcodes_failed += 1;
+                Outcome::Failed(kind)
+            }
+        };
+        self.out.push_back(Output::Reply { job: id, outcome });
+        self.start_queued();
+    }
+
+    fn start_queued(&mut self) {
+        while self.running < self.cfg.workers {
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(t) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            t.state = JobState::Running;
+            let job = t.job;
+            self.running += 1;
+            self.counters.dequeues += 1;
+            self.counters.transcodes_started += 1;
+            self.out.push_back(Output::Event(Event::Dequeued(id)));
+            self.out.push_back(Output::StartTranscode(job));
+        }
+    }
+
+    fn on_offload_done(&mut self, id: JobId, result: Result<RemoteDone, OffloadError>) {
+        let Some(t) = self.jobs.get(&id).copied() else {
+            return;
+        };
+        let JobState::Offloaded(to) = t.state else {
+            return;
+        };
+        if let Ok(i) = self.peers.binary_search_by_key(&to.node, |p| p.id.node) {
+            let p = &mut self.peers[i];
+            p.in_flight_to = p.in_flight_to.saturating_sub(1);
+        }
+        match result {
+            Ok(done) => {
+                self.jobs.remove(&id);
+                // The result passed through here, so keep it: the next upload of the same
+                // content is answered without another round trip.
+                self.cache
+                    .insert(t.job.content, done.output_bytes, &mut self.evicted);
+                self.flush_evictions();
+                self.out.push_back(Output::Reply {
+                    job: id,
+                    outcome: Outcome::Done {
+                        executed_by: done.executed_by,
+                        cache_hit: done.cache_hit,
+                        hops: done.hops,
+                        output_bytes: done.output_bytes,
+                        offloaded: true,
+                        fallback: false,
+                    },
+                });
+            }
+            Err(OffloadError::Failed(kind)) => {
+                // The input itself failed to transcode; running it again here would too.
+                self.jobs.remove(&id);
+                self.out.push_back(Output::Reply {
+                    job: id,
+                    outcome: Outcome::Failed(kind),
+                });
+            }
+            Err(OffloadError::Unreachable | OffloadError::Rejected) => {
+                self.counters.offloads_failed += 1;
+                self.counters.fallbacks += 1;
+                self.run_locally(t.job, true);
+            }
+        }
+    }
+
+    fn count_response(&mut self, job: &Job) {
+        let origin_zone = if job.origin == self.me.node {
+            Some(self.me.zone)
+        } else {
+            self.peers
+                .binary_search_by_key(&job.origin, |p| p.id.node)
+                .ok()
+                .map(|i| self.peers[i].id.zone)
+        };
+        if origin_zone == Some(self.me.zone) {
+            self.counters.responses_same_zone += 1;
+        } else {
+            self.counters.responses_cross_zone += 1;
+        }
+    }
+
+    fn flush_evictions(&mut self) {
+        for c in self.evicted.drain(..) {
+            self.out.push_back(Output::CacheEvict(c));
+        }
+    }
+
+    // ---- membership and load gossip ------------------------------------------------------
+
+    fn announce_to_seeds(&mut self, now: Millis) {
+        let seeds: Vec<PeerAddr> = self
+            .cfg
+            .seeds
+            .iter()
+            .copied()
+            .filter(|a| *a != self.me.addr)
+            .collect();
+        for addr in seeds {
+            let mut rt = SwimRuntime {
+                now,
+                out: &mut self.out,
+                notes: &mut self.notes,
+            };
+            // Announcing only fails if encoding fails, which plain identities cannot.
+            let _ = self.swim.announce(PeerId::seed(addr), &mut rt);
+        }
+        self.apply_notes();
+    }
+
+    fn on_message(&mut self, now: Millis, msg: Message) {
+        self.counters.messages_in += 1;
+        match msg {
+            Message::Swim(bytes) => {
+                let mut rt = SwimRuntime {
+                    now,
+                    out: &mut self.out,
+                    notes: &mut self.notes,
+                };
+                if let Err(e) = self.swim.handle_data(&bytes, &mut rt) {
+                    self.counters.bad_messages += 1;
+                    self.out
+                        .push_back(Output::Event(Event::BadMessage(format!("membership: {e}"))));
+                }
+                self.apply_notes();
+            }
+            Message::Load(digest) => self.on_load_digest(now, digest),
+        }
+    }
+
+    fn on_load_digest(&mut self, now: Millis, digest: LoadDigest) {
+        if self
+            .peers
+            .binary_search_by_key(&digest.sender.node, |p| p.id.node)
+            .is_err()
+        {
+            // Not (yet) a member here: membership decides who belongs, not load gossip.
+            self.counters.bad_messages += 1;
+            self.out.push_back(Output::Event(Event::BadMessage(format!(
+                "load report from unknown peer {:?}",
+                digest.sender.node
+            ))));
+            return;
+        }
+        for r in digest.reports {
+            if r.from.node == self.me.node {
+                continue;
+            }
+            let Ok(i) = self.peers.binary_search_by_key(&r.from.node, |p| p.id.node) else {
+                continue;
+            };
+            let peer = &mut self.peers[i];
+            if peer.id.gen != r.from.gen {
+                continue; // a report from another life of this node
+            }
+            let fresher = match &peer.report {
+                None => true,
+                Some(k) => r.newer_than(&k.report),
+            };
+            if fresher {
+                peer.report = Some(KnownReport {
+                    report: r,
+                    received_at: now,
+                });
+            }
+        }
+    }
+
+    fn gossip_round(&mut self, now: Millis) {
+        self.out.push_back(Output::SetTimer {
+            at: now + self.cfg.gossip.period_ms,
+            timer: Timer(TimerKind::GossipRound),
+        });
+        if self.peers.is_empty() {
+            // Seeds may have been down when we started: keep trying to join.
+            self.announce_to_seeds(now);
+            return;
+        }
+        self.report_version += 1;
+        let own = LoadReport {
+            from: self.me,
+            version: self.report_version,
+            cpu_pct: self.cpu_pct,
+            mem_pct: self.mem_pct,
+            queue_len: self.queue.len() as u32,
+            in_flight: self.running,
+            workers: self.cfg.workers,
+            queue_cap: self.cfg.queue_cap,
+            age_ms: 0,
+        };
+        let relayed = self.freshest_reports(now, self.cfg.gossip.relay_reports);
+        let fanout = self.cfg.gossip.fanout.min(self.peers.len());
+        // Partial Fisher–Yates over peer indices: `fanout` distinct random peers.
+        let mut idx: Vec<usize> = (0..self.peers.len()).collect();
+        for k in 0..fanout {
+            let j = self.rng.random_range(k..idx.len());
+            idx.swap(k, j);
+        }
+        for &i in &idx[..fanout] {
+            let to = self.peers[i].id;
+            let mut reports = Vec::with_capacity(relayed.len() + 1);
+            reports.push(own);
+            reports.extend(relayed.iter().filter(|r| r.from.node != to.node).copied());
+            self.counters.messages_out += 1;
+            self.out.push_back(Output::Send {
+                to,
+                msg: Message::Load(LoadDigest {
+                    sender: self.me,
+                    reports,
+                }),
+            });
+        }
+    }
+
+    /// The `n` freshest peer reports known, with their ages brought up to `now`.
+    fn freshest_reports(&self, now: Millis, n: usize) -> Vec<LoadReport> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut all: Vec<(u64, NodeId, LoadReport)> = self
+            .peers
+            .iter()
+            .filter_map(|p| {
+                p.report.map(|k| {
+                    let age = k.age_ms(now);
+                    let mut r = k.report;
+                    r.age_ms = age.min(u32::MAX as u64) as u32;
+                    (age, p.id.node, r)
+                })
+            })
+            .collect();
+        if all.len() > n {
+            all.select_nth_unstable_by_key(n - 1, |(age, node, _)| (*age, *node));
+            all.truncate(n);
+        }
+        all.sort_by_key(|(age, node, _)| (*age, *node));
+        all.into_iter().map(|(_, _, r)| r).collect()
+    }
+
+    fn apply_notes(&mut self) {
+        if self.notes.is_empty() {
+            return;
+        }
+        let notes = std::mem::take(&mut self.notes);
+        for note in &notes {
+            match *note {
+                Note::Up(id) => self.member_up(id),
+                Note::Down(id) => self.member_down(id),
+                Note::Rename(old, new) => {
+                    self.member_down(old);
+                    self.member_up(new);
+                }
+                Note::Active => self.out.push_back(Output::Event(Event::Joined)),
+                Note::Idle => self.out.push_back(Output::Event(Event::Isolated)),
+                Note::Rejoin(id) => {
+                    self.me = id;
+                    self.out.push_back(Output::Event(Event::Rejoined(id)));
+                }
+            }
+        }
+        self.notes = notes;
+        self.notes.clear();
+    }
+
+    fn member_up(&mut self, id: PeerId) {
+        if id.node == self.me.node {
+            return;
+        }
+        let rtt_ms = self.cfg.zones.rtt_ms(self.me.zone, id.zone);
+        let view = PeerView {
+            id,
+            rtt_ms,
+            report: None,
+            in_flight_to: 0,
+        };
+        match self.peers.binary_search_by_key(&id.node, |p| p.id.node) {
+            Ok(i) => {
+                if self.peers[i].id != id {
+                    self.peers[i] = view; // a new life: forget the old one's load
+                }
+            }
+            Err(i) => self.peers.insert(i, view),
+        }
+        self.out.push_back(Output::Event(Event::MemberUp(id)));
+    }
+
+    fn member_down(&mut self, id: PeerId) {
+        if let Ok(i) = self.peers.binary_search_by_key(&id.node, |p| p.id.node) {
+            if self.peers[i].id == id {
+                self.peers.remove(i);
+                self.out.push_back(Output::Event(Event::MemberDown(id)));
+            }
+        }
+    }
+
+    /// Members this node currently believes alive.
+    pub fn alive_members(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The zone this node is in.
+    pub fn zone(&self) -> ZoneId {
+        self.me.zone
+    }
+}
+
+fn sanitize_pct(v: f32) -> f32 {
+    if v.is_finite() {
+        v.clamp(0.0, 1000.0)
+    } else {
+        0.0
+    }
+}
+
+fn swim_config(cfg: &NodeConfig) -> foca::Config {
+    let g = &cfg.gossip;
+    let mut c = foca::Config::simple();
+    c.probe_period = Duration::from_millis(g.probe_period_ms.max(2));
+    c.probe_rtt = Duration::from_millis(g.probe_rtt_ms.clamp(1, g.probe_period_ms.max(2) - 1));
+    c.suspect_to_down_after = Duration::from_millis(g.suspect_to_down_ms.max(1));
+    c.remove_down_after = Some(Duration::from_millis(g.remove_down_after_ms.max(1)));
+    c.max_packet_size = NonZeroUsize::new(g.max_packet_bytes.max(256)).expect("> 0");
+    c.max_transmissions = NonZeroU8::new(10).expect("> 0");
+    c.notify_down_members = true;
+    let fanout = NonZeroUsize::new(g.fanout.max(1)).expect("> 0");
+    c.periodic_gossip = Some(foca::PeriodicParams {
+        frequency: Duration::from_millis(g.period_ms.max(1)),
+        num_members: fanout,
+    });
+    if g.announce_period_ms > 0 {
+        c.periodic_announce = Some(foca::PeriodicParams {
+            frequency: Duration::from_millis(g.announce_period_ms),
+            num_members: NonZeroUsize::new(1).expect("> 0"),
+        });
+        c.periodic_announce_to_down_members = Some(foca::PeriodicParams {
+            frequency: Duration::from_millis(g.announce_period_ms * 2),
+            num_members: NonZeroUsize::new(1).expect("> 0"),
+        });
+    }
+    c
+}
