@@ -1,0 +1,18 @@
+//! vidmesh-analysis: reads the CSVs `sim run` and `sim live` write (docs/metrics.md), draws them
+//! as PNG and SVG charts, aggregates seed sweeps with confidence intervals, writes a `report.md`
+//! that sets the original report's published numbers next to ours, and compares a simulated run
+//! with a live one.
+
+pub mod charts;
+pub mod csvio;
+pub mod error;
+pub mod records;
+pub mod stats;
+
+pub use charts::{render_all, render_scenario, ChartOptions};
+pub use csvio::{parse_csv, read_csv, Record};
+pub use error::{Error, Result};
+pub use records::{
+    ClientWindowRow, ConvergenceRow, EventKind, EventRow, FailureDetectionRow, NodeWindowRow,
+    Outcome, RequestRow, ScenarioData, SummaryRow,
+};
