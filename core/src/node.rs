@@ -207,6 +207,8 @@ pub struct Node {
     strategy: Strategy,
     /// Alive peers, sorted by node id.
     peers: Vec<PeerView>,
+    /// The same peers' ids: a dense array that binary search can walk without cache misses.
+    peer_ids: Vec<NodeId>,
     cache: CacheIndex,
     jobs: BTreeMap<JobId, Tracked>,
     queue: VecDeque<JobId>,
@@ -218,6 +220,7 @@ pub struct Node {
     out: VecDeque<Output>,
     notes: Vec<Note>,
     evicted: Vec<ContentHash>,
+    scratch: Vec<usize>,
     started: bool,
 }
 
@@ -241,6 +244,7 @@ impl Node {
             swim,
             rng,
             peers: Vec::new(),
+            peer_ids: Vec::new(),
             jobs: BTreeMap::new(),
             queue: VecDeque::new(),
             running: 0,
@@ -251,6 +255,7 @@ impl Node {
             out: VecDeque::new(),
             notes: Vec::new(),
             evicted: Vec::new(),
+            scratch: Vec::new(),
             started: false,
             cfg,
         }
@@ -506,7 +511,7 @@ impl Node {
         let JobState::Offloaded(to) = t.state else {
             return;
         };
-        if let Ok(i) = self.peers.binary_search_by_key(&to.node, |p| p.id.node) {
+        if let Ok(i) = self.peer_index(to.node) {
             let p = &mut self.peers[i];
             p.in_flight_to = p.in_flight_to.saturating_sub(1);
         }
@@ -550,8 +555,7 @@ impl Node {
         let origin_zone = if job.origin == self.me.node {
             Some(self.me.zone)
         } else {
-            self.peers
-                .binary_search_by_key(&job.origin, |p| p.id.node)
+            self.peer_index(job.origin)
                 .ok()
                 .map(|i| self.peers[i].id.zone)
         };
@@ -611,11 +615,7 @@ impl Node {
     }
 
     fn on_load_digest(&mut self, now: Millis, digest: LoadDigest) {
-        if self
-            .peers
-            .binary_search_by_key(&digest.sender.node, |p| p.id.node)
-            .is_err()
-        {
+        if self.peer_index(digest.sender.node).is_err() {
             // Not (yet) a member here: membership decides who belongs, not load gossip.
             self.counters.bad_messages += 1;
             self.out.push_back(Output::Event(Event::BadMessage(format!(
@@ -628,7 +628,7 @@ impl Node {
             if r.from.node == self.me.node {
                 continue;
             }
-            let Ok(i) = self.peers.binary_search_by_key(&r.from.node, |p| p.id.node) else {
+            let Ok(i) = self.peer_index(r.from.node) else {
                 continue;
             };
             let peer = &mut self.peers[i];
@@ -672,13 +672,26 @@ impl Node {
         };
         let relayed = self.freshest_reports(now, self.cfg.gossip.relay_reports);
         let fanout = self.cfg.gossip.fanout.min(self.peers.len());
-        // Partial Fisher–Yates over peer indices: `fanout` distinct random peers.
-        let mut idx: Vec<usize> = (0..self.peers.len()).collect();
-        for k in 0..fanout {
-            let j = self.rng.random_range(k..idx.len());
-            idx.swap(k, j);
+        let mut chosen = std::mem::take(&mut self.scratch);
+        chosen.clear();
+        if fanout * 2 >= self.peers.len() {
+            // Few peers: partial Fisher–Yates over all indices.
+            chosen.extend(0..self.peers.len());
+            for k in 0..fanout {
+                let j = self.rng.random_range(k..chosen.len());
+                chosen.swap(k, j);
+            }
+            chosen.truncate(fanout);
+        } else {
+            // Many peers: draw until `fanout` distinct ones, without touching all of them.
+            while chosen.len() < fanout {
+                let j = self.rng.random_range(0..self.peers.len());
+                if !chosen.contains(&j) {
+                    chosen.push(j);
+                }
+            }
         }
-        for &i in &idx[..fanout] {
+        for &i in &chosen {
             let to = self.peers[i].id;
             let mut reports = Vec::with_capacity(relayed.len() + 1);
             reports.push(own);
@@ -692,31 +705,33 @@ impl Node {
                 }),
             });
         }
+        self.scratch = chosen;
     }
 
-    /// The `n` freshest peer reports known, with their ages brought up to `now`.
+    /// The `n` freshest peer reports known (ties by node id), with their ages brought up to
+    /// `now`. A bounded insertion keeps this one pass over the peers with no large copies.
     fn freshest_reports(&self, now: Millis, n: usize) -> Vec<LoadReport> {
+        let mut best: Vec<(u64, NodeId, usize)> = Vec::with_capacity(n + 1);
         if n == 0 {
             return Vec::new();
         }
-        let mut all: Vec<(u64, NodeId, LoadReport)> = self
-            .peers
-            .iter()
-            .filter_map(|p| {
-                p.report.map(|k| {
-                    let age = k.age_ms(now);
-                    let mut r = k.report;
-                    r.age_ms = age.min(u32::MAX as u64) as u32;
-                    (age, p.id.node, r)
-                })
-            })
-            .collect();
-        if all.len() > n {
-            all.select_nth_unstable_by_key(n - 1, |(age, node, _)| (*age, *node));
-            all.truncate(n);
+        for (i, p) in self.peers.iter().enumerate() {
+            let Some(k) = &p.report else { continue };
+            let key = (k.age_ms(now), p.id.node);
+            if best.len() == n && key >= (best[n - 1].0, best[n - 1].1) {
+                continue;
+            }
+            let pos = best.partition_point(|(a, id, _)| (*a, *id) < key);
+            best.insert(pos, (key.0, key.1, i));
+            best.truncate(n);
         }
-        all.sort_by_key(|(age, node, _)| (*age, *node));
-        all.into_iter().map(|(_, _, r)| r).collect()
+        best.into_iter()
+            .map(|(age, _, i)| {
+                let mut r = self.peers[i].report.expect("chosen for its report").report;
+                r.age_ms = age.min(u32::MAX as u64) as u32;
+                r
+            })
+            .collect()
     }
 
     fn apply_notes(&mut self) {
@@ -755,24 +770,32 @@ impl Node {
             report: None,
             in_flight_to: 0,
         };
-        match self.peers.binary_search_by_key(&id.node, |p| p.id.node) {
+        match self.peer_index(id.node) {
             Ok(i) => {
                 if self.peers[i].id != id {
                     self.peers[i] = view; // a new life: forget the old one's load
                 }
             }
-            Err(i) => self.peers.insert(i, view),
+            Err(i) => {
+                self.peers.insert(i, view);
+                self.peer_ids.insert(i, id.node);
+            }
         }
         self.out.push_back(Output::Event(Event::MemberUp(id)));
     }
 
     fn member_down(&mut self, id: PeerId) {
-        if let Ok(i) = self.peers.binary_search_by_key(&id.node, |p| p.id.node) {
+        if let Ok(i) = self.peer_index(id.node) {
             if self.peers[i].id == id {
                 self.peers.remove(i);
+                self.peer_ids.remove(i);
                 self.out.push_back(Output::Event(Event::MemberDown(id)));
             }
         }
+    }
+
+    fn peer_index(&self, node: NodeId) -> Result<usize, usize> {
+        self.peer_ids.binary_search(&node)
     }
 
     /// Members this node currently believes alive.
