@@ -1,0 +1,398 @@
+//! The node's configuration: command-line flags (with the original compose file's environment
+//! variables), the zone-table file, and [`NodeLaunch`], which builds those flags for a driver
+//! that starts node processes (`sim live`, tests).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use vidmesh_core::zone::{LinkSpec, DEFAULT_UNKNOWN_RTT_MS};
+use vidmesh_core::{GossipConfig, StrategyConfig, ZoneTable};
+
+use crate::ffmpeg::DEFAULT_ARGS;
+
+/// `vidmesh-node serve` flags. Every flag also reads an environment variable.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// This node's name; its id is the number in it unless --id is given (`node3` = 3).
+    #[arg(long, env = "NODE_NAME", default_value = "node1")]
+    pub name: String,
+    #[arg(long, env = "NODE_ID")]
+    pub id: Option<u32>,
+    /// Zone code, one of the zone table's.
+    #[arg(long, env = "NODE_ZONE", default_value = "FRA")]
+    pub zone: String,
+    /// Peers to join through, `host:port`, comma-separated (host names are resolved).
+    #[arg(long, env = "SEED_NODES", value_delimiter = ',')]
+    pub seeds: Vec<String>,
+    /// Address to listen on for clients and peers.
+    #[arg(long, env = "LISTEN", default_value = "0.0.0.0:8000")]
+    pub listen: String,
+    /// Address peers reach this node at (default: the listen address, or NODE_NAME:port when
+    /// listening on 0.0.0.0).
+    #[arg(long, env = "ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Strategy name (`random`, `round_robin`, `score`, …); weights below apply to `score`.
+    #[arg(long, env = "STRATEGY", default_value = "score")]
+    pub strategy: String,
+    #[arg(long, env = "W_LOAD")]
+    pub w_load: Option<f64>,
+    #[arg(long, env = "W_RTT")]
+    pub w_rtt: Option<f64>,
+    #[arg(long)]
+    pub min_rtt_ms: Option<f64>,
+    #[arg(long)]
+    pub max_rtt_ms: Option<f64>,
+    #[arg(long)]
+    pub max_load: Option<f64>,
+    /// A whole strategy as JSON (`{"kind":"score","w_load":0.8,"w_rtt":0.2}`); overrides the
+    /// flags above.
+    #[arg(long, env = "STRATEGY_JSON")]
+    pub strategy_json: Option<String>,
+    #[arg(long, env = "WORKERS", default_value_t = 5)]
+    pub workers: u32,
+    #[arg(long, env = "QUEUE_CAP", default_value_t = 20)]
+    pub queue_cap: u32,
+    /// Content cache bound in MB (0 = no cache).
+    #[arg(long, env = "CACHE_MB", default_value_t = 1024.0)]
+    pub cache_mb: f64,
+    #[arg(long, env = "HOP_LIMIT", default_value_t = 1)]
+    pub hop_limit: u8,
+    /// Gossip and membership timing as JSON (fields of the scenario's `[gossip]`).
+    #[arg(long, env = "GOSSIP_JSON")]
+    pub gossip_json: Option<String>,
+    #[arg(long, env = "GOSSIP_PERIOD_MS")]
+    pub gossip_period_ms: Option<u64>,
+    /// Zone table TOML (`zones`, `links`, `unknown_rtt_ms`, as a scenario's `[network]`);
+    /// default: the report's FRA/IAD/BOM table.
+    #[arg(long, env = "ZONES_FILE")]
+    pub zones_file: Option<PathBuf>,
+    /// Where uploads, work files and the cache live (default `./vidmesh-data/<name>`).
+    #[arg(long, env = "DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, env = "MAX_UPLOAD_MB", default_value_t = 100.0)]
+    pub max_upload_mb: f64,
+    #[arg(long, env = "FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: String,
+    #[arg(long, env = "FFPROBE", default_value = "ffprobe")]
+    pub ffprobe: String,
+    /// ffmpeg arguments, whitespace-separated, with `{in}` and `{out}` placeholders.
+    #[arg(long, env = "FFMPEG_ARGS", default_value = DEFAULT_ARGS)]
+    pub ffmpeg_args: String,
+    /// Per-job limit; ffmpeg is killed past it.
+    #[arg(long, env = "TRANSCODE_TIMEOUT_S", default_value_t = 120.0)]
+    pub transcode_timeout_s: f64,
+    /// How long an offload may take end to end before the job falls back to this node.
+    #[arg(long, env = "OFFLOAD_TIMEOUT_MS", default_value_t = 60_000)]
+    pub offload_timeout_ms: u64,
+    #[arg(long, env = "CONNECT_TIMEOUT_MS", default_value_t = 1_000)]
+    pub connect_timeout_ms: u64,
+    /// CPU cores this node may use (its CPU % is measured against this); default: all.
+    #[arg(long, env = "CPUS")]
+    pub cpus: Option<f32>,
+    /// Memory this node may use, in MB (its memory % is measured against this).
+    #[arg(long, env = "MEM_MB", default_value_t = 2048.0)]
+    pub mem_mb: f64,
+    #[arg(long, env = "STATS_INTERVAL_MS", default_value_t = 1_000)]
+    pub stats_interval_ms: u64,
+    /// Seed of this node's core RNG (default: drawn from the life number).
+    #[arg(long, env = "SEED")]
+    pub seed: Option<u64>,
+    /// Life number; must grow across restarts (default: tenths of seconds since 2025).
+    #[arg(long, env = "NODE_GEN")]
+    pub gen: Option<u32>,
+}
+
+/// A zone table as written in a file: the same fields as a scenario's `[network]` table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ZonesFile {
+    pub zones: Vec<String>,
+    #[serde(default)]
+    pub links: Vec<LinkSpec>,
+    #[serde(default = "default_unknown")]
+    pub unknown_rtt_ms: f64,
+}
+
+fn default_unknown() -> f64 {
+    DEFAULT_UNKNOWN_RTT_MS
+}
+
+impl ZonesFile {
+    pub fn table(&self) -> Result<ZoneTable, String> {
+        ZoneTable::new(&self.zones, &self.links, self.unknown_rtt_ms).map_err(|e| e.to_string())
+    }
+
+    /// Every configured pair of `table`, for writing a file that rebuilds it.
+    pub fn from_table(table: &ZoneTable, unknown_rtt_ms: f64) -> ZonesFile {
+        let names = table.names().to_vec();
+        let mut links = Vec::new();
+        for (i, a) in names.iter().enumerate() {
+            for (j, b) in names.iter().enumerate().skip(i) {
+                let l = table.link(
+                    vidmesh_core::ZoneId(i as u16),
+                    vidmesh_core::ZoneId(j as u16),
+                );
+                links.push(LinkSpec {
+                    zones: [a.clone(), b.clone()],
+                    rtt_ms: l.rtt_ms,
+                    bandwidth_mbps: l.bandwidth_mbps,
+                    jitter_ms: (l.jitter_ms > 0.0).then_some(l.jitter_ms),
+                });
+            }
+        }
+        ZonesFile {
+            zones: names,
+            links,
+            unknown_rtt_ms,
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let text = toml::to_string(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    }
+}
+
+pub fn load_zones(path: Option<&Path>) -> Result<Arc<ZoneTable>, String> {
+    let Some(path) = path else {
+        return Ok(Arc::new(ZoneTable::report_default()));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read zone table {}: {e}", path.display()))?;
+    let file: ZonesFile =
+        toml::from_str(&text).map_err(|e| format!("zone table {}: {e}", path.display()))?;
+    file.table()
+        .map(Arc::new)
+        .map_err(|e| format!("zone table {}: {e}", path.display()))
+}
+
+impl ServeArgs {
+    /// The node id: --id, or the digits at the end of the name.
+    pub fn node_id(&self) -> Result<u32, String> {
+        if let Some(id) = self.id {
+            return Ok(id);
+        }
+        let digits: String = self
+            .name
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        digits.parse().map_err(|_| {
+            format!(
+                "cannot tell a node id from the name `{}`: end it with a number or pass --id",
+                self.name
+            )
+        })
+    }
+
+    /// The strategy these flags name, checked.
+    pub fn strategy_config(&self) -> Result<StrategyConfig, String> {
+        let value = match &self.strategy_json {
+            Some(json) => serde_json::from_str::<serde_json::Value>(json)
+                .map_err(|e| format!("--strategy-json: {e}"))?,
+            None => {
+                // Built as data so that every strategy the core knows is accepted by name.
+                let mut m = serde_json::Map::new();
+                m.insert("kind".into(), self.strategy.replace('-', "_").into());
+                for (k, v) in [
+                    ("w_load", self.w_load),
+                    ("w_rtt", self.w_rtt),
+                    ("min_rtt_ms", self.min_rtt_ms),
+                    ("max_rtt_ms", self.max_rtt_ms),
+                    ("max_load", self.max_load),
+                ] {
+                    if let Some(v) = v {
+                        m.insert(k.into(), v.into());
+                    }
+                }
+                serde_json::Value::Object(m)
+            }
+        };
+        let cfg: StrategyConfig =
+            serde_json::from_value(value).map_err(|e| format!("strategy: {e}"))?;
+        cfg.validate().map_err(|e| format!("strategy: {e}"))?;
+        Ok(cfg)
+    }
+
+    pub fn gossip_config(&self) -> Result<GossipConfig, String> {
+        let mut g = match &self.gossip_json {
+            Some(json) => serde_json::from_str(json).map_err(|e| format!("--gossip-json: {e}"))?,
+            None => GossipConfig::default(),
+        };
+        if let Some(p) = self.gossip_period_ms {
+            g.period_ms = p;
+        }
+        if g.period_ms == 0 || g.probe_period_ms < 2 {
+            return Err(
+                "gossip periods must be positive (period_ms ≥ 1, probe_period_ms ≥ 2)".into(),
+            );
+        }
+        Ok(g)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("vidmesh-data").join(&self.name))
+    }
+}
+
+/// Everything needed to start one node process; [`NodeLaunch::args`] gives its flags.
+#[derive(Clone, Debug)]
+pub struct NodeLaunch {
+    pub name: String,
+    pub id: u32,
+    pub zone: String,
+    pub listen: SocketAddr,
+    pub seeds: Vec<SocketAddr>,
+    pub strategy: StrategyConfig,
+    pub gossip: GossipConfig,
+    pub workers: u32,
+    pub queue_cap: u32,
+    pub cache_mb: f64,
+    pub hop_limit: u8,
+    /// Written with [`ZonesFile::write`]; `None` = the report's table.
+    pub zones_file: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub seed: u64,
+    pub cpus: Option<f32>,
+    pub mem_mb: Option<f64>,
+    pub max_upload_mb: Option<f64>,
+    pub transcode_timeout_s: Option<f64>,
+    pub offload_timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub ffmpeg_args: Option<String>,
+    /// Further flags, appended as given.
+    pub extra: Vec<String>,
+}
+
+impl NodeLaunch {
+    /// A node with the report's defaults listening on `listen`.
+    pub fn new(name: &str, id: u32, zone: &str, listen: SocketAddr, data_dir: PathBuf) -> Self {
+        NodeLaunch {
+            name: name.into(),
+            id,
+            zone: zone.into(),
+            listen,
+            seeds: Vec::new(),
+            strategy: StrategyConfig::default(),
+            gossip: GossipConfig::default(),
+            workers: 5,
+            queue_cap: 20,
+            cache_mb: 1024.0,
+            hop_limit: 1,
+            zones_file: None,
+            data_dir,
+            seed: id as u64,
+            cpus: None,
+            mem_mb: None,
+            max_upload_mb: None,
+            transcode_timeout_s: None,
+            offload_timeout_ms: None,
+            connect_timeout_ms: None,
+            ffmpeg_args: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// The `serve` subcommand and its flags (no environment is needed).
+    pub fn args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec!["serve".into()];
+        let mut flag = |k: &str, v: String| {
+            a.push(format!("--{k}"));
+            a.push(v);
+        };
+        flag("name", self.name.clone());
+        flag("id", self.id.to_string());
+        flag("zone", self.zone.clone());
+        flag("listen", self.listen.to_string());
+        flag("advertise", self.listen.to_string());
+        if !self.seeds.is_empty() {
+            let s: Vec<String> = self.seeds.iter().map(|s| s.to_string()).collect();
+            flag("seeds", s.join(","));
+        }
+        flag(
+            "strategy-json",
+            serde_json::to_string(&self.strategy).expect("strategy serialises"),
+        );
+        flag(
+            "gossip-json",
+            serde_json::to_string(&self.gossip).expect("gossip config serialises"),
+        );
+        flag("workers", self.workers.to_string());
+        flag("queue-cap", self.queue_cap.to_string());
+        flag("cache-mb", self.cache_mb.to_string());
+        flag("hop-limit", self.hop_limit.to_string());
+        if let Some(z) = &self.zones_file {
+            flag("zones-file", z.display().to_string());
+        }
+        flag("data-dir", self.data_dir.display().to_string());
+        flag("seed", self.seed.to_string());
+        if let Some(v) = self.cpus {
+            flag("cpus", v.to_string());
+        }
+        if let Some(v) = self.mem_mb {
+            flag("mem-mb", v.to_string());
+        }
+        if let Some(v) = self.max_upload_mb {
+            flag("max-upload-mb", v.to_string());
+        }
+        if let Some(v) = self.transcode_timeout_s {
+            flag("transcode-timeout-s", v.to_string());
+        }
+        if let Some(v) = self.offload_timeout_ms {
+            flag("offload-timeout-ms", v.to_string());
+        }
+        if let Some(v) = self.connect_timeout_ms {
+            flag("connect-timeout-ms", v.to_string());
+        }
+        if let Some(v) = &self.ffmpeg_args {
+            flag("ffmpeg-args", v.clone());
+        }
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+
+    /// A command that starts this node from the `vidmesh-node` binary at `bin`, with the
+    /// environment variables the flags would otherwise read removed.
+    pub fn command(&self, bin: &Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new(bin);
+        for v in [
+            "NODE_NAME",
+            "NODE_ID",
+            "NODE_ZONE",
+            "SEED_NODES",
+            "LISTEN",
+            "ADVERTISE",
+            "STRATEGY",
+            "STRATEGY_JSON",
+            "GOSSIP_JSON",
+            "ZONES_FILE",
+            "DATA_DIR",
+            "FFMPEG_ARGS",
+            "NODE_GEN",
+        ] {
+            cmd.env_remove(v);
+        }
+        cmd.args(self.args());
+        cmd
+    }
+}
+
+/// Finds the `vidmesh-node` binary: `$VIDMESH_NODE_BIN`, else next to the running executable
+/// (or its parent, for test and bench binaries in `target/*/deps`).
+pub fn node_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("VIDMESH_NODE_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [dir.join("vidmesh-node"), dir.parent()?.join("vidmesh-node")]
+        .into_iter()
+        .find(|p| p.is_file())
+}

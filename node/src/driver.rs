@@ -1,0 +1,533 @@
+//! The task that owns the core [`Node`]: it feeds inputs stamped with the process clock, and
+//! carries out outputs — timers, messages, ffmpeg runs, offloads, replies and cache deletions.
+//! It makes no routing or membership decision of its own.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use vidmesh_core::job::{ContentHash, FailKind, Job, JobId, OffloadError, Outcome};
+use vidmesh_core::node::Event;
+use vidmesh_core::{Input, Message, Millis, Node, NodeId, Output, PeerId, Timer};
+
+use crate::cache::DiskCache;
+use crate::ffmpeg::{TranscodeError, Transcoder};
+use crate::status::{CounterStatus, PeerStatus, Status};
+use crate::transport::{out_path, Net, OffloadOk};
+use crate::upload::TempFile;
+
+/// The answer to a submitted job.
+#[derive(Debug)]
+pub struct JobResult {
+    pub outcome: Outcome,
+    /// The output, opened (so a later eviction cannot take it away), when the job is done.
+    pub output: Option<std::fs::File>,
+    /// What went wrong, for error responses.
+    pub error: Option<String>,
+    pub exec_name: String,
+    pub exec_zone: String,
+}
+
+/// Why the node refused a gossip message.
+#[derive(Debug)]
+pub struct GossipRefused {
+    /// The message came from a node this one does not know.
+    pub unknown_peer: bool,
+    pub reason: String,
+}
+
+pub enum Command {
+    Submit {
+        job: Job,
+        input: Arc<TempFile>,
+        reply: oneshot::Sender<JobResult>,
+    },
+    Gossip {
+        msg: Message,
+        ack: oneshot::Sender<Result<(), GossipRefused>>,
+    },
+    /// Is this node an alive member here?
+    IsPeer {
+        node: NodeId,
+        reply: oneshot::Sender<bool>,
+    },
+    Stats {
+        cpu_pct: f32,
+        mem_pct: f32,
+    },
+    Status(oneshot::Sender<Status>),
+    TranscodeFinished {
+        job: JobId,
+        result: Result<(TempFile, u64), TranscodeError>,
+    },
+    OffloadFinished {
+        job: JobId,
+        result: Result<OffloadOk, (OffloadError, String)>,
+    },
+}
+
+/// Counters kept by the HTTP layer.
+#[derive(Default)]
+pub struct HttpCounters {
+    pub bad_requests: AtomicU64,
+    pub bad_gossip: AtomicU64,
+}
+
+/// Fixed facts about this node, shared with the HTTP handlers.
+pub struct NodeInfo {
+    pub name: String,
+    pub id: NodeId,
+    pub zone_code: String,
+    pub work_dir: PathBuf,
+    pub cache: DiskCache,
+    pub http: HttpCounters,
+    pub next_job: AtomicU64,
+}
+
+struct Entry {
+    content: ContentHash,
+    input: Arc<TempFile>,
+    reply: Option<oneshot::Sender<JobResult>>,
+    output: Option<TempFile>,
+    error: Option<String>,
+    exec: Option<(String, String)>,
+}
+
+pub struct Driver {
+    node: Node,
+    epoch: Instant,
+    info: Arc<NodeInfo>,
+    net: Arc<Net>,
+    transcoder: Arc<Transcoder>,
+    tx: mpsc::Sender<Command>,
+    rx: mpsc::Receiver<Command>,
+    timers: BTreeMap<(Millis, u64), Timer>,
+    timer_seq: u64,
+    jobs: BTreeMap<JobId, Entry>,
+    /// Every peer seen, with its last membership state and when that changed.
+    seen: BTreeMap<NodeId, (PeerId, bool, u64)>,
+    cpu_pct: f32,
+    mem_pct: f32,
+    evictions: u64,
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Driver {
+    pub fn new(
+        node: Node,
+        info: Arc<NodeInfo>,
+        net: Arc<Net>,
+        transcoder: Arc<Transcoder>,
+    ) -> (Driver, mpsc::Sender<Command>) {
+        let (tx, rx) = mpsc::channel(4096);
+        let d = Driver {
+            node,
+            epoch: Instant::now(),
+            info,
+            net,
+            transcoder,
+            tx: tx.clone(),
+            rx,
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            jobs: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            cpu_pct: 0.0,
+            mem_pct: 0.0,
+            evictions: 0,
+        };
+        (d, tx)
+    }
+
+    fn now(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    /// Feeds the cache entries found on disk, then joins the cluster; runs until every sender
+    /// of commands is gone.
+    pub async fn run(mut self, recovered: Vec<(ContentHash, u64)>) {
+        for (content, bytes) in recovered {
+            let now = self.now();
+            self.node
+                .handle_input(now, Input::CacheRecovered { content, bytes });
+        }
+        self.drain();
+        let now = self.now();
+        self.node.start(now);
+        self.drain();
+        loop {
+            let next = self.timers.first_key_value().map(|((at, _), _)| *at);
+            let deadline = next.map(|at| self.epoch + std::time::Duration::from_millis(at));
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                _ = sleep_until(deadline), if deadline.is_some() => self.fire_timers(),
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            self.node.handle_input(now, Input::Timer(timer));
+            self.drain();
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = self.now();
+        match cmd {
+            Command::Submit { job, input, reply } => {
+                self.jobs.insert(
+                    job.id,
+                    Entry {
+                        content: job.content,
+                        input,
+                        reply: Some(reply),
+                        output: None,
+                        error: None,
+                        exec: None,
+                    },
+                );
+                self.node.handle_input(now, Input::Upload(job));
+                self.drain();
+            }
+            Command::Gossip { msg, ack } => {
+                let is_load = matches!(msg, Message::Load(_));
+                self.node.handle_input(now, Input::Message(msg));
+                // The core says whether it could use the message: a BadMessage event from this
+                // very input is the refusal.
+                let refused = self.drain();
+                let _ = ack.send(match refused {
+                    None => Ok(()),
+                    Some(reason) => Err(GossipRefused {
+                        unknown_peer: is_load,
+                        reason,
+                    }),
+                });
+            }
+            Command::IsPeer { node, reply } => {
+                let known = self.node.peers().iter().any(|p| p.id.node == node);
+                let _ = reply.send(known);
+            }
+            Command::Stats { cpu_pct, mem_pct } => {
+                self.cpu_pct = cpu_pct;
+                self.mem_pct = mem_pct;
+                self.node
+                    .handle_input(now, Input::Stats { cpu_pct, mem_pct });
+                self.drain();
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::TranscodeFinished { job, result } => {
+                let result = match result {
+                    Ok((file, bytes)) => {
+                        let content = self.jobs.get(&job).map(|e| e.content);
+                        if let Some(content) = content {
+                            self.store(&content, &file);
+                        }
+                        if let Some(e) = self.jobs.get_mut(&job) {
+                            e.output = Some(file);
+                        }
+                        Ok(bytes)
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = job.0, error = %e.message, "transcode failed");
+                        if let Some(entry) = self.jobs.get_mut(&job) {
+                            entry.error = Some(e.message);
+                        }
+                        Err(e.kind)
+                    }
+                };
+                let content = self.jobs.get(&job).map(|e| e.content);
+                self.node
+                    .handle_input(now, Input::TranscodeDone { job, result });
+                self.drain();
+                self.drop_unindexed(content);
+            }
+            Command::OffloadFinished { job, result } => {
+                let result = match result {
+                    Ok(ok) => {
+                        let content = self.jobs.get(&job).map(|e| e.content);
+                        if let Some(content) = content {
+                            self.store(&content, &ok.output);
+                        }
+                        if let Some(e) = self.jobs.get_mut(&job) {
+                            e.output = Some(ok.output);
+                            e.exec = Some((ok.exec_name, ok.exec_zone));
+                        }
+                        Ok(ok.done)
+                    }
+                    Err((kind, msg)) => {
+                        tracing::warn!(job = job.0, error = %msg, "offload failed");
+                        if let Some(entry) = self.jobs.get_mut(&job) {
+                            entry.error = Some(msg);
+                        }
+                        Err(kind)
+                    }
+                };
+                let content = self.jobs.get(&job).map(|e| e.content);
+                self.node
+                    .handle_input(now, Input::OffloadDone { job, result });
+                self.drain();
+                self.drop_unindexed(content);
+            }
+        }
+    }
+
+    /// Puts a finished output into the disk cache; the core's index decides whether it stays.
+    fn store(&self, content: &ContentHash, file: &TempFile) {
+        if let Err(e) = self.info.cache.store(content, file.path()) {
+            tracing::warn!(content = %content.to_hex(), error = %e, "could not cache an output");
+        }
+    }
+
+    /// Removes a stored file the core's index did not keep (larger than the whole cache).
+    fn drop_unindexed(&mut self, content: Option<ContentHash>) {
+        if let Some(c) = content {
+            if !self.node.cache().contains(&c) {
+                let _ = self.info.cache.remove(&c);
+            }
+        }
+    }
+
+    /// Carries out every pending output; returns the reason of a refused message, if any.
+    fn drain(&mut self) -> Option<String> {
+        let mut refused = None;
+        while let Some(out) = self.node.poll_output() {
+            match out {
+                Output::Send { to, msg } => self.net.send(to, msg),
+                Output::SetTimer { at, timer } => {
+                    self.timer_seq += 1;
+                    self.timers.insert((at, self.timer_seq), timer);
+                }
+                Output::StartTranscode(job) => self.start_transcode(job),
+                Output::Offload { job, to } => self.start_offload(job, to),
+                Output::Reply { job, outcome } => self.reply(job, outcome),
+                Output::CacheEvict(content) => {
+                    self.evictions += 1;
+                    if let Err(e) = self.info.cache.remove(&content) {
+                        tracing::warn!(content = %content.to_hex(), error = %e, "eviction failed");
+                    }
+                }
+                Output::Event(ev) => {
+                    if let Event::BadMessage(reason) = &ev {
+                        refused = Some(reason.clone());
+                    }
+                    self.event(ev);
+                }
+            }
+        }
+        refused
+    }
+
+    fn event(&mut self, ev: Event) {
+        let t = unix_ms();
+        match &ev {
+            Event::MemberUp(p) => {
+                tracing::info!(peer = p.node.0, addr = %p.addr, "peer up");
+                self.seen.insert(p.node, (*p, true, t));
+            }
+            Event::MemberDown(p) => {
+                tracing::info!(peer = p.node.0, addr = %p.addr, "peer down");
+                self.seen.insert(p.node, (*p, false, t));
+            }
+            Event::Enqueued(_) | Event::Dequeued(_) => tracing::trace!(?ev),
+            Event::BadMessage(reason) => tracing::debug!(%reason, "message refused"),
+            _ => tracing::info!(?ev, "membership"),
+        }
+    }
+
+    fn start_transcode(&mut self, job: Job) {
+        let tx = self.tx.clone();
+        let Some(entry) = self.jobs.get(&job.id) else {
+            tracing::error!(
+                job = job.id.0,
+                "the core started a job this driver does not know"
+            );
+            return;
+        };
+        let input = entry.input.clone();
+        let transcoder = self.transcoder.clone();
+        let out = TempFile::new(out_path(&self.info.work_dir));
+        tokio::spawn(async move {
+            let result = transcoder
+                .run(input.path(), out.path())
+                .await
+                .map(|bytes| (out, bytes));
+            drop(input);
+            let _ = tx
+                .send(Command::TranscodeFinished {
+                    job: job.id,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn start_offload(&mut self, job: Job, to: PeerId) {
+        let tx = self.tx.clone();
+        let Some(entry) = self.jobs.get(&job.id) else {
+            tracing::error!(
+                job = job.id.0,
+                "the core offloaded a job this driver does not know"
+            );
+            return;
+        };
+        tracing::debug!(job = job.id.0, to = to.node.0, "offloading");
+        let input = entry.input.clone();
+        let net = self.net.clone();
+        let work = self.info.work_dir.clone();
+        tokio::spawn(async move {
+            let result = net.offload(&job, to, input.path(), &work).await;
+            drop(input);
+            let _ = tx
+                .send(Command::OffloadFinished {
+                    job: job.id,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn reply(&mut self, job: JobId, outcome: Outcome) {
+        let Some(mut entry) = self.jobs.remove(&job) else {
+            tracing::warn!(job = job.0, "a reply for a job this driver does not know");
+            return;
+        };
+        let mut result = JobResult {
+            outcome,
+            output: None,
+            error: entry.error.take(),
+            exec_name: self.info.name.clone(),
+            exec_zone: self.info.zone_code.clone(),
+        };
+        if let Outcome::Done { executed_by, .. } = outcome {
+            if let Some((name, zone)) = entry.exec.take() {
+                result.exec_name = name;
+                result.exec_zone = zone;
+            } else if executed_by != self.info.id {
+                result.exec_name = format!("node{}", executed_by.0);
+            }
+            // Open now: the open handle survives a later eviction or temp-file removal.
+            let opened = match entry.output.take() {
+                Some(tmp) => std::fs::File::open(tmp.path()),
+                None => self.info.cache.open_entry(&entry.content),
+            };
+            match opened {
+                Ok(f) => result.output = Some(f),
+                Err(e) => {
+                    tracing::error!(job = job.0, error = %e, "the finished output cannot be read");
+                    result.outcome = Outcome::Failed(FailKind::Io);
+                    result.error = Some(format!("the finished output cannot be read: {e}"));
+                }
+            }
+        }
+        if let Some(reply) = entry.reply.take() {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn status(&self) -> Status {
+        let now = self.now();
+        let zones = &self.net.zones;
+        let mut peers: BTreeMap<NodeId, PeerStatus> = self
+            .seen
+            .iter()
+            .map(|(node, (p, alive, since))| {
+                (
+                    *node,
+                    PeerStatus {
+                        name: format!("node{}", node.0),
+                        id: node.0,
+                        zone: zones.name(p.zone).to_string(),
+                        addr: p.addr.to_string(),
+                        gen: p.gen,
+                        state: if *alive { "alive" } else { "down" }.into(),
+                        since_unix_ms: *since,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        for v in self.node.peers() {
+            let e = peers.entry(v.id.node).or_default();
+            e.in_flight_to = v.in_flight_to;
+            if let Some(k) = &v.report {
+                e.report_age_ms = Some(k.age_ms(now));
+                e.load = Some(k.report.load());
+                e.queue_len = Some(k.report.queue_len);
+                e.cpu_pct = Some(k.report.cpu_pct);
+                e.mem_pct = Some(k.report.mem_pct);
+            }
+        }
+        let c = self.node.counters();
+        let me = self.node.id();
+        Status {
+            name: self.info.name.clone(),
+            id: me.node.0,
+            zone: self.info.zone_code.clone(),
+            addr: me.addr.to_string(),
+            gen: me.gen,
+            strategy: serde_json::to_value(self.node.strategy().config()).unwrap_or_default(),
+            unix_ms: unix_ms(),
+            uptime_ms: now,
+            workers: self.node.config().workers,
+            queue_cap: self.node.config().queue_cap,
+            queue_len: self.node.queue_len(),
+            in_flight: self.node.in_flight(),
+            offloads_pending: self.node.offloads_pending(),
+            cpu_pct: self.cpu_pct,
+            mem_pct: self.mem_pct,
+            cache_entries: self.node.cache().len(),
+            cache_bytes: self.node.cache().used_bytes(),
+            alive_peers: self.node.alive_members(),
+            peers: peers.into_values().collect(),
+            counters: CounterStatus {
+                uploads: c.uploads,
+                cache_hits: c.cache_hits,
+                transcodes_started: c.transcodes_started,
+                transcodes_ok: c.transcodes_ok,
+                transcodes_failed: c.transcodes_failed,
+                offloads_same_zone: c.offloads_same_zone,
+                offloads_cross_zone: c.offloads_cross_zone,
+                offloads_failed: c.offloads_failed,
+                fallbacks: c.fallbacks,
+                rejected: c.rejected,
+                responses_same_zone: c.responses_same_zone,
+                responses_cross_zone: c.responses_cross_zone,
+                enqueues: c.enqueues,
+                dequeues: c.dequeues,
+                messages_in: c.messages_in,
+                messages_out: c.messages_out,
+                bad_messages: c.bad_messages,
+                bad_requests: self.info.http.bad_requests.load(Ordering::Relaxed),
+                bad_gossip: self.info.http.bad_gossip.load(Ordering::Relaxed),
+                cache_evictions: self.evictions,
+            },
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

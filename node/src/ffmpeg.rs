@@ -1,0 +1,164 @@
+//! Running ffmpeg: one process per job, arguments from a template (never a shell), a time
+//! limit that kills the process, and the pids of running children for self-measurement.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use vidmesh_core::job::FailKind;
+
+/// The report's transcode, with flags that keep ffmpeg quiet and non-interactive.
+pub const DEFAULT_ARGS: &str = "-hide_banner -nostdin -loglevel error -y -i {in} -vf scale=640:360 -c:v libx264 -preset fast -crf 28 -f mp4 {out}";
+
+/// Pids of ffmpeg processes this node is running now.
+pub type ChildPids = Arc<Mutex<BTreeSet<u32>>>;
+
+#[derive(Clone, Debug)]
+pub struct Transcoder {
+    pub program: String,
+    /// Whitespace-separated arguments; `{in}` and `{out}` are replaced by the paths.
+    pub args: Vec<String>,
+    pub timeout: Duration,
+    pub children: ChildPids,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TranscodeError {
+    pub kind: FailKind,
+    pub message: String,
+}
+
+impl Transcoder {
+    pub fn new(program: &str, args: &str, timeout: Duration) -> Result<Self, String> {
+        let args: Vec<String> = args.split_whitespace().map(str::to_string).collect();
+        for p in ["{in}", "{out}"] {
+            if !args.iter().any(|a| a == p) {
+                return Err(format!(
+                    "the ffmpeg argument template must contain {p} as an argument of its own"
+                ));
+            }
+        }
+        Ok(Transcoder {
+            program: program.to_string(),
+            args,
+            timeout,
+            children: Arc::default(),
+        })
+    }
+
+    /// Transcodes `input` into `output`; returns the output's size.
+    pub async fn run(&self, input: &Path, output: &Path) -> Result<u64, TranscodeError> {
+        let fail = |kind, message: String| TranscodeError { kind, message };
+        let mut cmd = tokio::process::Command::new(&self.program);
+        for a in &self.args {
+            match a.as_str() {
+                "{in}" => cmd.arg(input),
+                "{out}" => cmd.arg(output),
+                other => cmd.arg(other),
+            };
+        }
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            fail(
+                FailKind::Io,
+                format!("could not start {}: {e}", self.program),
+            )
+        })?;
+        let pid = child.id();
+        let _registered = pid.map(|p| PidGuard::new(&self.children, p));
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        // Read stderr concurrently so a chatty ffmpeg never blocks on a full pipe.
+        let reader = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut buf).await;
+            // drain the rest without keeping it
+            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+            buf
+        });
+        let status = match tokio::time::timeout(self.timeout, child.wait()).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(e)) => return Err(fail(FailKind::Io, format!("waiting for ffmpeg: {e}"))),
+            Err(_) => {
+                let _ = child.kill().await;
+                reader.abort();
+                return Err(fail(
+                    FailKind::Timeout,
+                    format!("ffmpeg ran longer than {:?} and was killed", self.timeout),
+                ));
+            }
+        };
+        let stderr = reader.await.unwrap_or_default();
+        let tail = last_lines(&String::from_utf8_lossy(&stderr), 3);
+        if !status.success() {
+            return Err(fail(
+                FailKind::Transcode,
+                format!("ffmpeg failed ({status}): {tail}"),
+            ));
+        }
+        match tokio::fs::metadata(output).await {
+            Ok(m) if m.len() > 0 => Ok(m.len()),
+            Ok(_) => Err(fail(
+                FailKind::Transcode,
+                format!("ffmpeg produced an empty output: {tail}"),
+            )),
+            Err(e) => Err(fail(
+                FailKind::Transcode,
+                format!("ffmpeg produced no output ({e}): {tail}"),
+            )),
+        }
+    }
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(n);
+    let t = lines[start..].join(" | ");
+    if t.is_empty() {
+        "no diagnostics".into()
+    } else {
+        t
+    }
+}
+
+struct PidGuard {
+    set: ChildPids,
+    pid: u32,
+}
+
+impl PidGuard {
+    fn new(set: &ChildPids, pid: u32) -> Self {
+        set.lock().expect("pid set").insert(pid);
+        PidGuard {
+            set: set.clone(),
+            pid,
+        }
+    }
+}
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        self.set.lock().expect("pid set").remove(&self.pid);
+    }
+}
+
+/// Fails with a message saying how to get ffmpeg when `program` cannot be run.
+pub fn check_installed(program: &str) -> Result<(), String> {
+    match std::process::Command::new(program)
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("`{program} -version` exited with {s}")),
+        Err(e) => Err(format!(
+            "`{program}` cannot be run ({e}); install it (Debian/Ubuntu: `apt-get install -y ffmpeg`) or pass its path"
+        )),
+    }
+}

@@ -1,0 +1,409 @@
+//! The HTTP service: uploads, downloads, health, status, metrics and the gossip endpoint.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use vidmesh_core::job::{FailKind, Job, JobId, Outcome};
+use vidmesh_core::{wire, NodeId, ZoneTable};
+
+use crate::driver::{Command, JobResult, NodeInfo};
+use crate::headers as h;
+use crate::probe::{probe, ProbeError};
+use crate::transport::GOSSIP_CONTENT_TYPE;
+use crate::upload::{receive, UploadError};
+
+/// Largest gossip message accepted.
+const MAX_GOSSIP_BYTES: usize = 64 * 1024;
+
+pub struct AppState {
+    pub info: Arc<NodeInfo>,
+    pub tx: mpsc::Sender<Command>,
+    pub zones: Arc<ZoneTable>,
+    pub max_upload: u64,
+    pub ffprobe: String,
+    pub probe_timeout: Duration,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/upload", post(upload))
+        .route("/videos/{sha256}", get(video))
+        .route("/health", get(health))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/gossip", post(gossip))
+        .with_state(state)
+}
+
+/// An error response: status plus a JSON body saying what was wrong.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.1 }).to_string();
+        (self.0, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
+    ApiError(status, msg.into())
+}
+
+impl AppState {
+    fn bad(&self, status: StatusCode, msg: impl Into<String>) -> ApiError {
+        self.info.http.bad_requests.fetch_add(1, Ordering::Relaxed);
+        err(status, msg)
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| err(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"))?;
+        rx.await
+            .map_err(|_| err(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"))
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Who sent a request from a peer, checked against the zone table.
+fn peer_sender(st: &AppState, headers: &HeaderMap) -> Result<(NodeId, String), ApiError> {
+    let node = header_str(headers, h::FROM_NODE)
+        .ok_or_else(|| {
+            st.bad(
+                StatusCode::BAD_REQUEST,
+                format!("missing {} header", h::FROM_NODE),
+            )
+        })?
+        .parse::<u32>()
+        .map_err(|_| {
+            st.bad(
+                StatusCode::BAD_REQUEST,
+                format!("{} must be a node number", h::FROM_NODE),
+            )
+        })?;
+    let zone = header_str(headers, h::FROM_ZONE).ok_or_else(|| {
+        st.bad(
+            StatusCode::BAD_REQUEST,
+            format!("missing {} header", h::FROM_ZONE),
+        )
+    })?;
+    if st.zones.zone(zone).is_none() {
+        return Err(st.bad(
+            StatusCode::FORBIDDEN,
+            format!("unknown peer: zone `{zone}` is not in this node's zone table"),
+        ));
+    }
+    Ok((NodeId(node), zone.to_string()))
+}
+
+async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    match upload_inner(&st, &headers, body, started).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn upload_inner(
+    st: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    // Raw bytes only: a form or JSON body would be hashed and transcoded as garbage.
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if !(essence.starts_with("video/") || essence == "application/octet-stream") {
+            return Err(st.bad(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "content type `{essence}` is not accepted: send the video's bytes as the body with Content-Type video/* or application/octet-stream"
+                ),
+            ));
+        }
+    }
+    let hops: u8 = match header_str(headers, h::HOPS) {
+        None => 0,
+        Some(v) => v.parse().map_err(|_| {
+            st.bad(
+                StatusCode::BAD_REQUEST,
+                format!("{} must be a number 0–255, got `{v}`", h::HOPS),
+            )
+        })?,
+    };
+    let origin = if hops > 0 {
+        let (from, _) = peer_sender(st, headers)?;
+        let known = st
+            .ask(|reply| Command::IsPeer { node: from, reply })
+            .await?;
+        if !known {
+            return Err(st.bad(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "unknown peer: node {} is not a member of this node's cluster",
+                    from.0
+                ),
+            ));
+        }
+        let origin = header_str(headers, h::ORIGIN)
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| {
+                st.bad(
+                    StatusCode::BAD_REQUEST,
+                    format!("{} must name the entry node's number", h::ORIGIN),
+                )
+            })?;
+        NodeId(origin)
+    } else {
+        st.info.id
+    };
+    if let Some(len) =
+        header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > st.max_upload {
+            return Err(st.bad(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the upload ({len} bytes) is larger than this node's limit of {} bytes",
+                    st.max_upload
+                ),
+            ));
+        }
+    }
+    let received = receive(body.into_data_stream(), &st.info.work_dir, st.max_upload)
+        .await
+        .map_err(|e| match e {
+            UploadError::Empty => st.bad(StatusCode::BAD_REQUEST, e.to_string()),
+            UploadError::TooLarge { .. } => st.bad(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            UploadError::Interrupted { .. } => st.bad(StatusCode::BAD_REQUEST, e.to_string()),
+            UploadError::Io(_) => err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        })?;
+    let features = probe(
+        &st.ffprobe,
+        received.file.path(),
+        received.bytes,
+        st.probe_timeout,
+    )
+    .await
+    .map_err(|e| match e {
+        ProbeError::NotAVideo(_) => st.bad(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        ProbeError::Spawn { .. } | ProbeError::Timeout(_) => {
+            err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    })?;
+    let job = Job {
+        id: JobId(st.info.next_job.fetch_add(1, Ordering::Relaxed)),
+        content: received.content,
+        features,
+        hops,
+        origin,
+    };
+    let input = Arc::new(received.file);
+    let result: JobResult = st
+        .ask(|reply| Command::Submit { job, input, reply })
+        .await?;
+    respond(st, &job, result, started).await
+}
+
+async fn respond(
+    st: &AppState,
+    job: &Job,
+    r: JobResult,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let detail = |fallback: &str| r.error.clone().unwrap_or_else(|| fallback.to_string());
+    let (status, msg) = match r.outcome {
+        Outcome::Done { .. } => (StatusCode::OK, String::new()),
+        Outcome::Rejected(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "every worker is busy and the queue is full: try again or another node".into(),
+        ),
+        Outcome::Failed(FailKind::Transcode) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the video could not be transcoded: {}",
+                detail("ffmpeg failed")
+            ),
+        ),
+        Outcome::Failed(FailKind::Timeout) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("the transcode took too long: {}", detail("timed out")),
+        ),
+        Outcome::Failed(FailKind::Io) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "the node could not store or read the result: {}",
+                detail("I/O error")
+            ),
+        ),
+    };
+    let mut resp = if let (Outcome::Done { .. }, Some(file)) = (&r.outcome, r.output) {
+        let len = file.metadata().map(|m| m.len()).ok();
+        let stream = tokio_util::io::ReaderStream::with_capacity(
+            tokio::fs::File::from_std(file),
+            256 * 1024,
+        );
+        let mut resp = Response::new(Body::from_stream(stream));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+        if let Some(len) = len {
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, len.into());
+        }
+        resp
+    } else {
+        let status = if status == StatusCode::OK {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            status
+        };
+        err(status, msg).into_response()
+    };
+    let hd = resp.headers_mut();
+    let mut set = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            hd.insert(k, v);
+        }
+    };
+    set(h::CONTENT_HASH, job.content.to_hex());
+    set(h::NODE, st.info.name.clone());
+    set(h::ZONE, st.info.zone_code.clone());
+    if let Outcome::Done {
+        executed_by,
+        cache_hit,
+        hops,
+        offloaded,
+        fallback,
+        ..
+    } = r.outcome
+    {
+        set(h::EXEC_NODE, r.exec_name.clone());
+        set(h::EXEC_ID, executed_by.0.to_string());
+        set(h::EXEC_ZONE, r.exec_zone.clone());
+        set(h::HOPS, hops.to_string());
+        set(h::CACHE_HIT, (cache_hit as u8).to_string());
+        set(h::OFFLOADED, (offloaded as u8).to_string());
+        set(h::FALLBACK, (fallback as u8).to_string());
+    }
+    set(h::LATENCY_MS, started.elapsed().as_millis().to_string());
+    Ok(resp)
+}
+
+async fn video(State(st): State<Arc<AppState>>, UrlPath(hash): UrlPath<String>) -> Response {
+    let Some(content) = vidmesh_core::ContentHash::from_hex(&hash.to_ascii_lowercase()) else {
+        return st
+            .bad(
+                StatusCode::BAD_REQUEST,
+                format!("`{hash}` is not a SHA-256 in hex (64 characters)"),
+            )
+            .into_response();
+    };
+    match st.info.cache.open_entry(&content) {
+        Ok(f) => {
+            let len = f.metadata().map(|m| m.len()).ok();
+            let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(f));
+            let mut resp = Response::new(Body::from_stream(stream));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+            if let Some(len) = len {
+                resp.headers_mut()
+                    .insert(header::CONTENT_LENGTH, len.into());
+            }
+            resp
+        }
+        Err(_) => err(
+            StatusCode::NOT_FOUND,
+            format!("no transcode of {hash} on this node"),
+        )
+        .into_response(),
+    }
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    let body = serde_json::json!({"status": "ok", "node": st.info.name, "zone": st.info.zone_code});
+    axum::Json(body).into_response()
+}
+
+async fn status(State(st): State<Arc<AppState>>) -> Response {
+    match st.ask(Command::Status).await {
+        Ok(s) => axum::Json(s).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    match st.ask(Command::Status).await {
+        Ok(s) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            s.prometheus(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn gossip(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    match gossip_inner(&st, &headers, body).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => {
+            st.info.http.bad_gossip.fetch_add(1, Ordering::Relaxed);
+            e.into_response()
+        }
+    }
+}
+
+async fn gossip_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+    let ct = header_str(headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+    if ct != GOSSIP_CONTENT_TYPE {
+        return Err(err(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("gossip must be sent as {GOSSIP_CONTENT_TYPE}"),
+        ));
+    }
+    let (from, _) = peer_sender(st, headers)?;
+    let mut bytes = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| err(StatusCode::BAD_REQUEST, format!("gossip body: {e}")))?;
+        if bytes.len() + chunk.len() > MAX_GOSSIP_BYTES {
+            return Err(err(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("gossip messages are limited to {MAX_GOSSIP_BYTES} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let msg = wire::decode(&bytes).map_err(|e| {
+        err(
+            StatusCode::BAD_REQUEST,
+            format!("malformed gossip message from node {}: {e}", from.0),
+        )
+    })?;
+    let verdict = st.ask(|ack| Command::Gossip { msg, ack }).await?;
+    verdict.map_err(|r| {
+        let status = if r.unknown_peer {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        err(status, format!("gossip refused: {}", r.reason))
+    })
+}

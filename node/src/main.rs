@@ -1,0 +1,95 @@
+//! `vidmesh-node`: run a node, generate a clip catalog, or run the load client.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use vidmesh_node::args::ServeArgs;
+use vidmesh_node::catalog::{self, CatalogSpec};
+
+#[derive(Parser)]
+#[command(
+    name = "vidmesh-node",
+    version,
+    about = "A vidmesh transcoding node, its load client and its clip generator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a node (configured by flags or NODE_NAME, NODE_ZONE, SEED_NODES, …).
+    Serve(Box<ServeArgs>),
+    /// Generate test clips with ffmpeg and their catalog.csv.
+    Catalog {
+        #[arg(long, default_value = "catalog")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 12)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Longest clip in seconds.
+        #[arg(long, default_value_t = 4)]
+        max_seconds: u32,
+        /// Largest frame height (240, 360, 480, 720 or 1080).
+        #[arg(long, default_value_t = 1080)]
+        max_height: u32,
+        #[arg(long, default_value = "ffmpeg")]
+        ffmpeg: String,
+    },
+    /// Run the load client against running nodes and write requests.csv.
+    Client(vidmesh_node::client::ClientArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Serve(args) => {
+                let node = vidmesh_node::serve::bind(*args).await?;
+                tracing::info!(addr = %node.local_addr, "listening");
+                node.run(vidmesh_node::serve::shutdown_signal()).await
+            }
+            Cmd::Catalog {
+                out,
+                count,
+                seed,
+                max_seconds,
+                max_height,
+                ffmpeg,
+            } => {
+                let spec = CatalogSpec {
+                    count,
+                    seed,
+                    max_seconds,
+                    max_height,
+                    ffmpeg,
+                };
+                let clips =
+                    tokio::task::spawn_blocking(move || catalog::generate(&out, &spec)).await??;
+                let total: u64 = clips.iter().map(|c| c.size_bytes).sum();
+                println!("{} clips, {} bytes", clips.len(), total);
+                Ok(())
+            }
+            Cmd::Client(args) => vidmesh_node::client::main(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

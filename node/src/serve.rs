@@ -1,0 +1,248 @@
+//! Assembling a node from its flags and running it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use vidmesh_core::{Node, NodeConfig, NodeId, PeerAddr};
+
+use crate::args::{load_zones, ServeArgs};
+use crate::cache::DiskCache;
+use crate::driver::{Command, Driver, HttpCounters, NodeInfo};
+use crate::ffmpeg::{check_installed, Transcoder};
+use crate::http::{router, AppState};
+use crate::stats::SelfStats;
+use crate::transport::Net;
+
+/// A node whose socket is bound; [`BoundNode::run`] serves until shutdown.
+pub struct BoundNode {
+    pub local_addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+}
+
+/// Life numbers: tenths of a second since 2025, so a restarted node always has a larger one.
+fn default_gen() -> u32 {
+    const BASE_MS: u64 = 1_735_689_600_000;
+    ((crate::driver::unix_ms().saturating_sub(BASE_MS)) / 100) as u32
+}
+
+async fn resolve_v4(what: &str, addr: &str) -> anyhow::Result<SocketAddr> {
+    let addrs = tokio::net::lookup_host(addr)
+        .await
+        .with_context(|| format!("{what} `{addr}` cannot be resolved"))?;
+    addrs
+        .into_iter()
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| anyhow!("{what} `{addr}` has no IPv4 address"))
+}
+
+/// Resolves seeds, retrying for a while: in compose, other containers' names appear late.
+async fn resolve_seeds(seeds: &[String]) -> Vec<PeerAddr> {
+    let mut out = Vec::new();
+    for s in seeds.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match resolve_v4("seed", s).await {
+                Ok(a) => {
+                    out.extend(PeerAddr::from_socket_addr(a));
+                    break;
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!(error = %e, "giving up on a seed");
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+    out
+}
+
+/// Checks the flags, prepares the data directory, binds the socket and starts the core.
+pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
+    check_installed(&args.ffmpeg).map_err(|e| anyhow!(e))?;
+    check_installed(&args.ffprobe).map_err(|e| anyhow!(e))?;
+    let zones = load_zones(args.zones_file.as_deref()).map_err(|e| anyhow!(e))?;
+    let zone = zones.zone(&args.zone).ok_or_else(|| {
+        anyhow!(
+            "zone `{}` is not in the zone table (known: {})",
+            args.zone,
+            zones.names().join(", ")
+        )
+    })?;
+    let id = args.node_id().map_err(|e| anyhow!(e))?;
+    let strategy = args.strategy_config().map_err(|e| anyhow!(e))?;
+    let gossip = args.gossip_config().map_err(|e| anyhow!(e))?;
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    if !(args.cache_mb.is_finite() && args.cache_mb >= 0.0) {
+        bail!("--cache-mb must be a number ≥ 0");
+    }
+    if !(args.max_upload_mb.is_finite() && args.max_upload_mb > 0.0) {
+        bail!("--max-upload-mb must be a number > 0");
+    }
+    if !(args.transcode_timeout_s.is_finite() && args.transcode_timeout_s > 0.0) {
+        bail!("--transcode-timeout-s must be a number > 0");
+    }
+    let transcoder = Transcoder::new(
+        &args.ffmpeg,
+        &args.ffmpeg_args,
+        Duration::from_secs_f64(args.transcode_timeout_s),
+    )
+    .map_err(|e| anyhow!(e))?;
+
+    let listen = resolve_v4("listen address", &args.listen).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local_addr = listener.local_addr()?;
+    let advertise = match &args.advertise {
+        Some(a) => resolve_v4("advertised address", a).await?,
+        None if local_addr.ip().is_unspecified() => {
+            match resolve_v4("node name", &format!("{}:{}", args.name, local_addr.port())).await {
+                Ok(a) => a,
+                Err(_) => SocketAddr::from((Ipv4Addr::LOCALHOST, local_addr.port())),
+            }
+        }
+        None => local_addr,
+    };
+    let addr = PeerAddr::from_socket_addr(advertise)
+        .ok_or_else(|| anyhow!("the advertised address {advertise} must be IPv4"))?;
+    let seeds = resolve_seeds(&args.seeds).await;
+
+    let data = args.data_dir();
+    let work_dir = data.join("work");
+    // Leftovers of a previous life are never resumed: their requests are gone.
+    if work_dir.exists() {
+        std::fs::remove_dir_all(&work_dir)
+            .with_context(|| format!("cannot clear {}", work_dir.display()))?;
+    }
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("cannot create {}", work_dir.display()))?;
+    let (cache, recovered) = DiskCache::open(&data.join("cache"))
+        .with_context(|| format!("cannot open the cache in {}", data.display()))?;
+
+    let gen = args.gen.unwrap_or_else(default_gen);
+    let seed = args.seed.unwrap_or(((gen as u64) << 32) | id as u64);
+    let mut core_rng = ChaCha8Rng::seed_from_u64(seed);
+    core_rng.set_stream(2 * id as u64);
+    let mut jitter_rng = ChaCha8Rng::seed_from_u64(seed);
+    jitter_rng.set_stream(2 * id as u64 + 1);
+
+    let mut cfg = NodeConfig::new(NodeId(id), zone, addr, zones.clone());
+    cfg.gen = gen;
+    cfg.workers = args.workers;
+    cfg.queue_cap = args.queue_cap;
+    cfg.cache_bytes = (args.cache_mb * 1_000_000.0) as u64;
+    cfg.hop_limit = args.hop_limit;
+    cfg.strategy = strategy;
+    cfg.gossip = gossip;
+    cfg.seeds = seeds;
+    tracing::info!(
+        name = %args.name, id, zone = %args.zone, %addr, gen, seeds = ?cfg.seeds,
+        strategy = ?cfg.strategy, cached = recovered.len(), "starting node"
+    );
+
+    let info = Arc::new(NodeInfo {
+        name: args.name.clone(),
+        id: NodeId(id),
+        zone_code: args.zone.clone(),
+        work_dir,
+        cache,
+        http: HttpCounters::default(),
+        next_job: AtomicU64::new(1),
+    });
+    let net = Arc::new(Net::new(
+        zones.clone(),
+        NodeId(id),
+        zone,
+        Duration::from_millis(args.connect_timeout_ms),
+        Duration::from_millis(args.offload_timeout_ms),
+        jitter_rng,
+    ));
+    let children = transcoder.children.clone();
+    let node = Node::new(cfg, core_rng);
+    let (driver, tx) = Driver::new(node, info.clone(), net, Arc::new(transcoder));
+    tokio::spawn(driver.run(recovered));
+
+    // Self-measurement on its own thread: sysinfo reads /proc synchronously.
+    let cpus = args.cpus.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as f32)
+            .unwrap_or(1.0)
+    });
+    let mem_bytes = (args.mem_mb * 1_000_000.0) as u64;
+    let interval = Duration::from_millis(args.stats_interval_ms.max(100));
+    let stats_tx = tx.clone();
+    std::thread::Builder::new()
+        .name("self-stats".into())
+        .spawn(move || {
+            let mut stats = SelfStats::new(children, cpus, mem_bytes);
+            loop {
+                std::thread::sleep(interval);
+                let (cpu_pct, mem_pct) = stats.sample();
+                if stats_tx
+                    .blocking_send(Command::Stats { cpu_pct, mem_pct })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })?;
+
+    let state = Arc::new(AppState {
+        info,
+        tx,
+        zones,
+        max_upload: (args.max_upload_mb * 1_000_000.0) as u64,
+        ffprobe: args.ffprobe.clone(),
+        probe_timeout: Duration::from_secs(15),
+    });
+    Ok(BoundNode {
+        local_addr,
+        listener,
+        app: router(state),
+    })
+}
+
+impl BoundNode {
+    /// Serves until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,171 @@
+//! What `/status` and `/metrics` report. The types are public so that a driver polling nodes
+//! (`sim live`) can read them back.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub name: String,
+    pub id: u32,
+    pub zone: String,
+    pub addr: String,
+    pub gen: u32,
+    /// `alive` or `down` (as this node's membership sees it).
+    pub state: String,
+    /// Wall-clock time (ms since the Unix epoch) of the last change of `state`.
+    pub since_unix_ms: u64,
+    /// Age of the latest load report, if one has arrived.
+    pub report_age_ms: Option<u64>,
+    /// The report's scalar load (cpu % + queue + mem %).
+    pub load: Option<f64>,
+    pub queue_len: Option<u32>,
+    pub cpu_pct: Option<f32>,
+    pub mem_pct: Option<f32>,
+    /// Jobs this node sent there and has not heard back about.
+    pub in_flight_to: u32,
+}
+
+/// Running totals: the core's counters plus the driver's own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CounterStatus {
+    pub uploads: u64,
+    pub cache_hits: u64,
+    pub transcodes_started: u64,
+    pub transcodes_ok: u64,
+    pub transcodes_failed: u64,
+    pub offloads_same_zone: u64,
+    pub offloads_cross_zone: u64,
+    pub offloads_failed: u64,
+    pub fallbacks: u64,
+    pub rejected: u64,
+    pub responses_same_zone: u64,
+    pub responses_cross_zone: u64,
+    pub enqueues: u64,
+    pub dequeues: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bad_messages: u64,
+    /// Uploads refused before reaching the core (bad input), by this node's HTTP layer.
+    pub bad_requests: u64,
+    /// Gossip requests refused (malformed or from an unknown peer).
+    pub bad_gossip: u64,
+    pub cache_evictions: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub name: String,
+    pub id: u32,
+    pub zone: String,
+    pub addr: String,
+    pub gen: u32,
+    /// The strategy as configured (the scenario's form).
+    pub strategy: serde_json::Value,
+    pub unix_ms: u64,
+    pub uptime_ms: u64,
+    pub workers: u32,
+    pub queue_cap: u32,
+    pub queue_len: u32,
+    pub in_flight: u32,
+    pub offloads_pending: u32,
+    pub cpu_pct: f32,
+    pub mem_pct: f32,
+    pub cache_entries: usize,
+    pub cache_bytes: u64,
+    pub alive_peers: usize,
+    /// Every peer ever seen, sorted by id.
+    pub peers: Vec<PeerStatus>,
+    pub counters: CounterStatus,
+}
+
+impl Status {
+    /// Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        let mut s = String::new();
+        let labels = format!("node=\"{}\",zone=\"{}\"", self.name, self.zone);
+        let mut gauge = |name: &str, help: &str, kind: &str, v: String| {
+            s.push_str(&format!(
+                "# HELP vidmesh_{name} {help}\n# TYPE vidmesh_{name} {kind}\nvidmesh_{name}{{{labels}}} {v}\n"
+            ));
+        };
+        gauge(
+            "queue_len",
+            "Jobs waiting for a worker.",
+            "gauge",
+            self.queue_len.to_string(),
+        );
+        gauge(
+            "in_flight",
+            "Jobs being transcoded.",
+            "gauge",
+            self.in_flight.to_string(),
+        );
+        gauge(
+            "offloads_pending",
+            "Jobs sent to peers awaiting an answer.",
+            "gauge",
+            self.offloads_pending.to_string(),
+        );
+        gauge(
+            "cpu_pct",
+            "CPU % of this node's allotment.",
+            "gauge",
+            format!("{:.3}", self.cpu_pct),
+        );
+        gauge(
+            "mem_pct",
+            "Memory % of this node's allotment.",
+            "gauge",
+            format!("{:.3}", self.mem_pct),
+        );
+        gauge(
+            "alive_peers",
+            "Peers membership sees alive.",
+            "gauge",
+            self.alive_peers.to_string(),
+        );
+        gauge(
+            "cache_entries",
+            "Outputs in the content cache.",
+            "gauge",
+            self.cache_entries.to_string(),
+        );
+        gauge(
+            "cache_bytes",
+            "Bytes in the content cache.",
+            "gauge",
+            self.cache_bytes.to_string(),
+        );
+        let c = &self.counters;
+        for (name, v) in [
+            ("uploads", c.uploads),
+            ("cache_hits", c.cache_hits),
+            ("transcodes_started", c.transcodes_started),
+            ("transcodes_ok", c.transcodes_ok),
+            ("transcodes_failed", c.transcodes_failed),
+            ("offloads_same_zone", c.offloads_same_zone),
+            ("offloads_cross_zone", c.offloads_cross_zone),
+            ("offloads_failed", c.offloads_failed),
+            ("fallbacks", c.fallbacks),
+            ("rejected", c.rejected),
+            ("responses_same_zone", c.responses_same_zone),
+            ("responses_cross_zone", c.responses_cross_zone),
+            ("enqueues", c.enqueues),
+            ("dequeues", c.dequeues),
+            ("messages_in", c.messages_in),
+            ("messages_out", c.messages_out),
+            ("bad_messages", c.bad_messages),
+            ("bad_requests", c.bad_requests),
+            ("bad_gossip", c.bad_gossip),
+            ("cache_evictions", c.cache_evictions),
+        ] {
+            gauge(
+                &format!("{name}_total"),
+                &format!("Running total of {}.", name.replace('_', " ")),
+                "counter",
+                v.to_string(),
+            );
+        }
+        s
+    }
+}

@@ -1,0 +1,230 @@
+//! Node-to-node traffic over HTTP, with the zone table's delay emulated in the sender: every
+//! gossip message and every offloaded upload waits RTT/2 (+ size / bandwidth, + jitter) before
+//! it leaves, and an offload's answer waits the same on its way back. The kernel here has no
+//! netem, and this keeps the simulator's semantics: one-way delay per message.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use tokio::io::AsyncWriteExt;
+use vidmesh_core::job::{FailKind, Job, OffloadError, RemoteDone};
+use vidmesh_core::{wire, Message, NodeId, PeerId, ZoneId, ZoneTable};
+
+use crate::headers as h;
+use crate::upload::{temp_path, TempFile};
+
+pub const GOSSIP_CONTENT_TYPE: &str = "application/x-vidmesh-gossip";
+
+pub struct Net {
+    pub zones: Arc<ZoneTable>,
+    pub me: NodeId,
+    pub zone: ZoneId,
+    pub http: reqwest::Client,
+    pub offload_timeout: Duration,
+    jitter: Mutex<ChaCha8Rng>,
+}
+
+/// A finished offload.
+pub struct OffloadOk {
+    pub output: TempFile,
+    pub done: RemoteDone,
+    pub exec_name: String,
+    pub exec_zone: String,
+}
+
+impl Net {
+    pub fn new(
+        zones: Arc<ZoneTable>,
+        me: NodeId,
+        zone: ZoneId,
+        connect_timeout: Duration,
+        offload_timeout: Duration,
+        jitter: ChaCha8Rng,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client builds");
+        Net {
+            zones,
+            me,
+            zone,
+            http,
+            offload_timeout,
+            jitter: Mutex::new(jitter),
+        }
+    }
+
+    /// Emulated one-way delay to a node in zone `to` for a message of `bytes` bytes.
+    pub fn delay(&self, to: ZoneId, bytes: u64) -> Duration {
+        let link = self.zones.link(self.zone, to);
+        let mut ms = self.zones.one_way_ms(self.zone, to, bytes);
+        if link.jitter_ms > 0.0 {
+            // Box–Muller: one normal draw per message.
+            let mut rng = self.jitter.lock().expect("jitter rng");
+            let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+            let u2: f64 = rng.random_range(0.0..1.0);
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            ms += z * link.jitter_ms;
+        }
+        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+    }
+
+    /// Delivers `msg` to `to` after the emulated delay; failures are logged, as for a lost
+    /// datagram (membership copes with loss).
+    pub fn send(self: &Arc<Self>, to: PeerId, msg: Message) {
+        let net = self.clone();
+        let delay = self.delay(to.zone, msg.wire_len() as u64);
+        let body = wire::encode(&msg);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let url = format!("http://{}/gossip", to.addr);
+            let res = net
+                .http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, GOSSIP_CONTENT_TYPE)
+                .header(h::FROM_NODE, net.me.0.to_string())
+                .header(h::FROM_ZONE, net.zones.name(net.zone))
+                .timeout(Duration::from_secs(5))
+                .body(body)
+                .send()
+                .await;
+            match res {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    tracing::debug!(%url, %status, %text, "gossip refused");
+                }
+                Err(e) => tracing::debug!(%url, error = %e, "gossip not delivered"),
+            }
+        });
+    }
+
+    /// Uploads `job`'s input to `to` and brings the output back into `work_dir`.
+    pub async fn offload(
+        &self,
+        job: &Job,
+        to: PeerId,
+        input: &Path,
+        work_dir: &Path,
+    ) -> Result<OffloadOk, (OffloadError, String)> {
+        match tokio::time::timeout(
+            self.offload_timeout,
+            self.offload_inner(job, to, input, work_dir),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err((
+                OffloadError::Unreachable,
+                format!(
+                    "{} did not answer within {:?}",
+                    to.addr, self.offload_timeout
+                ),
+            )),
+        }
+    }
+
+    async fn offload_inner(
+        &self,
+        job: &Job,
+        to: PeerId,
+        input: &Path,
+        work_dir: &Path,
+    ) -> Result<OffloadOk, (OffloadError, String)> {
+        let unreachable = |e: String| (OffloadError::Unreachable, e);
+        let file = tokio::fs::File::open(input)
+            .await
+            .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("input: {e}")))?;
+        let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        tokio::time::sleep(self.delay(to.zone, size)).await;
+        let url = format!("http://{}/upload", to.addr);
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 * 1024,
+        ));
+        let resp = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .header(h::HOPS, job.hops.to_string())
+            .header(h::ORIGIN, job.origin.0.to_string())
+            .header(h::FROM_NODE, self.me.0.to_string())
+            .header(h::FROM_ZONE, self.zones.name(self.zone))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unreachable(format!("{url}: {e}")))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            let kind = match status.as_u16() {
+                422 => OffloadError::Failed(FailKind::Transcode),
+                504 => OffloadError::Failed(FailKind::Timeout),
+                // Full queue, or a refusal of this node (unknown peer, limits): run it here.
+                400..=499 | 503 => OffloadError::Rejected,
+                _ => OffloadError::Unreachable,
+            };
+            return Err((kind, format!("{url}: {status}: {}", text.trim())));
+        }
+        let hdr = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let exec_id: u32 = hdr(h::EXEC_ID)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(to.node.0);
+        let exec_name = hdr(h::EXEC_NODE).unwrap_or_else(|| format!("node{exec_id}"));
+        let exec_zone = hdr(h::EXEC_ZONE).unwrap_or_else(|| self.zones.name(to.zone).to_string());
+        let hops: u8 = hdr(h::HOPS)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(job.hops);
+        let cache_hit = hdr(h::CACHE_HIT).as_deref() == Some("1");
+        let output = TempFile::new(out_path(work_dir));
+        let mut out = tokio::fs::File::create(output.path())
+            .await
+            .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
+        let mut stream = resp.bytes_stream();
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| unreachable(format!("{url}: answer cut: {e}")))?;
+            bytes += chunk.len() as u64;
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
+        }
+        out.flush()
+            .await
+            .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
+        if bytes == 0 {
+            return Err(unreachable(format!("{url}: empty answer")));
+        }
+        // The answer travels back over the same emulated link.
+        tokio::time::sleep(self.delay(to.zone, bytes)).await;
+        Ok(OffloadOk {
+            output,
+            done: RemoteDone {
+                executed_by: NodeId(exec_id),
+                cache_hit,
+                hops,
+                output_bytes: bytes,
+            },
+            exec_name,
+            exec_zone,
+        })
+    }
+}
+
+pub fn out_path(work_dir: &Path) -> PathBuf {
+    temp_path(work_dir, "out").with_extension("mp4")
+}
