@@ -1,0 +1,1429 @@
+//! The discrete-event run of one strategy over one scenario.
+//!
+//! The engine owns virtual time and carries out every [`Output`] of the cores it drives: it
+//! delivers messages after the zone table's delay, runs transcodes on a processor-sharing CPU
+//! model, moves offloaded jobs and their answers across the network, fires timers, injects
+//! crashes and pauses, and plays the report's client. It never looks at which strategy a node
+//! runs: all routing happens inside the cores.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand_chacha::ChaCha8Rng;
+use vidmesh_core::node::Event as CoreEvent;
+use vidmesh_core::{FailKind, Message};
+use vidmesh_core::{
+    Input, Job, JobId, Millis, Node, NodeConfig, NodeId, OffloadError, Outcome, Output, PeerAddr,
+    RemoteDone, StrategyConfig, Timer, ZoneId, ZoneTable,
+};
+
+use crate::metrics::{
+    ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, ReqOutcome, RequestRecord, RunResult,
+    WindowCounts,
+};
+use crate::queue::EventQueue;
+use crate::rng::{self, hash_unit, normal, stream, unit};
+use crate::scenario::{FaultKind, Scenario, SeedMode, WorkloadKind};
+use crate::workload::{Catalog, Draws, RequestDraw};
+
+/// A multiplicative hasher for the u64 job ids: only used for lookups, never iterated into
+/// anything that reaches an output without sorting first.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ (v >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// Seed lists of every node, as node indices (generated topologies resolved).
+pub fn resolve_seeds(s: &Scenario) -> Vec<Vec<usize>> {
+    let n = s.nodes.len();
+    let mut seeds: Vec<Vec<usize>> = s.nodes.iter().map(|x| x.seeds.clone()).collect();
+    if let Some((mode, count)) = s.generated_seeds {
+        let first = n - seeds.iter().rev().take_while(|v| v.is_empty()).count();
+        let mut r = rng::stream_rng(s.seed, stream::TOPOLOGY);
+        for (i, v) in seeds.iter_mut().enumerate().skip(first) {
+            match mode {
+                SeedMode::Ring => {
+                    if n > 1 {
+                        v.push((i + 1) % n);
+                    }
+                }
+                SeedMode::Random => {
+                    let want = (count as usize).min(n - 1);
+                    while v.len() < want {
+                        let j = (unit(&mut r) * n as f64) as usize % n;
+                        if j != i && !v.contains(&j) {
+                            v.push(j);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    seeds
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Up,
+    Paused,
+    Down,
+}
+
+/// A transcode on the processor-sharing CPU: done when the node's virtual work clock reaches
+/// `finish`.
+#[derive(Clone, Copy, Debug)]
+struct PsJob {
+    finish: f64,
+    seq: u64,
+    job: JobId,
+    out_bytes: u64,
+    bad: bool,
+}
+
+impl PartialEq for PsJob {
+    fn eq(&self, o: &Self) -> bool {
+        self.seq == o.seq
+    }
+}
+impl Eq for PsJob {}
+impl Ord for PsJob {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        // Min-heap on (finish, seq).
+        o.finish
+            .total_cmp(&self.finish)
+            .then_with(|| o.seq.cmp(&self.seq))
+    }
+}
+impl PartialOrd for PsJob {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+struct SimNode {
+    id: NodeId,
+    zone: ZoneId,
+    core: Option<Node>,
+    life: u32,
+    status: Status,
+    /// Inputs that reached the node while it was paused and are not lost by a pause (its own
+    /// timers, finished transcodes, offload answers on open connections), in arrival order.
+    deferred: Vec<Input>,
+    cores: f64,
+    memory_mb: f64,
+    // Processor sharing: every running transcode progresses at `rate()` CPU-s per second.
+    ps: BinaryHeap<PsJob>,
+    ps_v: f64,
+    ps_last: Millis,
+    ps_epoch: u64,
+    /// Integral of busy cores over time (core-ms), for CPU %.
+    busy_core_ms: f64,
+    busy_at_last_stats: f64,
+    cpu_pct: f32,
+    mem_pct: f32,
+    // Window accounting across lives.
+    base: WindowCounts,
+    carry: WindowCounts,
+    full_view_ms: Option<Millis>,
+}
+
+impl SimNode {
+    fn running(&self) -> usize {
+        self.ps.len()
+    }
+
+    fn rate(&self, job_threads: f64) -> f64 {
+        let n = self.ps.len().max(1) as f64;
+        job_threads.min(self.cores / n)
+    }
+
+    /// Brings the work clock and the busy integral up to `now`.
+    fn ps_advance(&mut self, now: Millis, job_threads: f64) {
+        let dt = now.saturating_sub(self.ps_last) as f64;
+        if dt > 0.0 && !self.ps.is_empty() {
+            self.ps_v += self.rate(job_threads) * dt / 1000.0;
+            let busy = (self.ps.len() as f64 * job_threads).min(self.cores);
+            self.busy_core_ms += busy * dt;
+        }
+        self.ps_last = now;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum RouteKind {
+    /// A client upload; the answer goes back to the client.
+    Client { attempt: u8 },
+    /// An offloaded job; the answer goes back to `origin`'s job `origin_job`.
+    Remote {
+        origin: u32,
+        origin_life: u32,
+        origin_job: JobId,
+    },
+}
+
+/// Where a job id the driver handed to a node came from.
+#[derive(Clone, Copy, Debug)]
+struct Route {
+    node: u32,
+    req: u32,
+    kind: RouteKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AttemptEnd {
+    Timeout,
+    Rejected,
+    Error,
+    Unavailable,
+}
+
+struct Request {
+    draw: RequestDraw,
+    batch: Option<u32>,
+    submit: Millis,
+    attempt: u8,
+    tried: Vec<u32>,
+    pending: bool,
+    all_unavailable: bool,
+    last_fail: AttemptEnd,
+    record: Option<RequestRecord>,
+}
+
+enum Ev {
+    Deliver {
+        to: u32,
+        msg: Message,
+    },
+    Timer {
+        node: u32,
+        life: u32,
+        timer: Timer,
+    },
+    PsDone {
+        node: u32,
+        epoch: u64,
+    },
+    OffloadArrive {
+        to: u32,
+        origin: u32,
+        origin_life: u32,
+        origin_job: JobId,
+        job: Job,
+        req: u32,
+    },
+    OffloadResult {
+        node: u32,
+        life: u32,
+        job: JobId,
+        result: Result<RemoteDone, OffloadError>,
+    },
+    OffloadTimeout {
+        node: u32,
+        life: u32,
+        job: JobId,
+    },
+    UploadArrive {
+        node: u32,
+        req: u32,
+        attempt: u8,
+    },
+    ClientReply {
+        req: u32,
+        attempt: u8,
+        outcome: Outcome,
+    },
+    AttemptFail {
+        req: u32,
+        attempt: u8,
+        why: AttemptEnd,
+    },
+    AttemptTimeout {
+        req: u32,
+        attempt: u8,
+    },
+    BatchStart,
+    Arrival,
+    StatsTick,
+    WindowTick,
+    HealthCheck,
+    FaultStart(usize),
+    FaultEnd(usize),
+}
+
+/// Observers waiting to declare a failed node down.
+struct OpenFault {
+    node: u32,
+    open: bool,
+    rows: Vec<usize>,
+}
+
+/// One strategy's simulation.
+pub struct Run<'a> {
+    s: &'a Scenario,
+    strategy: String,
+    strategy_cfg: StrategyConfig,
+    zones: Arc<ZoneTable>,
+    catalog: &'a Catalog,
+    seeds: Vec<Vec<usize>>,
+    now: Millis,
+    q: EventQueue<Ev>,
+    nodes: Vec<SimNode>,
+    net_rng: ChaCha8Rng,
+    draws: Draws,
+    next_job: u64,
+    ps_seq: u64,
+    routes: IdMap<Route>,
+    /// Offloads awaiting an answer: origin job id → (origin node, life).
+    offloads: IdMap<(u32, u32)>,
+    requests: Vec<Request>,
+    outstanding: u32,
+    batch: u32,
+    batch_left: u32,
+    client_active: bool,
+    next_arrival_ms: f64,
+    blocked: Vec<bool>,
+    blocked_count: usize,
+    // Metrics.
+    in_flight_at_window_end: Vec<u32>,
+    node_windows: Vec<NodeWindow>,
+    detections: Vec<DetectionRow>,
+    open_faults: Vec<OpenFault>,
+    fault_events: Vec<FaultEventRow>,
+    offloads_same_zone: u64,
+    offloads_cross_zone: u64,
+    events: u64,
+    job_threads: f64,
+    hard_stop: Millis,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(s: &'a Scenario, strategy_index: usize, catalog: &'a Catalog) -> Run<'a> {
+        let (strategy, strategy_cfg) = s.strategies[strategy_index].clone();
+        let seeds = resolve_seeds(s);
+        let w = &s.workload;
+        let hard_stop = s.duration_ms
+            + w.max_attempts as u64 * (w.attempt_timeout_ms + s.network.connect_timeout_ms + 1_000)
+            + 2 * s.output.window_ms;
+        let mut run = Run {
+            s,
+            strategy,
+            strategy_cfg,
+            zones: s.network.zones.clone(),
+            catalog,
+            seeds,
+            now: 0,
+            q: EventQueue::new(),
+            nodes: Vec::with_capacity(s.nodes.len()),
+            net_rng: rng::stream_rng(s.seed, stream::NETWORK),
+            draws: Draws::new(s, catalog),
+            next_job: 1,
+            ps_seq: 0,
+            routes: IdMap::default(),
+            offloads: IdMap::default(),
+            requests: Vec::new(),
+            outstanding: 0,
+            batch: 0,
+            batch_left: 0,
+            client_active: true,
+            next_arrival_ms: 0.0,
+            blocked: vec![false; s.nodes.len()],
+            blocked_count: 0,
+            in_flight_at_window_end: Vec::new(),
+            node_windows: Vec::new(),
+            detections: Vec::new(),
+            open_faults: Vec::new(),
+            fault_events: Vec::new(),
+            offloads_same_zone: 0,
+            offloads_cross_zone: 0,
+            events: 0,
+            job_threads: s.cost.job_threads,
+            hard_stop,
+        };
+        for (i, spec) in s.nodes.iter().enumerate() {
+            run.nodes.push(SimNode {
+                id: NodeId(i as u32 + 1),
+                zone: spec.zone,
+                core: None,
+                life: 0,
+                status: Status::Down,
+                deferred: Vec::new(),
+                cores: spec.cores,
+                memory_mb: spec.memory_mb,
+                ps: BinaryHeap::new(),
+                ps_v: 0.0,
+                ps_last: 0,
+                ps_epoch: 0,
+                busy_core_ms: 0.0,
+                busy_at_last_stats: 0.0,
+                cpu_pct: 0.0,
+                mem_pct: 0.0,
+                base: WindowCounts::default(),
+                carry: WindowCounts::default(),
+                full_view_ms: None,
+            });
+        }
+        run
+    }
+
+    fn node_config(&self, i: usize, life: u32) -> NodeConfig {
+        let spec = &self.s.nodes[i];
+        let id = NodeId(i as u32 + 1);
+        let mut c = NodeConfig::new(id, spec.zone, PeerAddr::sim(id), self.zones.clone());
+        c.gen = life;
+        c.workers = spec.workers;
+        c.queue_cap = spec.queue_cap;
+        c.cache_bytes = spec.cache_bytes;
+        c.hop_limit = self.s.hop_limit;
+        c.strategy = self.strategy_cfg.clone();
+        c.gossip = self.s.gossip.clone();
+        c.seeds = self.seeds[i]
+            .iter()
+            .map(|&j| PeerAddr::sim(NodeId(j as u32 + 1)))
+            .collect();
+        c
+    }
+
+    fn boot(&mut self, i: usize) {
+        let life = self.nodes[i].life;
+        let cfg = self.node_config(i, life);
+        let mut core = Node::new(cfg, rng::node_rng(self.s.seed, i, life));
+        core.start(self.now);
+        let n = &mut self.nodes[i];
+        n.core = Some(core);
+        n.status = Status::Up;
+        n.base = WindowCounts::default();
+        n.ps_last = self.now;
+        n.busy_at_last_stats = n.busy_core_ms;
+        self.drain(i);
+    }
+
+    /// Runs to the end; `progress` is called now and then with the virtual time.
+    pub fn run(mut self, progress: &mut dyn FnMut(Millis)) -> RunResult {
+        let started = Instant::now();
+        for i in 0..self.nodes.len() {
+            self.boot(i);
+        }
+        let w = &self.s.workload;
+        match w.kind {
+            WorkloadKind::Batch => self.q.push(w.start_ms, Ev::BatchStart),
+            WorkloadKind::Poisson => {
+                self.next_arrival_ms = w.start_ms as f64;
+                self.q.push(w.start_ms, Ev::Arrival)
+            }
+            WorkloadKind::None => self.client_active = false,
+        }
+        self.q.push(w.start_ms + w.health_check_ms, Ev::HealthCheck);
+        self.q.push(self.s.cost.stats_period_ms, Ev::StatsTick);
+        self.q.push(self.s.output.window_ms, Ev::WindowTick);
+        for (k, f) in self.s.faults.iter().enumerate() {
+            self.q.push(f.at_ms, Ev::FaultStart(k));
+            if let Some(d) = f.for_ms {
+                self.q.push(f.at_ms + d, Ev::FaultEnd(k));
+            }
+        }
+        let mut last_report = 0u64;
+        while let Some((t, ev)) = self.q.pop() {
+            debug_assert!(t >= self.now);
+            self.now = t;
+            self.events += 1;
+            if self.events - last_report >= 1 << 16 {
+                last_report = self.events;
+                progress(t);
+            }
+            if self.handle(ev) {
+                break;
+            }
+        }
+        progress(self.now);
+        self.finish(started.elapsed().as_secs_f64())
+    }
+
+    /// Handles one event; true when the run is over.
+    fn handle(&mut self, ev: Ev) -> bool {
+        match ev {
+            Ev::Deliver { to, msg } => {
+                if self.nodes[to as usize].status == Status::Up {
+                    self.input(to as usize, Input::Message(msg));
+                }
+            }
+            Ev::Timer { node, life, timer } => {
+                let n = &mut self.nodes[node as usize];
+                if n.life == life {
+                    match n.status {
+                        Status::Up => self.input(node as usize, Input::Timer(timer)),
+                        Status::Paused => n.deferred.push(Input::Timer(timer)),
+                        Status::Down => {}
+                    }
+                }
+            }
+            Ev::PsDone { node, epoch } => self.ps_done(node as usize, epoch),
+            Ev::OffloadArrive {
+                to,
+                origin,
+                origin_life,
+                origin_job,
+                job,
+                req,
+            } => self.offload_arrive(to, origin, origin_life, origin_job, job, req),
+            Ev::OffloadResult {
+                node,
+                life,
+                job,
+                result,
+            } => self.offload_result(node, life, job, result),
+            Ev::OffloadTimeout { node, life, job } => {
+                if self.offloads.contains_key(&job.0) {
+                    self.offload_result(node, life, job, Err(OffloadError::Unreachable));
+                }
+            }
+            Ev::UploadArrive { node, req, attempt } => self.upload_arrive(node, req, attempt),
+            Ev::ClientReply {
+                req,
+                attempt,
+                outcome,
+            } => self.client_reply(req, attempt, outcome),
+            Ev::AttemptFail { req, attempt, why } => {
+                let r = &self.requests[req as usize];
+                if r.pending && r.attempt == attempt {
+                    self.attempt_failed(req, why);
+                }
+            }
+            Ev::AttemptTimeout { req, attempt } => {
+                let r = &self.requests[req as usize];
+                if r.pending && r.attempt == attempt {
+                    self.attempt_failed(req, AttemptEnd::Timeout);
+                }
+            }
+            Ev::BatchStart => self.start_batch(),
+            Ev::Arrival => self.arrival(),
+            Ev::StatsTick => self.stats_tick(),
+            Ev::WindowTick => return self.window_tick(),
+            Ev::HealthCheck => {
+                if self.blocked_count > 0 {
+                    for i in 0..self.nodes.len() {
+                        if self.blocked[i] && self.nodes[i].status == Status::Up {
+                            self.blocked[i] = false;
+                            self.blocked_count -= 1;
+                        }
+                    }
+                }
+                if self.client_active || self.outstanding > 0 {
+                    self.q
+                        .push(self.now + self.s.workload.health_check_ms, Ev::HealthCheck);
+                }
+            }
+            Ev::FaultStart(k) => self.fault_start(k),
+            Ev::FaultEnd(k) => self.fault_end(k),
+        }
+        false
+    }
+
+    // ---- nodes -------------------------------------------------------------------------
+
+    fn input(&mut self, i: usize, input: Input) {
+        if let Some(core) = self.nodes[i].core.as_mut() {
+            core.handle_input(self.now, input);
+            self.drain(i);
+        }
+    }
+
+    /// Carries out everything node `i` asked for.
+    fn drain(&mut self, i: usize) {
+        let mut membership_changed = false;
+        loop {
+            let Some(out) = self.nodes[i].core.as_mut().and_then(|c| c.poll_output()) else {
+                break;
+            };
+            match out {
+                Output::Send { to, msg } => self.send(i, to.addr, msg),
+                Output::StartTranscode(job) => self.start_transcode(i, job),
+                Output::Offload { job, to } => self.offload(i, job, to.addr),
+                Output::Reply { job, outcome } => self.reply(i, job, outcome),
+                Output::SetTimer { at, timer } => {
+                    let life = self.nodes[i].life;
+                    self.q.push(
+                        at.max(self.now),
+                        Ev::Timer {
+                            node: i as u32,
+                            life,
+                            timer,
+                        },
+                    );
+                }
+                Output::CacheEvict(_) => {}
+                Output::Event(e) => match e {
+                    CoreEvent::MemberUp(_) => membership_changed = true,
+                    CoreEvent::MemberDown(p) => {
+                        membership_changed = true;
+                        self.member_down(i, p.node);
+                    }
+                    CoreEvent::BadMessage(m) => {
+                        tracing::debug!(node = i, "bad message: {m}");
+                    }
+                    _ => {}
+                },
+            }
+        }
+        if membership_changed && self.nodes[i].full_view_ms.is_none() && self.nodes[i].life == 0 {
+            let alive = self.nodes[i]
+                .core
+                .as_ref()
+                .map(|c| c.alive_members())
+                .unwrap_or(0);
+            if alive + 1 >= self.nodes.len() {
+                self.nodes[i].full_view_ms = Some(self.now);
+            }
+        }
+    }
+
+    fn jitter(&mut self, jitter_ms: f64) -> f64 {
+        if jitter_ms > 0.0 {
+            jitter_ms * normal(&mut self.net_rng)
+        } else {
+            0.0
+        }
+    }
+
+    /// One-way delay from zone `a` to zone `b` of `bytes`, with jitter, in whole ms.
+    fn delay(&mut self, a: ZoneId, b: ZoneId, bytes: u64) -> Millis {
+        let link = self.zones.link(a, b);
+        let base = self.zones.one_way_ms(a, b, bytes);
+        let d = base + self.jitter(link.jitter_ms);
+        d.max(0.0).round() as Millis
+    }
+
+    /// Delay between the client and node `i` for `bytes`.
+    fn client_delay(&mut self, i: usize, bytes: u64) -> Millis {
+        let net = &self.s.network;
+        let mut d = match net.client_zone {
+            Some(z) => {
+                let nz = self.nodes[i].zone;
+                self.delay(z, nz, bytes) as f64
+            }
+            None => 0.0,
+        };
+        if let Some(bw) = net.client_bandwidth_mbps {
+            d += bytes as f64 * 8.0 / (bw * 1000.0);
+        }
+        d.round() as Millis
+    }
+
+    fn target(&self, addr: PeerAddr) -> Option<usize> {
+        let i = (addr.port as usize).checked_sub(1)?;
+        (i < self.nodes.len()).then_some(i)
+    }
+
+    fn send(&mut self, from: usize, to: PeerAddr, msg: Message) {
+        let Some(t) = self.target(to) else { return };
+        if self.nodes[t].status == Status::Down {
+            return; // datagram to nobody
+        }
+        let bytes = msg.wire_len() as u64;
+        let d = self.delay(self.nodes[from].zone, self.nodes[t].zone, bytes);
+        self.q.push(self.now + d, Ev::Deliver { to: t as u32, msg });
+    }
+
+    fn start_transcode(&mut self, i: usize, job: Job) {
+        let Some(route) = self.routes.get(&job.id.0).copied() else {
+            tracing::warn!(
+                node = i,
+                job = job.id.0,
+                "transcode of a job the driver never issued"
+            );
+            return;
+        };
+        let draw = self.requests[route.req as usize].draw;
+        let v = self.catalog.videos[draw.item as usize];
+        let work = self.s.cost.cpu_s(v.width, v.height, v.frames) * draw.noise as f64;
+        let out_bytes = (v.frames as f64 * self.s.cost.output_bytes_per_frame) as u64;
+        let jt = self.job_threads;
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        n.ps_advance(now, jt);
+        self.ps_seq += 1;
+        n.ps.push(PsJob {
+            finish: n.ps_v + work.max(1e-6),
+            seq: self.ps_seq,
+            job: job.id,
+            out_bytes,
+            bad: draw.bad,
+        });
+        self.reschedule_ps(i);
+    }
+
+    fn reschedule_ps(&mut self, i: usize) {
+        let jt = self.job_threads;
+        let n = &mut self.nodes[i];
+        n.ps_epoch += 1;
+        if let Some(top) = n.ps.peek() {
+            let rate = n.rate(jt);
+            let ms = ((top.finish - n.ps_v).max(0.0) / rate * 1000.0).ceil() as Millis;
+            let ev = Ev::PsDone {
+                node: i as u32,
+                epoch: n.ps_epoch,
+            };
+            self.q.push(self.now + ms, ev);
+        }
+    }
+
+    fn ps_done(&mut self, i: usize, epoch: u64) {
+        let jt = self.job_threads;
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        if n.ps_epoch != epoch || n.status == Status::Down {
+            return;
+        }
+        n.ps_advance(now, jt);
+        let Some(done) = n.ps.pop() else { return };
+        n.ps_v = n.ps_v.max(done.finish);
+        self.reschedule_ps(i);
+        let result = if done.bad {
+            Err(FailKind::Transcode)
+        } else {
+            Ok(done.out_bytes)
+        };
+        let input = Input::TranscodeDone {
+            job: done.job,
+            result,
+        };
+        match self.nodes[i].status {
+            Status::Up => self.input(i, input),
+            Status::Paused => self.nodes[i].deferred.push(input),
+            Status::Down => {}
+        }
+    }
+
+    fn offload(&mut self, from: usize, job: Job, to: PeerAddr) {
+        let life = self.nodes[from].life;
+        let req = self.routes.get(&job.id.0).map(|r| r.req);
+        let (Some(t), Some(req)) = (self.target(to), req) else {
+            self.q.push(
+                self.now,
+                Ev::OffloadResult {
+                    node: from as u32,
+                    life,
+                    job: job.id,
+                    result: Err(OffloadError::Unreachable),
+                },
+            );
+            self.offloads.insert(job.id.0, (from as u32, life));
+            return;
+        };
+        if self.nodes[t].zone == self.nodes[from].zone {
+            self.offloads_same_zone += 1;
+        } else {
+            self.offloads_cross_zone += 1;
+        }
+        self.offloads.insert(job.id.0, (from as u32, life));
+        self.q.push(
+            self.now + self.s.network.offload_timeout_ms,
+            Ev::OffloadTimeout {
+                node: from as u32,
+                life,
+                job: job.id,
+            },
+        );
+        if self.nodes[t].status == Status::Down {
+            // Connection refused or timed out.
+            self.q.push(
+                self.now + self.s.network.connect_timeout_ms,
+                Ev::OffloadResult {
+                    node: from as u32,
+                    life,
+                    job: job.id,
+                    result: Err(OffloadError::Unreachable),
+                },
+            );
+            return;
+        }
+        let d = self.delay(
+            self.nodes[from].zone,
+            self.nodes[t].zone,
+            job.features.size_bytes,
+        );
+        self.q.push(
+            self.now + d,
+            Ev::OffloadArrive {
+                to: t as u32,
+                origin: from as u32,
+                origin_life: life,
+                origin_job: job.id,
+                job,
+                req,
+            },
+        );
+    }
+
+    fn offload_arrive(
+        &mut self,
+        to: u32,
+        origin: u32,
+        origin_life: u32,
+        origin_job: JobId,
+        job: Job,
+        req: u32,
+    ) {
+        match self.nodes[to as usize].status {
+            Status::Up => {}
+            // A paused peer accepts nothing; the origin's offload timeout ends it.
+            Status::Paused => return,
+            Status::Down => {
+                let d = self.delay(
+                    self.nodes[to as usize].zone,
+                    self.nodes[origin as usize].zone,
+                    0,
+                );
+                self.q.push(
+                    self.now + d,
+                    Ev::OffloadResult {
+                        node: origin,
+                        life: origin_life,
+                        job: origin_job,
+                        result: Err(OffloadError::Unreachable),
+                    },
+                );
+                return;
+            }
+        }
+        let id = JobId(self.next_job);
+        self.next_job += 1;
+        self.routes.insert(
+            id.0,
+            Route {
+                node: to,
+                req,
+                kind: RouteKind::Remote {
+                    origin,
+                    origin_life,
+                    origin_job,
+                },
+            },
+        );
+        self.input(to as usize, Input::Upload(Job { id, ..job }));
+    }
+
+    fn offload_result(
+        &mut self,
+        node: u32,
+        life: u32,
+        job: JobId,
+        result: Result<RemoteDone, OffloadError>,
+    ) {
+        if self.offloads.remove(&job.0).is_none() {
+            return; // already answered (or timed out)
+        }
+        let n = &mut self.nodes[node as usize];
+        if n.life != life {
+            return;
+        }
+        let input = Input::OffloadDone { job, result };
+        match n.status {
+            Status::Up => self.input(node as usize, input),
+            Status::Paused => n.deferred.push(input),
+            Status::Down => {}
+        }
+    }
+
+    fn reply(&mut self, i: usize, job: JobId, outcome: Outcome) {
+        let Some(route) = self.routes.remove(&job.0) else {
+            return;
+        };
+        match route.kind {
+            RouteKind::Client { attempt } => {
+                let bytes = match outcome {
+                    Outcome::Done { output_bytes, .. } => output_bytes,
+                    _ => 0,
+                };
+                let d = self.client_delay(i, bytes);
+                self.q.push(
+                    self.now + d,
+                    Ev::ClientReply {
+                        req: route.req,
+                        attempt,
+                        outcome,
+                    },
+                );
+            }
+            RouteKind::Remote {
+                origin,
+                origin_life,
+                origin_job,
+            } => {
+                let (result, bytes) = match outcome {
+                    Outcome::Done {
+                        executed_by,
+                        cache_hit,
+                        hops,
+                        output_bytes,
+                        ..
+                    } => (
+                        Ok(RemoteDone {
+                            executed_by,
+                            cache_hit,
+                            hops,
+                            output_bytes,
+                        }),
+                        output_bytes,
+                    ),
+                    Outcome::Rejected(_) => (Err(OffloadError::Rejected), 0),
+                    Outcome::Failed(k) => (Err(OffloadError::Failed(k)), 0),
+                };
+                let d = self.delay(self.nodes[i].zone, self.nodes[origin as usize].zone, bytes);
+                self.q.push(
+                    self.now + d,
+                    Ev::OffloadResult {
+                        node: origin,
+                        life: origin_life,
+                        job: origin_job,
+                        result,
+                    },
+                );
+            }
+        }
+    }
+
+    fn stats_tick(&mut self) {
+        let period = self.s.cost.stats_period_ms;
+        let jt = self.job_threads;
+        let now = self.now;
+        let cost = &self.s.cost;
+        let mean_mb = self.catalog.mean_size_bytes / 1e6;
+        for i in 0..self.nodes.len() {
+            let n = &mut self.nodes[i];
+            if n.status == Status::Down {
+                continue;
+            }
+            n.ps_advance(now, jt);
+            let busy = n.busy_core_ms - n.busy_at_last_stats;
+            n.busy_at_last_stats = n.busy_core_ms;
+            let cpu = (100.0 * busy / (period as f64 * n.cores)).clamp(0.0, 100.0);
+            let queued = n.core.as_ref().map(|c| c.queue_len()).unwrap_or(0) as f64;
+            // Uploads wait in memory (as in the original system); each ffmpeg holds its RSS.
+            let mem_mb =
+                cost.base_mem_mb + n.running() as f64 * cost.ffmpeg_rss_mb + queued * mean_mb;
+            let mem = (100.0 * mem_mb / n.memory_mb).clamp(0.0, 100.0);
+            n.cpu_pct = cpu as f32;
+            n.mem_pct = mem as f32;
+            if n.status == Status::Up {
+                self.input(
+                    i,
+                    Input::Stats {
+                        cpu_pct: cpu as f32,
+                        mem_pct: mem as f32,
+                    },
+                );
+            }
+        }
+        self.q.push(self.now + period, Ev::StatsTick);
+    }
+
+    fn window_tick(&mut self) -> bool {
+        let w = self.s.output.window_ms;
+        let start_s = (self.now - w) / 1000;
+        self.in_flight_at_window_end.push(self.outstanding);
+        if self.s.output.node_windows_csv {
+            for i in 0..self.nodes.len() {
+                let n = &mut self.nodes[i];
+                let mut counts = n.carry;
+                n.carry = WindowCounts::default();
+                let mut row = NodeWindow {
+                    window_start_s: start_s,
+                    node: i as u32,
+                    up: n.status == Status::Up,
+                    ..Default::default()
+                };
+                if let Some(core) = n.core.as_ref() {
+                    let now = WindowCounts::from_core(core.counters());
+                    counts.add(&now.minus(&n.base));
+                    n.base = now;
+                    row.queue_len = core.queue_len();
+                    row.in_flight = core.in_flight();
+                    row.cpu_pct = n.cpu_pct;
+                    row.mem_pct = n.mem_pct;
+                }
+                row.counts = counts;
+                self.node_windows.push(row);
+            }
+        }
+        let over = self.now >= self.s.duration_ms && !self.client_active && self.outstanding == 0;
+        if over || self.now >= self.hard_stop {
+            return true;
+        }
+        self.q.push(self.now + w, Ev::WindowTick);
+        false
+    }
+
+    // ---- faults ------------------------------------------------------------------------
+
+    fn fault_start(&mut self, k: usize) {
+        let f = self.s.faults[k].clone();
+        let i = f.node;
+        if self.nodes[i].status != Status::Up {
+            tracing::warn!(node = %self.s.nodes[i].name, "fault on a node that is not up; ignored");
+            return;
+        }
+        let kind = match f.kind {
+            FaultKind::Crash => "crash",
+            FaultKind::Pause => "pause",
+        };
+        self.fault_events.push(FaultEventRow {
+            time_ms: self.now,
+            kind,
+            node: i as u32,
+        });
+        let mut rows = Vec::new();
+        for (o, n) in self.nodes.iter().enumerate() {
+            if o != i && n.status == Status::Up {
+                rows.push(self.detections.len());
+                self.detections.push(DetectionRow {
+                    kind,
+                    failed_node: i as u32,
+                    fault_ms: self.now,
+                    observer: o as u32,
+                    detected_ms: None,
+                });
+            }
+        }
+        self.open_faults.push(OpenFault {
+            node: i as u32,
+            open: true,
+            rows,
+        });
+        match f.kind {
+            FaultKind::Pause => self.nodes[i].status = Status::Paused,
+            FaultKind::Crash => self.crash(i),
+        }
+    }
+
+    fn crash(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        if let Some(core) = n.core.take() {
+            let c = WindowCounts::from_core(core.counters());
+            n.carry.add(&c.minus(&n.base));
+        }
+        n.base = WindowCounts::default();
+        n.status = Status::Down;
+        n.deferred.clear();
+        n.ps.clear();
+        n.ps_epoch += 1;
+        // Open connections to the dead process are reset: its clients and the peers that
+        // offloaded to it learn at once. Sorted so the order of what follows is fixed.
+        let mut held: Vec<(u64, Route)> = self
+            .routes
+            .iter()
+            .filter(|(_, r)| r.node == i as u32)
+            .map(|(k, r)| (*k, *r))
+            .collect();
+        held.sort_unstable_by_key(|(k, _)| *k);
+        for (k, r) in held {
+            self.routes.remove(&k);
+            match r.kind {
+                RouteKind::Client { attempt } => {
+                    let d = self.client_delay(i, 0);
+                    self.q.push(
+                        self.now + d,
+                        Ev::AttemptFail {
+                            req: r.req,
+                            attempt,
+                            why: AttemptEnd::Error,
+                        },
+                    );
+                }
+                RouteKind::Remote {
+                    origin,
+                    origin_life,
+                    origin_job,
+                } => {
+                    let d = self.delay(self.nodes[i].zone, self.nodes[origin as usize].zone, 0);
+                    self.q.push(
+                        self.now + d,
+                        Ev::OffloadResult {
+                            node: origin,
+                            life: origin_life,
+                            job: origin_job,
+                            result: Err(OffloadError::Unreachable),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn fault_end(&mut self, k: usize) {
+        let f = self.s.faults[k].clone();
+        let i = f.node;
+        for of in self.open_faults.iter_mut().filter(|o| o.node == i as u32) {
+            of.open = false;
+        }
+        match (f.kind, self.nodes[i].status) {
+            (FaultKind::Pause, Status::Paused) => {
+                self.fault_events.push(FaultEventRow {
+                    time_ms: self.now,
+                    kind: "resume",
+                    node: i as u32,
+                });
+                self.nodes[i].status = Status::Up;
+                let held = std::mem::take(&mut self.nodes[i].deferred);
+                for input in held {
+                    if self.nodes[i].status != Status::Up {
+                        break;
+                    }
+                    self.input(i, input);
+                }
+            }
+            (FaultKind::Crash, Status::Down) => {
+                self.fault_events.push(FaultEventRow {
+                    time_ms: self.now,
+                    kind: "restart",
+                    node: i as u32,
+                });
+                self.nodes[i].life += 1;
+                self.boot(i);
+            }
+            _ => {}
+        }
+    }
+
+    fn member_down(&mut self, observer: usize, failed: NodeId) {
+        let f = failed.0 as usize - 1;
+        for of in &self.open_faults {
+            if !of.open || of.node as usize != f {
+                continue;
+            }
+            for &r in &of.rows {
+                let row = &mut self.detections[r];
+                if row.observer as usize == observer && row.detected_ms.is_none() {
+                    row.detected_ms = Some(self.now);
+                }
+            }
+        }
+    }
+
+    // ---- the client --------------------------------------------------------------------
+
+    fn new_request(&mut self, batch: Option<u32>) -> u32 {
+        let draw = self.draws.next_request();
+        let id = self.requests.len() as u32;
+        self.requests.push(Request {
+            draw,
+            batch,
+            submit: self.now,
+            attempt: 0,
+            tried: Vec::new(),
+            pending: true,
+            all_unavailable: true,
+            last_fail: AttemptEnd::Unavailable,
+            record: None,
+        });
+        self.outstanding += 1;
+        id
+    }
+
+    fn start_batch(&mut self) {
+        if self.now >= self.s.duration_ms {
+            self.client_active = false;
+            return;
+        }
+        let b = self.batch;
+        self.batch += 1;
+        let size = self.s.workload.batch_size;
+        self.batch_left = size;
+        let ids: Vec<u32> = (0..size).map(|_| self.new_request(Some(b))).collect();
+        for id in ids {
+            self.next_attempt(id);
+        }
+    }
+
+    fn arrival(&mut self) {
+        if self.now >= self.s.duration_ms {
+            self.client_active = false;
+            return;
+        }
+        let id = self.new_request(None);
+        self.next_attempt(id);
+        let gap = self.draws.next_gap_ms(self.s.workload.rate_per_s);
+        self.next_arrival_ms += gap;
+        let at = (self.next_arrival_ms.round() as Millis).max(self.now);
+        self.q.push(at, Ev::Arrival);
+    }
+
+    /// Picks the attempt's node: uniform over untried targets not blocked, else over any
+    /// untried target. The draws are a pure function of (seed, request, attempt).
+    fn pick(&self, req: u32) -> Option<usize> {
+        let r = &self.requests[req as usize];
+        let targets = &self.s.workload.targets;
+        let seed = self.s.seed;
+        let usable = |i: usize, allow_blocked: bool| {
+            !r.tried.contains(&(i as u32)) && (allow_blocked || !self.blocked[i])
+        };
+        let u = |k: u64| hash_unit(seed, req as u64, r.attempt as u64, k);
+        for k in 0..32 {
+            let i = targets[(u(k) * targets.len() as f64) as usize % targets.len()];
+            if usable(i, false) {
+                return Some(i);
+            }
+        }
+        for allow_blocked in [false, true] {
+            let c: Vec<usize> = targets
+                .iter()
+                .copied()
+                .filter(|&i| usable(i, allow_blocked))
+                .collect();
+            if !c.is_empty() {
+                return Some(c[(u(1000) * c.len() as f64) as usize % c.len()]);
+            }
+        }
+        None
+    }
+
+    fn next_attempt(&mut self, req: u32) {
+        let max = self.s.workload.max_attempts;
+        let pick = if self.requests[req as usize].attempt < max {
+            self.pick(req)
+        } else {
+            None
+        };
+        let Some(i) = pick else {
+            let r = &self.requests[req as usize];
+            let outcome = if r.attempt == 0 || r.all_unavailable {
+                ReqOutcome::Unavailable
+            } else {
+                match r.last_fail {
+                    AttemptEnd::Timeout => ReqOutcome::Timeout,
+                    AttemptEnd::Rejected => ReqOutcome::Rejected,
+                    AttemptEnd::Error => ReqOutcome::Error,
+                    AttemptEnd::Unavailable => ReqOutcome::Unavailable,
+                }
+            };
+            self.end_request(req, outcome, None);
+            return;
+        };
+        let timeout = self.s.workload.attempt_timeout_ms;
+        let connect = self.s.network.connect_timeout_ms;
+        let r = &mut self.requests[req as usize];
+        r.attempt += 1;
+        r.tried.push(i as u32);
+        let attempt = r.attempt;
+        let size = self.catalog.videos[r.draw.item as usize].size_bytes;
+        if self.nodes[i].status == Status::Down {
+            self.q.push(
+                self.now + connect.min(timeout),
+                Ev::AttemptFail {
+                    req,
+                    attempt,
+                    why: AttemptEnd::Unavailable,
+                },
+            );
+            return;
+        }
+        let d = self.client_delay(i, size);
+        self.q.push(
+            self.now + d,
+            Ev::UploadArrive {
+                node: i as u32,
+                req,
+                attempt,
+            },
+        );
+        self.q
+            .push(self.now + timeout, Ev::AttemptTimeout { req, attempt });
+    }
+
+    fn upload_arrive(&mut self, node: u32, req: u32, attempt: u8) {
+        let r = &self.requests[req as usize];
+        if !r.pending || r.attempt != attempt {
+            return; // the client gave up on this attempt already
+        }
+        let i = node as usize;
+        match self.nodes[i].status {
+            Status::Up => {}
+            Status::Paused => return, // hangs until the client's timeout
+            Status::Down => {
+                let d = self.client_delay(i, 0);
+                self.q.push(
+                    self.now + d,
+                    Ev::AttemptFail {
+                        req,
+                        attempt,
+                        why: AttemptEnd::Unavailable,
+                    },
+                );
+                return;
+            }
+        }
+        let item = r.draw.item;
+        let id = JobId(self.next_job);
+        self.next_job += 1;
+        self.routes.insert(
+            id.0,
+            Route {
+                node,
+                req,
+                kind: RouteKind::Client { attempt },
+            },
+        );
+        let job = Job {
+            id,
+            content: self.catalog.hashes[item as usize],
+            features: self.catalog.features(item),
+            hops: 0,
+            origin: self.nodes[i].id,
+        };
+        self.input(i, Input::Upload(job));
+    }
+
+    fn client_reply(&mut self, req: u32, attempt: u8, outcome: Outcome) {
+        let r = &self.requests[req as usize];
+        if !r.pending || r.attempt != attempt {
+            return;
+        }
+        match outcome {
+            Outcome::Done {
+                executed_by,
+                cache_hit,
+                hops,
+                offloaded,
+                fallback,
+                ..
+            } => {
+                let entry = *r.tried.last().expect("an attempt was made");
+                let rec = RequestRecord {
+                    batch: r.batch,
+                    submit_ms: r.submit,
+                    end_ms: self.now,
+                    attempts: r.attempt,
+                    outcome: ReqOutcome::Ok,
+                    entry_node: Some(entry),
+                    exec_node: Some(executed_by.0.saturating_sub(1)),
+                    hops,
+                    cache_hit,
+                    offloaded,
+                    fallback,
+                    item: r.draw.item,
+                };
+                self.end_request(req, ReqOutcome::Ok, Some(rec));
+                if !self.blocked[entry as usize] {
+                    return;
+                }
+                // A success is the health signal the client trusts most.
+                self.blocked[entry as usize] = false;
+                self.blocked_count -= 1;
+            }
+            Outcome::Rejected(_) => self.attempt_failed(req, AttemptEnd::Rejected),
+            Outcome::Failed(_) => self.attempt_failed(req, AttemptEnd::Error),
+        }
+    }
+
+    fn attempt_failed(&mut self, req: u32, why: AttemptEnd) {
+        let r = &mut self.requests[req as usize];
+        r.last_fail = why;
+        if why != AttemptEnd::Unavailable {
+            r.all_unavailable = false;
+        }
+        let node = *r.tried.last().expect("an attempt was made") as usize;
+        if !self.blocked[node] {
+            self.blocked[node] = true;
+            self.blocked_count += 1;
+        }
+        self.next_attempt(req);
+    }
+
+    fn end_request(&mut self, req: u32, outcome: ReqOutcome, rec: Option<RequestRecord>) {
+        let now = self.now;
+        let r = &mut self.requests[req as usize];
+        r.pending = false;
+        r.record = Some(rec.unwrap_or(RequestRecord {
+            batch: r.batch,
+            submit_ms: r.submit,
+            end_ms: now,
+            attempts: r.attempt,
+            outcome,
+            entry_node: r.tried.last().copied(),
+            exec_node: None,
+            hops: 0,
+            cache_hit: false,
+            offloaded: false,
+            fallback: false,
+            item: r.draw.item,
+        }));
+        r.tried = Vec::new();
+        self.outstanding -= 1;
+        if r.batch.is_some() {
+            self.batch_left -= 1;
+            if self.batch_left == 0 {
+                let at = now + self.s.workload.pause_ms;
+                if at < self.s.duration_ms {
+                    self.q.push(at, Ev::BatchStart);
+                } else {
+                    self.client_active = false;
+                }
+            }
+        }
+    }
+
+    fn finish(self, wall_s: f64) -> RunResult {
+        let convergence = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ConvergenceRow {
+                node: i as u32,
+                seeds: self.seeds[i].iter().map(|&s| s as u32).collect(),
+                start_ms: 0,
+                full_view_ms: n.full_view_ms,
+            })
+            .collect();
+        let now = self.now;
+        // Requests still open at the hard stop end there as timeouts.
+        let requests = self
+            .requests
+            .into_iter()
+            .map(|r| {
+                r.record.unwrap_or(RequestRecord {
+                    batch: r.batch,
+                    submit_ms: r.submit,
+                    end_ms: now,
+                    attempts: r.attempt,
+                    outcome: ReqOutcome::Timeout,
+                    entry_node: r.tried.last().copied(),
+                    exec_node: None,
+                    hops: 0,
+                    cache_hit: false,
+                    offloaded: false,
+                    fallback: false,
+                    item: r.draw.item,
+                })
+            })
+            .collect();
+        RunResult {
+            strategy: self.strategy,
+            requests,
+            in_flight_at_window_end: self.in_flight_at_window_end,
+            node_windows: self.node_windows,
+            convergence,
+            detections: self.detections,
+            fault_events: self.fault_events,
+            offloads_same_zone: self.offloads_same_zone,
+            offloads_cross_zone: self.offloads_cross_zone,
+            end_ms: self.now,
+            events: self.events,
+            wall_s,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! `sim`: run vidmesh scenarios in the discrete-event simulator.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vidmesh_sim::{metrics, run_scenario, select_strategies, summary_table, Catalog, Scenario};
+
+#[derive(Parser)]
+#[command(
+    name = "sim",
+    about = "vidmesh's deterministic discrete-event simulator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario: print a per-strategy table and write the CSV files.
+    Run {
+        /// The scenario TOML file.
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output directory (default: results/<scenario name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only this strategy (repeatable).
+        #[arg(long = "strategy")]
+        strategies: Vec<String>,
+        /// Do not render charts after writing the CSVs.
+        #[arg(long)]
+        no_charts: bool,
+    },
+    /// Measure the simulator: events per second and wall time of a scenario (scale_1000 by
+    /// default), median of several runs. Writes no files.
+    Bench {
+        #[arg(default_value = "scenarios/scale_1000.toml")]
+        scenario: PathBuf,
+        /// How many runs to take the median of.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIDMESH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Run {
+            scenario,
+            seed,
+            out,
+            strategies,
+            no_charts,
+        } => cmd_run(&scenario, seed, out, &strategies, no_charts),
+        Cmd::Bench { scenario, runs } => cmd_bench(&scenario, runs),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &Path, seed: Option<u64>, strategies: &[String]) -> Result<Scenario> {
+    let mut s = Scenario::load(path)?;
+    if let Some(seed) = seed {
+        s.seed = seed;
+    }
+    select_strategies(&mut s, strategies).map_err(anyhow::Error::msg)?;
+    Ok(s)
+}
+
+/// Progress bars that appear only once a run has taken more than a second, and only on a
+/// terminal (indicatif hides them otherwise).
+struct Progress {
+    multi: MultiProgress,
+    bars: Mutex<Vec<Option<ProgressBar>>>,
+    names: Vec<String>,
+    total_ms: u64,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(s: &Scenario) -> Self {
+        Progress {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(vec![None; s.strategies.len()]),
+            names: s.strategies.iter().map(|(n, _)| n.clone()).collect(),
+            total_ms: s.duration_ms,
+            started: Instant::now(),
+        }
+    }
+
+    fn update(&self, k: usize, t: u64) {
+        if self.started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let mut bars = self.bars.lock().expect("progress lock");
+        let bar = bars[k].get_or_insert_with(|| {
+            let b = self.multi.add(ProgressBar::new(self.total_ms / 1000));
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>14} [{bar:30}] {pos}/{len} s simulated ({elapsed})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_prefix(self.names[k].clone());
+            b
+        });
+        bar.set_position((t / 1000).min(self.total_ms / 1000));
+    }
+
+    fn finish(&self) {
+        for b in self.bars.lock().expect("progress lock").iter().flatten() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn cmd_run(
+    path: &Path,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    strategies: &[String],
+    no_charts: bool,
+) -> Result<()> {
+    let s = load(path, seed, strategies)?;
+    let catalog = Catalog::build(&s);
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name));
+    println!(
+        "scenario {} · seed {} · {} nodes · {} s · strategies: {}",
+        s.name,
+        s.seed,
+        s.nodes.len(),
+        s.duration_ms / 1000,
+        s.strategies
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let progress = Progress::new(&s);
+    let started = Instant::now();
+    let runs = run_scenario(&s, &catalog, &|k, t| progress.update(k, t));
+    progress.finish();
+    let wall = started.elapsed().as_secs_f64();
+    print!("{}", summary_table(&runs));
+    let events: u64 = runs.iter().map(|r| r.events).sum();
+    println!("seed {} · {} events in {:.2} s wall", s.seed, events, wall);
+    metrics::write_all(&dir, &s, &catalog, &runs)
+        .with_context(|| format!("writing results into {}", dir.display()))?;
+    println!("wrote {}", dir.display());
+    if !no_charts {
+        render_charts(&dir);
+    }
+    Ok(())
+}
+
+fn render_charts(dir: &Path) {
+    // Charts come from the analysis crate once it is wired in; the CSVs are the contract.
+    tracing::info!(dir = %dir.display(), "charts: not rendered by this build");
+}
+
+fn cmd_bench(path: &Path, runs: usize) -> Result<()> {
+    let s = load(path, None, &[])?;
+    let catalog = Catalog::build(&s);
+    let mut samples = Vec::new();
+    for k in 0..runs.max(1) {
+        let mut one = s.clone();
+        one.strategies.truncate(1);
+        let started = Instant::now();
+        let mut result = run_scenario(&one, &catalog, &|_, _| {});
+        let wall = started.elapsed().as_secs_f64();
+        let r = result.remove(0);
+        let eps = r.events as f64 / r.wall_s;
+        println!(
+            "run {}: {} events, {} requests, {:.2} s wall, {:.0} events/s",
+            k + 1,
+            r.events,
+            r.requests.len(),
+            wall,
+            eps
+        );
+        samples.push((wall, eps));
+    }
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (wall, _) = samples[samples.len() / 2];
+    let mut eps: Vec<f64> = samples.iter().map(|x| x.1).collect();
+    eps.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "{}: median wall {:.2} s, median {:.0} events/s (strategy {})",
+        s.name,
+        wall,
+        eps[eps.len() / 2],
+        s.strategies[0].0
+    );
+    Ok(())
+}

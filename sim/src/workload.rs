@@ -1,0 +1,132 @@
+//! The input videos and the client's draws.
+//!
+//! Both come from their own random streams, in request order, before any strategy has a say:
+//! every strategy of a scenario sees the same videos, the same request mix and the same noise
+//! (common random numbers).
+
+use rand_chacha::ChaCha8Rng;
+use vidmesh_core::{ContentHash, JobFeatures};
+
+use crate::rng::{self, exp1, normal, splitmix, stream, unit};
+use crate::scenario::{self, Noise, Scenario, Video};
+
+/// The repeating set of input files.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    pub videos: Vec<Video>,
+    pub hashes: Vec<ContentHash>,
+    pub mean_size_bytes: f64,
+}
+
+impl Catalog {
+    pub fn build(s: &Scenario) -> Catalog {
+        let mut r = rng::stream_rng(s.seed, stream::CATALOG);
+        let videos: Vec<Video> = match &s.catalog {
+            scenario::Catalog::Explicit(v) => v.clone(),
+            scenario::Catalog::Generated {
+                files,
+                resolutions,
+                fps,
+                duration_s,
+                bits_per_pixel,
+                size_mb,
+            } => (0..*files)
+                .map(|_| {
+                    let [w, h] = resolutions[(unit(&mut r) * resolutions.len() as f64) as usize];
+                    let dur = duration_s[0] + unit(&mut r) * (duration_s[1] - duration_s[0]);
+                    let frames = (dur * fps).round().max(1.0) as u32;
+                    let bytes = w as f64 * h as f64 * frames as f64 * bits_per_pixel / 8.0;
+                    let bytes = bytes.clamp(size_mb[0] * 1e6, size_mb[1] * 1e6);
+                    Video {
+                        width: w,
+                        height: h,
+                        frames,
+                        size_bytes: bytes as u64,
+                        duration_ms: (frames as f64 / fps * 1000.0) as u32,
+                    }
+                })
+                .collect(),
+        };
+        // Distinct files get distinct content hashes; the same file always the same one.
+        let hashes = (0..videos.len() as u64)
+            .map(|i| {
+                let mut h = [0u8; 32];
+                let mut x = s.seed ^ 0x5EED_CA7A_1060;
+                for chunk in h.chunks_mut(8) {
+                    x = splitmix(x ^ i);
+                    chunk.copy_from_slice(&x.to_le_bytes());
+                }
+                ContentHash(h)
+            })
+            .collect();
+        let mean_size_bytes =
+            videos.iter().map(|v| v.size_bytes as f64).sum::<f64>() / videos.len().max(1) as f64;
+        Catalog {
+            videos,
+            hashes,
+            mean_size_bytes,
+        }
+    }
+
+    pub fn features(&self, item: u32) -> JobFeatures {
+        let v = &self.videos[item as usize];
+        JobFeatures {
+            size_bytes: v.size_bytes,
+            width: v.width,
+            height: v.height,
+            frames: v.frames,
+            duration_ms: v.duration_ms,
+        }
+    }
+}
+
+/// What the client decides about a request when it creates it.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestDraw {
+    pub item: u32,
+    /// Multiplier on the cost curve for this request's transcodes.
+    pub noise: f32,
+    /// The input is bad: every transcode of it fails.
+    pub bad: bool,
+}
+
+/// The workload and cost-noise streams, consumed strictly in request order.
+pub struct Draws {
+    workload: ChaCha8Rng,
+    cost: ChaCha8Rng,
+    items: u32,
+    noise: Noise,
+    fail_prob: f64,
+}
+
+impl Draws {
+    pub fn new(s: &Scenario, catalog: &Catalog) -> Draws {
+        Draws {
+            workload: rng::stream_rng(s.seed, stream::WORKLOAD),
+            cost: rng::stream_rng(s.seed, stream::COST),
+            items: catalog.videos.len() as u32,
+            noise: s.cost.noise,
+            fail_prob: s.cost.fail_prob,
+        }
+    }
+
+    pub fn next_request(&mut self) -> RequestDraw {
+        let item = ((unit(&mut self.workload) * self.items as f64) as u32).min(self.items - 1);
+        let noise = match self.noise {
+            Noise::Deterministic => 1.0,
+            Noise::Exponential => exp1(&mut self.cost),
+            Noise::Lognormal { sigma } => (sigma * normal(&mut self.cost)).exp(),
+        };
+        let bad = self.fail_prob > 0.0 && unit(&mut self.cost) < self.fail_prob;
+        RequestDraw {
+            item,
+            noise: noise as f32,
+            bad,
+        }
+    }
+
+    /// Gap to the next open-loop arrival, in ms (never 0, so time always advances).
+    pub fn next_gap_ms(&mut self, rate_per_s: f64) -> f64 {
+        exp1(&mut self.workload) * 1000.0 / rate_per_s
+    }
+}
