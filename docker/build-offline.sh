@@ -20,7 +20,8 @@ VIDMESH_IMAGE="${VIDMESH_IMAGE:-vidmesh:latest}"
 SUITE=bookworm
 # Packages the runtime needs; keep in sync with the apt-get line in docker/Dockerfile.
 PACKAGES="ffmpeg,ca-certificates,curl"
-BINS="${VIDMESH_BINS:-vidmesh-node sim}"
+BINS="${VIDMESH_BINS:-vidmesh-node sim vidmesh-observer}"
+PROFILE=release
 CACHE_DIR="${VIDMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vidmesh}"
 MIRROR="${VIDMESH_DEBIAN_MIRROR:-}"
 BASE_ONLY=0
@@ -36,7 +37,8 @@ Builds $VIDMESH_IMAGE (and the base $BASE_TAG) with no container registry.
 options:
   --base-only      only make and import the Debian+ffmpeg base image
   --rebuild-base   debootstrap again even if the cached rootfs tarball exists
-  --skip-cargo     do not run cargo; use the binaries already in target/release
+  --skip-cargo     do not run cargo; use the binaries already in target/<profile>
+  --profile NAME   cargo profile to build and copy (default release; `dev` for quick tests)
   --mirror URL     Debian mirror (default: first bookworm mirror in /etc/apt/sources.list*)
   -h, --help       this text
 
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
         --base-only) BASE_ONLY=1 ;;
         --rebuild-base) REBUILD_BASE=1 ;;
         --skip-cargo) SKIP_CARGO=1 ;;
+        --profile) shift; PROFILE="${1:?--profile needs a name}" ;;
         --mirror) shift; MIRROR="${1:?--mirror needs a URL}" ;;
         -h|--help) usage; exit 0 ;;
         *) echo "build-offline: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -203,17 +206,21 @@ if [ "$SKIP_CARGO" -eq 0 ]; then
     bin_args=()
     for b in $BINS; do bin_args+=(--bin "$b"); done
     started=$SECONDS
-    run cargo build --release --locked "${bin_args[@]}" \
-        || run cargo build --release "${bin_args[@]}" \
+    # --locked when a lockfile exists, as in docker/Dockerfile.
+    locked=()
+    [ -f Cargo.lock ] && locked=(--locked)
+    run cargo build --profile "$PROFILE" "${locked[@]}" "${bin_args[@]}" \
         || die "cargo build failed (see above)"
     info "cargo took $((SECONDS - started)) s"
 fi
+# cargo puts the dev profile in target/debug.
+OUT_DIR="$TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 CONTEXT="$TARGET_DIR/docker-context"
 rm -rf "$CONTEXT"
 mkdir -p "$CONTEXT/bin"
 for b in $BINS; do
-    [ -x "$TARGET_DIR/release/$b" ] || die "missing $TARGET_DIR/release/$b (build it, or drop it from VIDMESH_BINS)"
-    cp "$TARGET_DIR/release/$b" "$CONTEXT/bin/"
+    [ -x "$OUT_DIR/$b" ] || die "missing $OUT_DIR/$b (build it, or drop it from VIDMESH_BINS)"
+    cp "$OUT_DIR/$b" "$CONTEXT/bin/"
 done
 cp "$SCRIPT_DIR/Dockerfile.prebuilt" "$CONTEXT/Dockerfile"
 [ -d "$REPO_ROOT/scenarios" ] && cp -r "$REPO_ROOT/scenarios" "$CONTEXT/scenarios" || mkdir -p "$CONTEXT/scenarios"
@@ -230,8 +237,10 @@ step "smoke test"
 docker run --rm "$VIDMESH_IMAGE" ffmpeg -hide_banner -version | head -n1 | sed 's/^/    /' \
     || die "ffmpeg does not run in $VIDMESH_IMAGE"
 for b in $BINS; do
-    out="$(docker run --rm "$VIDMESH_IMAGE" "$b" --help 2>&1)" \
-        || die "'$b --help' failed inside $VIDMESH_IMAGE (host glibc newer than $SUITE's?):\n$out"
+    if ! out="$(docker run --rm "$VIDMESH_IMAGE" "$b" --help 2>&1)"; then
+        printf '%s\n' "$out" >&2
+        die "'$b --help' failed inside $VIDMESH_IMAGE (output above; a glibc newer than $SUITE's on the build host?)"
+    fi
     info "$b --help: ok"
 done
 
