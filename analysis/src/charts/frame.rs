@@ -10,12 +10,14 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 pub(crate) type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 const FONT: &str = "sans-serif";
+// Even sizes only: plotters' ab_glyph backend truncates half the font size when it places each
+// glyph, so at odd sizes short glyphs (".", ",") land a pixel above the baseline.
 const TITLE_SIZE: u32 = 26;
-const CAPTION_SIZE: u32 = 19;
-const DESC_SIZE: u32 = 17;
+const CAPTION_SIZE: u32 = 20;
+const DESC_SIZE: u32 = 18;
 const TICK_SIZE: u32 = 14;
-const LEGEND_SIZE: u32 = 15;
-const NOTE_SIZE: u32 = 13;
+const LEGEND_SIZE: u32 = 16;
+const NOTE_SIZE: u32 = 14;
 const GRID: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
 const TEXT: RGBColor = RGBColor(0x20, 0x20, 0x20);
 
@@ -30,7 +32,6 @@ pub(crate) enum LegendMark {
     Dashed(RGBColor),
     Box(RGBColor),
     Cross(RGBColor),
-    Dot(RGBColor),
 }
 
 #[derive(Clone, Debug)]
@@ -129,6 +130,8 @@ pub(crate) struct BarPanel {
     pub y_max: f64,
     pub bars: Vec<Bar>,
     pub hlines: Vec<HLine>,
+    /// Counts: ticks only at whole numbers.
+    pub integer_y: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -157,7 +160,8 @@ fn font(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().color(&TEXT)
 }
 
-/// Splits off the title and the legend strip; returns the area left for panels.
+/// Splits off the title and the legend; returns the area left for panels. The legend flows
+/// left to right under the title and wraps, so panels keep the full width.
 fn frame<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -168,59 +172,85 @@ fn frame<DB: DrawingBackend>(
         return Ok(body);
     }
     let (w, _) = body.dim_in_pixel();
-    let text_w = legend
-        .iter()
-        .map(|e| {
-            body.estimate_text_size(&e.label, &font(LEGEND_SIZE))
-                .map(|(tw, _)| tw)
-                .unwrap_or(100)
-        })
-        .max()
-        .unwrap_or(100);
-    let strip = (text_w + 60).clamp(120, w / 3);
-    let (plots, strip_area) = body.split_horizontally(w - strip);
-    draw_legend(&strip_area, legend)?;
+    let layout = legend_layout(&body, legend, w as i32);
+    let rows = layout.iter().map(|(_, y)| *y).max().unwrap_or(0) + 1;
+    let height = LEGEND_ROW * rows + 8;
+    let (strip, plots) = body.split_vertically(height as u32);
+    for (e, (x, row)) in legend.iter().zip(&layout) {
+        draw_legend_entry(&strip, e, *x, LEGEND_ROW * row + LEGEND_ROW / 2 + 2)?;
+    }
     Ok(plots)
 }
 
-fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[LegendEntry]) -> DrawResult<DB> {
-    let row = 26;
-    let top = 40;
-    let h = top + row * entries.len() as i32 + 6;
-    let (w, _) = area.dim_in_pixel();
-    area.draw(&Rectangle::new(
-        [(4, top - 18), (w as i32 - 8, h - 6)],
-        ShapeStyle::from(&RGBColor(0xb0, 0xb0, 0xb0)).stroke_width(1),
-    ))?;
-    for (i, e) in entries.iter().enumerate() {
-        let y = top + row * i as i32;
-        let x0 = 14;
-        match e.mark {
-            LegendMark::Line(c) => {
-                area.draw(&PathElement::new([(x0, y), (x0 + 32, y)], c.stroke_width(3)))?;
-            }
-            LegendMark::Dashed(c) => {
-                for k in 0..3 {
-                    let a = x0 + k * 12;
-                    area.draw(&PathElement::new([(a, y), (a + 7, y)], c.stroke_width(3)))?;
-                }
-            }
-            LegendMark::Box(c) => {
-                area.draw(&Rectangle::new([(x0 + 4, y - 8), (x0 + 26, y + 8)], c.filled()))?;
-            }
-            LegendMark::Cross(c) => {
-                area.draw(&Cross::new((x0 + 16, y), 7, c.stroke_width(3)))?;
-            }
-            LegendMark::Dot(c) => {
-                area.draw(&Circle::new((x0 + 16, y), 6, c.filled()))?;
+const LEGEND_ROW: i32 = 24;
+const MARK_W: i32 = 34;
+
+/// (x, row) of each legend entry, centred rows.
+fn legend_layout<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    legend: &[LegendEntry],
+    width: i32,
+) -> Vec<(i32, i32)> {
+    let widths: Vec<i32> = legend
+        .iter()
+        .map(|e| {
+            let tw = area
+                .estimate_text_size(&e.label, &font(LEGEND_SIZE))
+                .map(|(tw, _)| tw as i32)
+                .unwrap_or(100);
+            MARK_W + 8 + tw + 28
+        })
+        .collect();
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut used = 0;
+    for (i, w) in widths.iter().enumerate() {
+        if used + w > width - 40 && !rows.last().unwrap().is_empty() {
+            rows.push(Vec::new());
+            used = 0;
+        }
+        rows.last_mut().unwrap().push(i);
+        used += w;
+    }
+    let mut out = vec![(0, 0); legend.len()];
+    for (r, row) in rows.iter().enumerate() {
+        let total: i32 = row.iter().map(|&i| widths[i]).sum();
+        let mut x = ((width - total) / 2).max(0);
+        for &i in row {
+            out[i] = (x, r as i32);
+            x += widths[i];
+        }
+    }
+    out
+}
+
+fn draw_legend_entry<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    e: &LegendEntry,
+    x0: i32,
+    y: i32,
+) -> DrawResult<DB> {
+    match e.mark {
+        LegendMark::Line(c) => {
+            area.draw(&PathElement::new([(x0, y), (x0 + MARK_W, y)], c.stroke_width(3)))?;
+        }
+        LegendMark::Dashed(c) => {
+            for k in 0..3 {
+                let a = x0 + k * 13;
+                area.draw(&PathElement::new([(a, y), (a + 8, y)], c.stroke_width(3)))?;
             }
         }
-        area.draw(&Text::new(
-            e.label.clone(),
-            (x0 + 44, y),
-            font(LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))?;
+        LegendMark::Box(c) => {
+            area.draw(&Rectangle::new([(x0 + 6, y - 8), (x0 + MARK_W - 6, y + 8)], c.filled()))?;
+        }
+        LegendMark::Cross(c) => {
+            area.draw(&Cross::new((x0 + MARK_W / 2, y), 7, c.stroke_width(3)))?;
+        }
     }
+    area.draw(&Text::new(
+        e.label.clone(),
+        (x0 + MARK_W + 8, y),
+        font(LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center)),
+    ))?;
     Ok(())
 }
 
@@ -383,17 +413,17 @@ fn draw_hline<DB: DrawingBackend>(chart: &mut Chart2d<'_, '_, DB>, h: &HLine, xr
     Ok(())
 }
 
-/// Vertical dashed lines with labels at the top; labels of nearby markers are staggered so they
-/// do not overlap, and a label near the right edge is put left of its line.
+/// Vertical dashed lines with labels at the top. Each label goes on the highest text row where
+/// it does not overlap an earlier one (measured in pixels); a label that would run past the
+/// right edge is put left of its line.
 fn draw_markers<DB: DrawingBackend>(
     chart: &mut Chart2d<'_, '_, DB>,
     markers: &[Marker],
     xr: &Range<f64>,
     yr: &Range<f64>,
 ) -> DrawResult<DB> {
-    let span = xr.end - xr.start;
-    let mut level = 0i32;
-    let mut last_x = f64::NEG_INFINITY;
+    let (right_px, _) = chart.backend_coord(&(xr.end, yr.end));
+    let mut rows: Vec<Vec<(i32, i32)>> = Vec::new();
     for m in markers {
         if m.x < xr.start || m.x > xr.end {
             continue;
@@ -404,16 +434,32 @@ fn draw_markers<DB: DrawingBackend>(
             5,
             m.color.stroke_width(2),
         ))?;
-        level = if m.x - last_x < span * 0.12 { (level + 1) % 4 } else { 0 };
-        last_x = m.x;
-        let right_edge = m.x > xr.start + span * 0.85;
-        let (dx, hpos) = if right_edge { (-5, HPos::Right) } else { (5, HPos::Left) };
+        let style = font(NOTE_SIZE).color(&m.color);
+        let w = chart
+            .plotting_area()
+            .estimate_text_size(&m.label, &style)
+            .map(|(w, _)| w as i32)
+            .unwrap_or(80);
+        let (px, _) = chart.backend_coord(&(m.x, yr.end));
+        let left_of_line = px + 5 + w > right_px;
+        let span = if left_of_line { (px - 5 - w, px) } else { (px, px + 5 + w) };
+        let row = (0..)
+            .find(|&r| {
+                rows.get(r)
+                    .is_none_or(|used: &Vec<(i32, i32)>| used.iter().all(|&(a, b)| span.1 + 4 < a || span.0 > b + 4))
+            })
+            .unwrap_or(0);
+        if rows.len() <= row {
+            rows.resize(row + 1, Vec::new());
+        }
+        rows[row].push(span);
+        let (dx, hpos) = if left_of_line { (-5, HPos::Right) } else { (5, HPos::Left) };
         chart.draw_series(std::iter::once(
             EmptyElement::at((m.x, yr.end))
                 + Text::new(
                     m.label.clone(),
-                    (dx, 4 + level * 17),
-                    font(NOTE_SIZE).color(&m.color).pos(Pos::new(hpos, VPos::Top)),
+                    (dx, 4 + row as i32 * 17),
+                    style.pos(Pos::new(hpos, VPos::Top)),
                 ),
         ))?;
     }
@@ -448,23 +494,28 @@ fn draw_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPane
     builder
         .margin(8)
         .margin_right(16)
-        .x_label_area_size(52)
+        .x_label_area_size(74)
         .y_label_area_size(72);
     if let Some(c) = &p.caption {
         builder.caption(c, font(CAPTION_SIZE));
     }
     let y_max = if p.y_max > 0.0 { p.y_max } else { 1.0 };
     let mut chart = builder.build_cartesian_2d(Categories { n: p.categories.len() }, 0.0..y_max)?;
-    let names = p.categories.clone();
-    let xf = move |v: &f64| {
-        let i = v.round();
-        if (v - i).abs() < 1e-9 && i >= 0.0 {
-            names.get(i as usize).cloned().unwrap_or_default()
+    // Category names are drawn below (two lines: node, zone), not by the mesh.
+    let xf = |_: &f64| String::new();
+    let integer_y = p.integer_y;
+    let yf = move |v: &f64| {
+        if integer_y {
+            format!("{v:.0}")
         } else {
-            String::new()
+            tick(*v, y_max)
         }
     };
-    let yf = move |v: &f64| tick(*v, y_max);
+    let y_labels = if integer_y {
+        (y_max.floor() as usize + 1).clamp(2, 8)
+    } else {
+        8
+    };
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -474,10 +525,22 @@ fn draw_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPane
         .y_desc(p.y_desc.as_str())
         .axis_desc_style(font(DESC_SIZE))
         .label_style(font(TICK_SIZE))
-        .y_labels(8)
+        .y_labels(y_labels)
         .x_label_formatter(&xf)
         .y_label_formatter(&yf)
         .draw()?;
+
+    let base = area.get_base_pixel();
+    for (i, name) in p.categories.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(i as f64, 0.0));
+        for (k, line) in name.split('\n').enumerate() {
+            area.draw(&Text::new(
+                line.to_string(),
+                (px - base.0, py - base.1 + 9 + 17 * k as i32),
+                font(TICK_SIZE).pos(Pos::new(HPos::Center, VPos::Top)),
+            ))?;
+        }
+    }
 
     let slots = p.slots.max(1) as f64;
     let group_w = 0.8;

@@ -33,6 +33,7 @@ pub fn render_all(dir: &Path, opts: &ChartOptions) -> Result<Vec<PathBuf>> {
 /// Like [`render_all`] for data already read; charts are written to `out`.
 pub fn render_scenario(data: &ScenarioData, out: &Path, opts: &ChartOptions) -> Result<Vec<PathBuf>> {
     let strategies = data.strategies();
+    let all_nodes = data.nodes();
     let events = data.events.as_deref().unwrap_or(&[]);
     let mut written = Vec::new();
     let mut emit = |fig: Option<Figureish>, stem: &str| -> Result<()> {
@@ -67,11 +68,11 @@ pub fn render_scenario(data: &ScenarioData, out: &Path, opts: &ChartOptions) -> 
             "responses_per_node",
         )?;
         emit(
-            Some(Figureish::Xy(node_time_figure(nw, &strategies, events, NodeMetric::Queue, opts))),
+            Some(Figureish::Xy(node_time_figure(nw, &strategies, &all_nodes, events, NodeMetric::Queue, opts))),
             "node_queue_len",
         )?;
         emit(
-            Some(Figureish::Xy(node_time_figure(nw, &strategies, events, NodeMetric::Cpu, opts))),
+            Some(Figureish::Xy(node_time_figure(nw, &strategies, &all_nodes, events, NodeMetric::Cpu, opts))),
             "node_cpu_pct",
         )?;
     }
@@ -90,7 +91,7 @@ pub fn render_scenario(data: &ScenarioData, out: &Path, opts: &ChartOptions) -> 
     }
     if let Some(fd) = data.failure_detection.as_deref().filter(|r| !r.is_empty()) {
         emit(
-            Some(Figureish::Bars(detection_figure(fd, &strategies, opts))),
+            Some(Figureish::Bars(detection_figure(fd, &strategies, &all_nodes, opts))),
             "failure_detection",
         )?;
     }
@@ -306,11 +307,7 @@ fn zone_bars_figure(
             };
             let total = same + cross;
             y_max = y_max.max(total as f64);
-            let label = if total == 0 {
-                "0".to_string()
-            } else {
-                format!("{total} ({:.0}% same)", 100.0 * same as f64 / total as f64)
-            };
+            let label = total.to_string();
             bars.push(Bar {
                 category: i,
                 slot: 0,
@@ -329,12 +326,13 @@ fn zone_bars_figure(
             },
             categories: totals
                 .iter()
-                .map(|t| format!("{} ({})", t.node, t.zone))
+                .map(|t| format!("{}\n{}", t.node, t.zone))
                 .collect(),
             slots: 1,
             y_max: 0.0,
             bars,
             hlines: Vec::new(),
+            integer_y: true,
         });
     }
     for p in &mut panels {
@@ -372,6 +370,7 @@ enum NodeMetric {
 fn node_time_figure(
     rows: &[NodeWindowRow],
     strategies: &[String],
+    all_nodes: &[String],
     events: &[EventRow],
     metric: NodeMetric,
     opts: &ChartOptions,
@@ -413,9 +412,8 @@ fn node_time_figure(
             any_markers |= !markers.is_empty();
             let series = nodes
                 .iter()
-                .enumerate()
-                .map(|(i, (n, _))| Series {
-                    color: node_color(i),
+                .map(|(n, _)| Series {
+                    color: node_color(node_index(all_nodes, n)),
                     style: SeriesStyle::Line,
                     points: rows
                         .iter()
@@ -442,8 +440,12 @@ fn node_time_figure(
         .collect();
     let mut legend: Vec<LegendEntry> = nodes
         .iter()
-        .enumerate()
-        .map(|(i, (n, z))| LegendEntry::new(format!("{n} ({z})"), LegendMark::Line(node_color(i))))
+        .map(|(n, z)| {
+            LegendEntry::new(
+                format!("{n} ({z})"),
+                LegendMark::Line(node_color(node_index(all_nodes, n))),
+            )
+        })
         .collect();
     if any_markers {
         legend.push(LegendEntry::new("fault / recovery", LegendMark::Dashed(GRAY)));
@@ -587,7 +589,7 @@ fn convergence_figure(
             .map(|r| r.zone.clone())
             .unwrap_or_default()
     };
-    let categories: Vec<String> = nodes.iter().map(|n| format!("{n} ({})", zone_of(n))).collect();
+    let categories: Vec<String> = nodes.iter().map(|n| format!("{n}\n{}", zone_of(n))).collect();
     let mut time_bars = Vec::new();
     let mut round_bars = Vec::new();
     let mut t_max: f64 = 0.0;
@@ -639,6 +641,7 @@ fn convergence_figure(
             y_max: headroom(t_max),
             bars: time_bars,
             hlines: Vec::new(),
+            integer_y: false,
         },
         BarPanel {
             caption: Some("gossip rounds to a full view".to_string()),
@@ -649,6 +652,7 @@ fn convergence_figure(
             y_max: headroom(r_max).max(1.0),
             bars: round_bars,
             hlines: Vec::new(),
+            integer_y: true,
         },
     ];
     let legend = if shown.len() > 1 {
@@ -684,6 +688,7 @@ fn missing_bar(category: usize, slot: usize, note: &str) -> Bar {
 fn detection_figure(
     rows: &[crate::records::FailureDetectionRow],
     strategies: &[String],
+    all_nodes: &[String],
     opts: &ChartOptions,
 ) -> BarFigure {
     let mut observers: Vec<String> = Vec::new();
@@ -726,13 +731,13 @@ fn detection_figure(
                         bars.push(Bar {
                             category: c,
                             slot,
-                            stack: vec![(d, node_color(slot))],
+                            stack: vec![(d, node_color(node_index(all_nodes, o)))],
                             label: Some(format!("{d:.1}")),
                             error: None,
                             missing: None,
                         });
                     }
-                    None => bars.push(missing_bar(c, slot, "none")),
+                    None => bars.push(missing_bar(c, slot, "never")),
                 }
             }
         }
@@ -748,12 +753,17 @@ fn detection_figure(
             y_max,
             bars,
             hlines: Vec::new(),
+            integer_y: false,
         });
     }
     let mut legend: Vec<LegendEntry> = observers
         .iter()
-        .enumerate()
-        .map(|(i, o)| LegendEntry::new(format!("observer {o}"), LegendMark::Box(node_color(i))))
+        .map(|o| {
+            LegendEntry::new(
+                format!("observer {o}"),
+                LegendMark::Box(node_color(node_index(all_nodes, o))),
+            )
+        })
         .collect();
     legend.push(LegendEntry::new(
         "never declared down",
@@ -774,4 +784,9 @@ fn fault_label(fault: &str, node: &str, t_ms: u64) -> String {
     } else {
         format!("{node} {fault} @ {t}")
     }
+}
+
+/// A node's position in the scenario's node list, so each node has one colour in every chart.
+fn node_index(all_nodes: &[String], node: &str) -> usize {
+    all_nodes.iter().position(|n| n == node).unwrap_or(all_nodes.len())
 }
