@@ -52,7 +52,8 @@ impl ClientMetrics {
     pub fn ended(&self, r: &RequestRecord) {
         let i = OUTCOMES.iter().position(|o| *o == r.outcome).unwrap_or(0);
         self.ended[i].fetch_add(1, Ordering::Relaxed);
-        self.attempts.fetch_add(r.attempts as u64, Ordering::Relaxed);
+        self.attempts
+            .fetch_add(r.attempts as u64, Ordering::Relaxed);
         if r.outcome == RequestOutcome::Ok {
             let ms = r.latency_ms();
             let b = LATENCY_BUCKETS_MS
@@ -61,8 +62,10 @@ impl ClientMetrics {
                 .unwrap_or(LATENCY_BUCKETS_MS.len());
             self.buckets[b].fetch_add(1, Ordering::Relaxed);
             self.latency_sum_ms.fetch_add(ms, Ordering::Relaxed);
-            self.cache_hits.fetch_add(r.cache_hit as u64, Ordering::Relaxed);
-            self.offloaded.fetch_add(r.offloaded as u64, Ordering::Relaxed);
+            self.cache_hits
+                .fetch_add(r.cache_hit as u64, Ordering::Relaxed);
+            self.offloaded
+                .fetch_add(r.offloaded as u64, Ordering::Relaxed);
         }
     }
 
@@ -74,7 +77,9 @@ impl ClientMetrics {
         let ended: u64 = self.ended.iter().map(get).sum();
         s.push_str("# HELP vidmesh_client_requests_started_total Requests the client submitted.\n");
         s.push_str("# TYPE vidmesh_client_requests_started_total counter\n");
-        s.push_str(&format!("vidmesh_client_requests_started_total {started}\n"));
+        s.push_str(&format!(
+            "vidmesh_client_requests_started_total {started}\n"
+        ));
         s.push_str("# HELP vidmesh_client_requests_total Requests that ended, by outcome.\n");
         s.push_str("# TYPE vidmesh_client_requests_total counter\n");
         for (o, n) in OUTCOMES.iter().zip(&self.ended) {
@@ -86,11 +91,26 @@ impl ClientMetrics {
         }
         s.push_str("# HELP vidmesh_client_in_flight Requests submitted and not yet ended.\n");
         s.push_str("# TYPE vidmesh_client_in_flight gauge\n");
-        s.push_str(&format!("vidmesh_client_in_flight {}\n", started.saturating_sub(ended)));
+        s.push_str(&format!(
+            "vidmesh_client_in_flight {}\n",
+            started.saturating_sub(ended)
+        ));
         for (name, help, v) in [
-            ("attempts_total", "Attempts made by ended requests.", &self.attempts),
-            ("cache_hits_total", "Successful requests answered from a cache.", &self.cache_hits),
-            ("offloaded_total", "Successful requests the entry node offloaded.", &self.offloaded),
+            (
+                "attempts_total",
+                "Attempts made by ended requests.",
+                &self.attempts,
+            ),
+            (
+                "cache_hits_total",
+                "Successful requests answered from a cache.",
+                &self.cache_hits,
+            ),
+            (
+                "offloaded_total",
+                "Successful requests the entry node offloaded.",
+                &self.offloaded,
+            ),
         ] {
             s.push_str(&format!(
                 "# HELP vidmesh_client_{name} {help}\n# TYPE vidmesh_client_{name} counter\nvidmesh_client_{name} {}\n",
@@ -106,9 +126,14 @@ impl ClientMetrics {
                 .get(i)
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "+Inf".into());
-            s.push_str(&format!("vidmesh_client_latency_ms_bucket{{le=\"{le}\"}} {cum}\n"));
+            s.push_str(&format!(
+                "vidmesh_client_latency_ms_bucket{{le=\"{le}\"}} {cum}\n"
+            ));
         }
-        s.push_str(&format!("vidmesh_client_latency_ms_sum {}\n", get(&self.latency_sum_ms)));
+        s.push_str(&format!(
+            "vidmesh_client_latency_ms_sum {}\n",
+            get(&self.latency_sum_ms)
+        ));
         s.push_str(&format!("vidmesh_client_latency_ms_count {cum}\n"));
         s
     }
@@ -126,7 +151,10 @@ pub async fn serve(addr: &str) -> anyhow::Result<SocketAddr> {
         "/metrics",
         get(|| async {
             (
-                [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4",
+                )],
                 global().prometheus(),
             )
         }),
