@@ -6,8 +6,11 @@
 pub mod charts;
 pub mod csvio;
 pub mod error;
+pub mod published;
 pub mod records;
+pub mod report;
 pub mod stats;
+pub mod sweep;
 
 pub use charts::{render_all, render_scenario, ChartOptions};
 pub use csvio::{parse_csv, read_csv, Record};
@@ -16,3 +19,5 @@ pub use records::{
     ClientWindowRow, ConvergenceRow, EventKind, EventRow, FailureDetectionRow, NodeWindowRow,
     Outcome, RequestRow, ScenarioData, SummaryRow,
 };
+pub use sweep::{aggregate_sweep, write_sweep, write_sweep_csv, SweepRow};
+pub use report::{write_report, write_report_for};

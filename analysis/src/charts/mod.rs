@@ -16,7 +16,7 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 
 pub(crate) use frame::{
-    Bar, BarFigure, BarPanel, Figure, LegendEntry, LegendMark, Marker, Series, SeriesStyle,
+    headroom, Bar, BarFigure, BarPanel, Figure, LegendEntry, LegendMark, Marker, Series, SeriesStyle,
     XyFigure, XyPanel,
 };
 pub use scenario::{render_all, render_scenario};
