@@ -29,3 +29,55 @@ fn render_all_writes_every_chart_as_png_and_svg() {
         assert!(bytes.len() > 2000, "{} is only {} bytes", p.display(), bytes.len());
     }
 }
+
+#[test]
+fn output_is_byte_identical_across_runs() {
+    let a = write_fixture(&scratch("determinism_a"), &Fixture::default());
+    let b = write_fixture(&scratch("determinism_b"), &Fixture::default());
+    let wa = render_all(&a, &ChartOptions::default()).unwrap();
+    let wb = render_all(&b, &ChartOptions::default()).unwrap();
+    assert_eq!(wa.len(), wb.len());
+    for (x, y) in wa.iter().zip(&wb) {
+        assert_eq!(x.file_name(), y.file_name());
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{} differs between runs",
+            x.display()
+        );
+    }
+}
+
+#[test]
+fn charts_whose_input_is_absent_are_skipped() {
+    let dir = write_fixture(&scratch("partial"), &Fixture::default());
+    for f in ["requests.csv", "node_windows.csv", "convergence.csv", "failure_detection.csv", "events.csv"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let opts = ChartOptions {
+        svg: false,
+        ..ChartOptions::default()
+    };
+    let written = render_all(&dir, &opts).unwrap();
+    let names: Vec<_> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["client_success_pct.png", "client_latency.png"]);
+}
+
+#[test]
+fn a_folder_with_no_csv_gives_no_charts_and_a_missing_folder_an_error() {
+    let dir = scratch("empty");
+    assert!(render_all(&dir, &ChartOptions::default()).unwrap().is_empty());
+    let err = render_all(&dir.join("nope"), &ChartOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn svg_text_is_real_text() {
+    let dir = write_fixture(&scratch("svg_text"), &Fixture::default());
+    render_all(&dir, &ChartOptions::default()).unwrap();
+    let svg = std::fs::read_to_string(dir.join("client_success_pct.svg")).unwrap();
+    assert!(svg.contains("node2 crash"), "fault label missing from SVG");
+    assert!(svg.contains("round_robin"), "legend missing from SVG");
+}

@@ -490,11 +490,12 @@ impl Ranged for Categories {
 }
 
 fn draw_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) -> DrawResult<DB> {
+    let lines = p.categories.iter().map(|c| c.lines().count()).max().unwrap_or(1) as u32;
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(8)
         .margin_right(16)
-        .x_label_area_size(74)
+        .x_label_area_size(40 + 17 * lines)
         .y_label_area_size(72);
     if let Some(c) = &p.caption {
         builder.caption(c, font(CAPTION_SIZE));
