@@ -4,6 +4,7 @@
 //! with a live one.
 
 pub mod charts;
+pub mod compare;
 pub mod csvio;
 pub mod error;
 pub mod published;
@@ -21,3 +22,4 @@ pub use records::{
 };
 pub use sweep::{aggregate_sweep, write_sweep, write_sweep_csv, SweepRow};
 pub use report::{write_report, write_report_for};
+pub use compare::{compare, write_comparison, Comparison};

@@ -315,6 +315,18 @@ pub fn evaluate(
         .collect()
 }
 
+/// What a check measures, for the table.
+fn measure(check: &Check) -> String {
+    match check {
+        Check::Greater { metric, .. }
+        | Check::Less { metric, .. }
+        | Check::Near { metric, .. }
+        | Check::AtLeast { metric, .. }
+        | Check::AtMost { metric, .. } => metric.describe().to_string(),
+        Check::Convergence { .. } => "gossip rounds and time to a full view".to_string(),
+    }
+}
+
 /// Escapes `|` so a value cannot break a Markdown table.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|")
@@ -393,14 +405,15 @@ pub fn render_report(scenario: &str, data: &ScenarioData, overrides: &BTreeMap<R
     if let Some(p) = &published {
         let results = evaluate(p, data, overrides);
         let _ = writeln!(md, "## The report's findings next to ours\n");
-        let _ = writeln!(md, "| finding | report source | report | ours | verdict |");
-        let _ = writeln!(md, "|---|---|---|---|---|");
+        let _ = writeln!(md, "| finding | report source | measure | report | ours | verdict |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
         for r in &results {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 cell(r.finding.claim),
                 cell(r.finding.citation),
+                cell(&measure(&r.finding.check)),
                 cell(&r.report),
                 cell(&r.ours),
                 r.verdict.word()

@@ -331,7 +331,11 @@ fn entry_peer_same_zone(entry: usize) -> Option<usize> {
 
 /// A fresh, empty directory under the integration tests' scratch space.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vidmesh-analysis").join(name);
+    // Integration tests get a scratch dir from cargo; the example falls back to the OS temp dir.
+    let base = option_env!("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join("vidmesh-analysis").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
