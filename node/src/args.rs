@@ -78,7 +78,7 @@ pub struct ServeArgs {
     #[arg(long, env = "FFPROBE", default_value = "ffprobe")]
     pub ffprobe: String,
     /// ffmpeg arguments, whitespace-separated, with `{in}` and `{out}` placeholders.
-    #[arg(long, env = "FFMPEG_ARGS", default_value = DEFAULT_ARGS)]
+    #[arg(long, env = "FFMPEG_ARGS", default_value = DEFAULT_ARGS, allow_hyphen_values = true)]
     pub ffmpeg_args: String,
     /// Per-job limit; ffmpeg is killed past it.
     #[arg(long, env = "TRANSCODE_TIMEOUT_S", default_value_t = 120.0)]
@@ -96,6 +96,10 @@ pub struct ServeArgs {
     pub mem_mb: f64,
     #[arg(long, env = "STATS_INTERVAL_MS", default_value_t = 1_000)]
     pub stats_interval_ms: u64,
+    /// At start, wait up to this long for the seeds to answer /health before announcing to
+    /// them (an announce to a node that is not listening yet is lost).
+    #[arg(long, env = "SEED_WAIT_MS", default_value_t = 10_000)]
+    pub seed_wait_ms: u64,
     /// Seed of this node's core RNG (default: drawn from the life number).
     #[arg(long, env = "SEED")]
     pub seed: Option<u64>,
@@ -303,10 +307,8 @@ impl NodeLaunch {
     /// The `serve` subcommand and its flags (no environment is needed).
     pub fn args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec!["serve".into()];
-        let mut flag = |k: &str, v: String| {
-            a.push(format!("--{k}"));
-            a.push(v);
-        };
+        // `--flag=value`, so values that start with `-` (ffmpeg arguments) stay values.
+        let mut flag = |k: &str, v: String| a.push(format!("--{k}={v}"));
         flag("name", self.name.clone());
         flag("id", self.id.to_string());
         flag("zone", self.zone.clone());

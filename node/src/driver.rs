@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use vidmesh_core::job::{ContentHash, FailKind, Job, JobId, OffloadError, Outcome};
@@ -48,6 +48,11 @@ pub enum Command {
     Gossip {
         msg: Message,
         ack: oneshot::Sender<Result<(), GossipRefused>>,
+    },
+    /// Does the core's cache index hold this content now?
+    IsCached {
+        content: ContentHash,
+        reply: oneshot::Sender<bool>,
     },
     /// Is this node an alive member here?
     IsPeer {
@@ -154,7 +159,8 @@ impl Driver {
 
     /// Feeds the cache entries found on disk, then joins the cluster; runs until every sender
     /// of commands is gone.
-    pub async fn run(mut self, recovered: Vec<(ContentHash, u64)>) {
+    pub async fn run(mut self, recovered: Vec<(ContentHash, u64)>, seed_wait: Duration) {
+        self.wait_for_seeds(seed_wait).await;
         for (content, bytes) in recovered {
             let now = self.now();
             self.node
@@ -175,6 +181,42 @@ impl Driver {
                 _ = sleep_until(deadline), if deadline.is_some() => self.fire_timers(),
             }
         }
+    }
+
+    /// Waits (bounded) until every seed answers `/health`: the core announces to its seeds
+    /// once at start and again only while it knows no one, so an announce lost to a seed that
+    /// was still starting could leave the cluster split in two.
+    async fn wait_for_seeds(&self, within: Duration) {
+        let me = self.node.id().addr;
+        let seeds: Vec<_> = self
+            .node
+            .config()
+            .seeds
+            .iter()
+            .copied()
+            .filter(|s| *s != me)
+            .collect();
+        let deadline = tokio::time::Instant::now() + within;
+        let waits = seeds.into_iter().map(|seed| {
+            let http = self.net.http.clone();
+            async move {
+                let url = format!("http://{seed}/health");
+                while tokio::time::Instant::now() < deadline {
+                    let ok = http
+                        .get(&url)
+                        .timeout(Duration::from_millis(500))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                    if ok {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tracing::warn!(%seed, "seed not answering; announcing anyway");
+            }
+        });
+        futures_util::future::join_all(waits).await;
     }
 
     fn fire_timers(&mut self) {
@@ -220,6 +262,9 @@ impl Driver {
                         reason,
                     }),
                 });
+            }
+            Command::IsCached { content, reply } => {
+                let _ = reply.send(self.node.cache().contains(&content));
             }
             Command::IsPeer { node, reply } => {
                 let known = self.node.peers().iter().any(|p| p.id.node == node);

@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use vidmesh_core::job::FailKind;
 
-/// The report's transcode, with flags that keep ffmpeg quiet and non-interactive.
-pub const DEFAULT_ARGS: &str = "-hide_banner -nostdin -loglevel error -y -i {in} -vf scale=640:360 -c:v libx264 -preset fast -crf 28 -f mp4 {out}";
+/// The report's transcode, with flags that keep ffmpeg quiet and non-interactive, and
+/// `-xerror` so a corrupt stream fails the job instead of yielding a partial output.
+pub const DEFAULT_ARGS: &str = "-hide_banner -nostdin -loglevel error -xerror -y -i {in} -vf scale=640:360 -c:v libx264 -preset fast -crf 28 -f mp4 {out}";
 
 /// Pids of ffmpeg processes this node is running now.
 pub type ChildPids = Arc<Mutex<BTreeSet<u32>>>;
@@ -94,7 +95,12 @@ impl Transcoder {
             }
         };
         let stderr = reader.await.unwrap_or_default();
-        let tail = last_lines(&String::from_utf8_lossy(&stderr), 3);
+        let tail = last_lines(
+            &String::from_utf8_lossy(&stderr)
+                .replace(&*input.to_string_lossy(), "input")
+                .replace(&*output.to_string_lossy(), "output"),
+            3,
+        );
         if !status.success() {
             return Err(fail(
                 FailKind::Transcode,

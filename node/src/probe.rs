@@ -34,6 +34,8 @@ struct Stream {
     #[serde(default)]
     nb_frames: Option<String>,
     #[serde(default)]
+    nb_read_packets: Option<String>,
+    #[serde(default)]
     avg_frame_rate: Option<String>,
     #[serde(default)]
     duration: Option<String>,
@@ -62,10 +64,13 @@ pub async fn probe(
     cmd.args([
         "-v",
         "error",
+        // Demuxing every packet (no decoding) finds a file cut short: it holds fewer packets
+        // than its header declares.
+        "-count_packets",
         "-select_streams",
         "v:0",
         "-show_entries",
-        "stream=width,height,nb_frames,avg_frame_rate,duration:format=duration",
+        "stream=width,height,nb_frames,nb_read_packets,avg_frame_rate,duration:format=duration",
         "-of",
         "json",
     ])
@@ -82,7 +87,9 @@ pub async fn probe(
         }
         Ok(Ok(out)) => out,
     };
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // ffprobe names the file; the client does not need this node's temp paths.
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&*path.to_string_lossy(), "the upload");
     let first_err = stderr
         .lines()
         .map(|l| l.trim())
@@ -112,10 +119,24 @@ pub async fn probe(
         .and_then(|d| d.parse::<f64>().ok())
         .or_else(|| parsed.format.and_then(|f| f.duration?.parse().ok()))
         .unwrap_or(0.0);
-    let frames = s
-        .nb_frames
+    let declared = s.nb_frames.as_deref().and_then(|n| n.parse::<u32>().ok());
+    let present = s
+        .nb_read_packets
         .as_deref()
-        .and_then(|n| n.parse::<u32>().ok())
+        .and_then(|n| n.parse::<u32>().ok());
+    if let (Some(d), Some(p)) = (declared, present) {
+        if p < d {
+            return Err(ProbeError::NotAVideo(format!(
+                "the file is truncated: its header declares {d} video frames but only {p} are present"
+            )));
+        }
+    }
+    if present == Some(0) {
+        return Err(ProbeError::NotAVideo(
+            "the video stream holds no frames".into(),
+        ));
+    }
+    let frames = declared
         .or_else(|| {
             let fps = rate(s.avg_frame_rate.as_deref()?)?;
             Some((fps * duration_s).round() as u32)

@@ -169,7 +169,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     let children = transcoder.children.clone();
     let node = Node::new(cfg, core_rng);
     let (driver, tx) = Driver::new(node, info.clone(), net, Arc::new(transcoder));
-    tokio::spawn(driver.run(recovered));
+    tokio::spawn(driver.run(recovered, Duration::from_millis(args.seed_wait_ms)));
 
     // Self-measurement on its own thread: sysinfo reads /proc synchronously.
     let cpus = args.cpus.unwrap_or_else(|| {

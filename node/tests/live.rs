@@ -1,0 +1,740 @@
+//! Live tests: real node processes on loopback running real ffmpeg on small generated clips.
+//!
+//! They need ffmpeg and ffprobe on PATH and fail with a message saying how to install them.
+//! Heavy tests take a process-wide lock so a 2-core machine runs one cluster at a time.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use vidmesh_core::load::{LoadDigest, LoadReport};
+use vidmesh_core::{wire, GossipConfig, Message, NodeId, PeerAddr, PeerId, StrategyConfig, ZoneId};
+use vidmesh_node::args::NodeLaunch;
+use vidmesh_node::catalog::{self, CatalogSpec, Clip};
+use vidmesh_node::client::{self, Arrivals, ClientConfig, RequestOutcome, Target};
+use vidmesh_node::headers as h;
+use vidmesh_node::status::Status;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vidmesh-node");
+
+/// One cluster at a time (tests run on parallel threads, each with its own runtime).
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+fn require_ffmpeg() {
+    for tool in ["ffmpeg", "ffprobe"] {
+        if let Err(e) = vidmesh_node::ffmpeg::check_installed(tool) {
+            panic!("these tests run real {tool}: {e}");
+        }
+    }
+}
+
+fn root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("vidmesh-node-live-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    })
+}
+
+/// Eight small clips (240p–480p, 1–2 s), generated once per test run.
+fn clips() -> &'static [Clip] {
+    static CLIPS: OnceLock<Vec<Clip>> = OnceLock::new();
+    CLIPS.get_or_init(|| {
+        require_ffmpeg();
+        let spec = CatalogSpec {
+            count: 8,
+            seed: 7,
+            max_seconds: 2,
+            max_height: 480,
+            ffmpeg: "ffmpeg".into(),
+        };
+        catalog::generate(&root().join("catalog"), &spec).expect("generating test clips")
+    })
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+fn fast_gossip() -> GossipConfig {
+    // Probe timing must allow the emulated RTTs (up to 250 ms) on a busy 2-core machine.
+    GossipConfig {
+        period_ms: 500,
+        announce_period_ms: 2_000,
+        ..GossipConfig::default()
+    }
+}
+
+struct NodeProc {
+    launch: NodeLaunch,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+struct Cluster {
+    nodes: Vec<NodeProc>,
+    http: reqwest::Client,
+}
+
+/// The report's topology: node1 FRA, node2 IAD, node3 BOM, node4 FRA, node5 IAD.
+const REPORT: [(&str, &str); 5] = [
+    ("node1", "FRA"),
+    ("node2", "IAD"),
+    ("node3", "BOM"),
+    ("node4", "FRA"),
+    ("node5", "IAD"),
+];
+
+impl Cluster {
+    /// Starts nodes with ring seeds (each node seeds the next).
+    fn start(test: &str, specs: &[(&str, &str)], tweak: impl Fn(&mut NodeLaunch)) -> Cluster {
+        let dir = root().join(test);
+        let ports = free_ports(specs.len());
+        let addrs: Vec<SocketAddr> = ports
+            .iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (name, zone)) in specs.iter().enumerate() {
+            let id: u32 = name.trim_start_matches("node").parse().unwrap();
+            let mut l = NodeLaunch::new(name, id, zone, addrs[i], dir.join(name));
+            if specs.len() > 1 {
+                l.seeds = vec![addrs[(i + 1) % specs.len()]];
+            }
+            l.gossip = fast_gossip();
+            l.transcode_timeout_s = Some(60.0);
+            l.offload_timeout_ms = Some(60_000);
+            tweak(&mut l);
+            nodes.push(NodeProc {
+                log: dir.join(format!("{name}.log")),
+                launch: l,
+                child: None,
+            });
+        }
+        let mut c = Cluster {
+            nodes,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        };
+        for i in 0..c.nodes.len() {
+            c.spawn(i);
+        }
+        c
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        std::fs::create_dir_all(n.log.parent().unwrap()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)
+            .unwrap();
+        let child = n
+            .launch
+            .command(Path::new(BIN))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting vidmesh-node");
+        n.child = Some(child);
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self, i: usize) -> String {
+        format!("http://{}", self.nodes[i].launch.listen)
+    }
+
+    fn target(&self, i: usize) -> Target {
+        Target {
+            name: self.nodes[i].launch.name.clone(),
+            zone: self.nodes[i].launch.zone.clone(),
+            url: self.url(i),
+        }
+    }
+
+    fn work_dir(&self, i: usize) -> PathBuf {
+        self.nodes[i].launch.data_dir.join("work")
+    }
+
+    async fn status(&self, i: usize) -> Option<Status> {
+        let r = self
+            .http
+            .get(format!("{}/status", self.url(i)))
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_slice(&r.bytes().await.ok()?).ok()
+    }
+
+    async fn wait_healthy(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.status(i).await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{} did not come up; log: {}",
+            self.nodes[i].launch.name,
+            self.nodes[i].log.display()
+        );
+    }
+
+    /// Waits until every node sees every other as alive; returns how long that took.
+    async fn wait_full_view(&self, within: Duration) -> Duration {
+        let start = Instant::now();
+        let n = self.nodes.len();
+        loop {
+            let mut all = true;
+            for i in 0..n {
+                let alive = self.status(i).await.map(|s| s.alive_peers).unwrap_or(0);
+                all &= alive == n - 1;
+            }
+            if all {
+                return start.elapsed();
+            }
+            if start.elapsed() > within {
+                let mut views = String::new();
+                for i in 0..n {
+                    let s = self.status(i).await;
+                    views.push_str(&format!(
+                        "\n{}: {:?}",
+                        self.nodes[i].launch.name,
+                        s.map(|s| s
+                            .peers
+                            .iter()
+                            .map(|p| format!("{}={}", p.name, p.state))
+                            .collect::<Vec<_>>())
+                    ));
+                }
+                panic!("no full view within {within:?}:{views}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn upload(&self, i: usize, clip: &Path) -> reqwest::Response {
+        self.http
+            .post(format!("{}/upload", self.url(i)))
+            .header("content-type", "video/mp4")
+            .body(std::fs::read(clip).unwrap())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Width, height and codec of the first video stream.
+fn ffprobe(path: &Path) -> (u32, u32, String) {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height,codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe failed on the output: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<&str> = text.trim().split(',').collect();
+    (
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        f[0].to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_discover_every_peer_from_ring_seeds() {
+    let _g = serial().await;
+    require_ffmpeg();
+    let c = Cluster::start("discovery", &REPORT, |_| {});
+    for i in 0..5 {
+        c.wait_healthy(i).await;
+    }
+    c.wait_full_view(Duration::from_secs(20)).await;
+    // Zones come from membership, and load reports arrive through gossip.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let s = c.status(0).await.unwrap();
+    let zones: Vec<(String, String)> = s
+        .peers
+        .iter()
+        .map(|p| (p.name.clone(), p.zone.clone()))
+        .collect();
+    assert_eq!(
+        zones,
+        [
+            ("node2", "IAD"),
+            ("node3", "BOM"),
+            ("node4", "FRA"),
+            ("node5", "IAD")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert!(
+        s.peers
+            .iter()
+            .all(|p| p.state == "alive" && p.report_age_ms.is_some()),
+        "{:?}",
+        s.peers
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_returns_a_640x360_h264_mp4_and_a_repeat_is_a_cache_hit() {
+    let _g = serial().await;
+    let clip = &clips()[2];
+    let c = Cluster::start("transcode", &REPORT[..1], |_| {});
+    c.wait_healthy(0).await;
+    let r = c.upload(0, &clip.path).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let hash = header(&r, h::CONTENT_HASH);
+    assert_eq!(hash.len(), 64);
+    assert_eq!(header(&r, h::EXEC_NODE), "node1");
+    assert_eq!(header(&r, h::EXEC_ZONE), "FRA");
+    assert_eq!(header(&r, h::HOPS), "0");
+    assert_eq!(header(&r, h::CACHE_HIT), "0");
+    assert!(header(&r, h::LATENCY_MS).parse::<u64>().is_ok());
+    let first = r.bytes().await.unwrap();
+    let out = root().join("transcode").join("out.mp4");
+    std::fs::write(&out, &first).unwrap();
+    assert_eq!(ffprobe(&out), (640, 360, "h264".to_string()));
+
+    let again = c.upload(0, &clip.path).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(header(&again, h::CACHE_HIT), "1");
+    assert_eq!(header(&again, h::CONTENT_HASH), hash);
+    assert_eq!(again.bytes().await.unwrap(), first);
+
+    let got = c
+        .http
+        .get(format!("{}/videos/{hash}", c.url(0)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap(), first);
+    let s = c.status(0).await.unwrap();
+    assert_eq!(
+        (
+            s.counters.uploads,
+            s.counters.cache_hits,
+            s.counters.transcodes_ok
+        ),
+        (2, 1, 1)
+    );
+    let metrics = c
+        .http
+        .get(format!("{}/metrics", c.url(0)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vidmesh_cache_hits_total{node=\"node1\",zone=\"FRA\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        files_in(&c.work_dir(0)).is_empty(),
+        "temp files left: {:?}",
+        files_in(&c.work_dir(0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_survives_a_restart() {
+    let _g = serial().await;
+    let clip = &clips()[0];
+    let mut c = Cluster::start("restart", &REPORT[..1], |_| {});
+    c.wait_healthy(0).await;
+    assert_eq!(header(&c.upload(0, &clip.path).await, h::CACHE_HIT), "0");
+    c.kill(0);
+    c.spawn(0);
+    c.wait_healthy(0).await;
+    let r = c.upload(0, &clip.path).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, h::CACHE_HIT), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_node_offloads_to_a_same_zone_peer_under_score() {
+    let _g = serial().await;
+    let clips = clips();
+    let c = Cluster::start("offload", &REPORT, |l| {
+        l.strategy = StrategyConfig::default(); // score 0.3 / 0.7
+        l.workers = 1;
+        l.cache_mb = 0.0;
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+    // Let load reports reach node1.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let mut set = tokio::task::JoinSet::new();
+    for k in 0..16 {
+        let url = c.url(0);
+        let path = clips[k % clips.len()].path.clone();
+        let http = c.http.clone();
+        set.spawn(async move {
+            let r = http
+                .post(format!("{url}/upload"))
+                .header("content-type", "video/mp4")
+                .body(std::fs::read(path).unwrap())
+                .send()
+                .await
+                .unwrap();
+            let out = (
+                r.status().as_u16(),
+                header(&r, h::OFFLOADED),
+                header(&r, h::EXEC_NODE),
+                header(&r, h::EXEC_ZONE),
+            );
+            let _ = r.bytes().await;
+            out
+        });
+    }
+    let mut offloaded = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (status, off, exec, zone) = r.unwrap();
+        assert_eq!(status, 200);
+        if off == "1" {
+            offloaded.push((exec, zone));
+        }
+    }
+    assert!(!offloaded.is_empty(), "node1 never offloaded");
+    assert!(
+        offloaded
+            .iter()
+            .all(|(exec, zone)| exec == "node4" && zone == "FRA"),
+        "offloads left the zone: {offloaded:?}"
+    );
+    let s = c.status(0).await.unwrap();
+    assert_eq!(s.counters.offloads_cross_zone, 0);
+    // Counted when sent: an offload node4 refused ran here as a fallback.
+    assert!(s.counters.offloads_same_zone as usize >= offloaded.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_node_under_load_loses_no_request() {
+    let _g = serial().await;
+    let clips = clips().to_vec();
+    let mut c = Cluster::start("kill", &REPORT, |l| {
+        l.workers = 2;
+        l.cache_mb = 0.0; // every request transcodes
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+    let targets: Vec<Target> = (0..5).map(|i| c.target(i)).collect();
+    let mut cfg = ClientConfig::report(targets, clips, Duration::from_secs(60));
+    cfg.arrivals = Arrivals::Batches {
+        size: 10,
+        pause: Duration::from_millis(200),
+    };
+    cfg.max_requests = Some(30);
+    cfg.attempt_timeout = Duration::from_secs(60);
+    cfg.health_check = Duration::from_millis(500);
+    let run = tokio::spawn(client::run_client(cfg));
+    // Kill node3 while the first batch is in the cluster.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    c.kill(2);
+    let records = run.await.unwrap();
+    assert_eq!(records.len(), 30);
+    let failed: Vec<_> = records
+        .iter()
+        .filter(|r| r.outcome != RequestOutcome::Ok)
+        .collect();
+    assert!(failed.is_empty(), "requests lost: {failed:?}");
+    assert!(records
+        .iter()
+        .all(|r| r.exec_node.as_deref() != Some("") && r.output_bytes > 0));
+    // The survivors noticed.
+    let s = c.status(0).await.unwrap();
+    let node3 = s
+        .peers
+        .iter()
+        .find(|p| p.name == "node3")
+        .expect("node3 was seen");
+    assert_eq!(node3.state, "down");
+    // requests.csv has the documented columns.
+    let csv = root().join("kill").join("requests.csv");
+    client::write_requests_csv(&csv, &[("score", &records)]).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), client::REQUESTS_HEADER);
+    assert!(lines.all(|l| l.split(',').count() == 20 && l.contains(",ok,")));
+}
+
+async fn expect_status(resp: reqwest::Response, status: u16, says: &str) {
+    let got = resp.status().as_u16();
+    let body = resp.text().await.unwrap();
+    assert_eq!(got, status, "body: {body}");
+    assert!(body.contains(says), "expected `{says}` in: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_4xx_and_leaves_nothing_behind() {
+    let _g = serial().await;
+    let clips = clips();
+    let c = Cluster::start("bad", &REPORT[..1], |l| {
+        l.max_upload_mb = Some(1.0);
+    });
+    c.wait_healthy(0).await;
+    let url = format!("{}/upload", c.url(0));
+    let post = |ct: &str, body: Vec<u8>| {
+        c.http
+            .post(&url)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+
+    expect_status(
+        post("video/mp4", b"hello, not a video".to_vec())
+            .await
+            .unwrap(),
+        422,
+        "not a video",
+    )
+    .await;
+    expect_status(post("video/mp4", Vec::new()).await.unwrap(), 400, "empty").await;
+    expect_status(
+        post("text/plain", std::fs::read(&clips[0].path).unwrap())
+            .await
+            .unwrap(),
+        415,
+        "content type",
+    )
+    .await;
+    expect_status(
+        post("video/mp4", vec![0u8; 1_200_000]).await.unwrap(),
+        413,
+        "limit",
+    )
+    .await;
+    // Truncated: moov at the end (ffmpeg's default) is lost…
+    let whole = std::fs::read(&clips[1].path).unwrap();
+    expect_status(
+        post("video/mp4", whole[..whole.len() / 2].to_vec())
+            .await
+            .unwrap(),
+        422,
+        "moov",
+    )
+    .await;
+    // …or moov first (faststart) and the frames cut short.
+    let fs = root().join("bad").join("faststart.mp4");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&clips[1].path)
+        .args(["-c", "copy", "-movflags", "+faststart"])
+        .arg(&fs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let whole = std::fs::read(&fs).unwrap();
+    expect_status(
+        post("video/mp4", whole[..whole.len() * 2 / 3].to_vec())
+            .await
+            .unwrap(),
+        422,
+        "truncated",
+    )
+    .await;
+
+    // A client that disconnects mid-upload leaves no temp file.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(c.nodes[0].launch.listen)
+            .await
+            .unwrap();
+        s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\nContent-Length: 500000\r\n\r\n").await.unwrap();
+        s.write_all(&vec![7u8; 100_000]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(s);
+    }
+
+    // Gossip: garbage, an unknown zone, a load report from a node nobody knows.
+    let gossip = |from_zone: &str, body: Vec<u8>| {
+        c.http
+            .post(format!("{}/gossip", c.url(0)))
+            .header("content-type", "application/x-vidmesh-gossip")
+            .header(h::FROM_NODE, "9")
+            .header(h::FROM_ZONE, from_zone.to_string())
+            .body(body)
+            .send()
+    };
+    expect_status(
+        gossip("FRA", b"VM1\xff\xff\xff garbage".to_vec())
+            .await
+            .unwrap(),
+        400,
+        "malformed gossip",
+    )
+    .await;
+    expect_status(
+        gossip("MARS", b"VM1".to_vec()).await.unwrap(),
+        403,
+        "unknown peer",
+    )
+    .await;
+    let stranger = PeerId {
+        node: NodeId(9),
+        zone: ZoneId(0),
+        addr: PeerAddr {
+            ip: [127, 0, 0, 1],
+            port: 9,
+        },
+        gen: 1,
+    };
+    let digest = Message::Load(LoadDigest {
+        sender: stranger,
+        reports: vec![LoadReport {
+            from: stranger,
+            version: 1,
+            cpu_pct: 0.0,
+            mem_pct: 0.0,
+            queue_len: 0,
+            in_flight: 0,
+            workers: 5,
+            queue_cap: 20,
+            age_ms: 0,
+        }],
+    });
+    expect_status(
+        gossip("FRA", wire::encode(&digest)).await.unwrap(),
+        403,
+        "unknown peer",
+    )
+    .await;
+    // An offload from a node that is not a member.
+    let r = c
+        .http
+        .post(&url)
+        .header("content-type", "video/mp4")
+        .header(h::HOPS, "1")
+        .header(h::ORIGIN, "9")
+        .header(h::FROM_NODE, "9")
+        .header(h::FROM_ZONE, "FRA")
+        .body(std::fs::read(&clips[0].path).unwrap())
+        .send()
+        .await
+        .unwrap();
+    expect_status(r, 403, "unknown peer").await;
+    // Downloads.
+    expect_status(
+        c.http
+            .get(format!("{}/videos/xyz", c.url(0)))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "SHA-256",
+    )
+    .await;
+    expect_status(
+        c.http
+            .get(format!("{}/videos/{}", c.url(0), "ab".repeat(32)))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "no transcode",
+    )
+    .await;
+
+    // Still serving after all that.
+    let ok = c.upload(0, &clips[0].path).await;
+    assert_eq!(ok.status(), 200);
+    let s = c.status(0).await.unwrap();
+    assert!(s.counters.bad_requests >= 7, "{:?}", s.counters);
+    assert!(s.counters.bad_gossip >= 3, "{:?}", s.counters);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        files_in(&c.work_dir(0)).is_empty(),
+        "temp files left: {:?}",
+        files_in(&c.work_dir(0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ffmpeg_failure_or_timeout_is_an_error_response_never_an_empty_200() {
+    let _g = serial().await;
+    let clips = clips();
+    // node1's ffmpeg arguments name a filter that does not exist; node4's time limit is tiny.
+    let c = Cluster::start("ffmpeg_fail", &[("node1", "FRA"), ("node4", "FRA")], |l| {
+        if l.id == 1 {
+            l.ffmpeg_args =
+                Some("-nostdin -v error -y -i {in} -vf no_such_filter -f mp4 {out}".into());
+        } else {
+            l.transcode_timeout_s = Some(0.05);
+        }
+        l.seeds.clear();
+    });
+    c.wait_healthy(0).await;
+    c.wait_healthy(1).await;
+    let r = c.upload(0, &clips[3].path).await;
+    expect_status(r, 422, "could not be transcoded").await;
+    let r = c.upload(1, &clips[4].path).await;
+    expect_status(r, 504, "too long").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..2 {
+        assert!(
+            files_in(&c.work_dir(i)).is_empty(),
+            "temp files left: {:?}",
+            files_in(&c.work_dir(i))
+        );
+    }
+}
