@@ -59,7 +59,10 @@ impl ClientRaw {
             }
         }
         if !seen {
-            return Err("no vidmesh_client_requests_started_total: is this the load client's /metrics?".into());
+            return Err(
+                "no vidmesh_client_requests_started_total: is this the load client's /metrics?"
+                    .into(),
+            );
         }
         r.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
         Ok(r)
@@ -195,7 +198,10 @@ mod tests {
         assert_eq!(quantile(&h, 0.75), Some(150.0));
         assert_eq!(quantile(&[(100.0, 0), (f64::INFINITY, 0)], 0.5), None);
         // Everything beyond the last bound: the bound is all that is known.
-        assert_eq!(quantile(&[(100.0, 0), (f64::INFINITY, 4)], 0.5), Some(100.0));
+        assert_eq!(
+            quantile(&[(100.0, 0), (f64::INFINITY, 4)], 0.5),
+            Some(100.0)
+        );
     }
 
     #[test]

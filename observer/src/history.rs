@@ -278,9 +278,10 @@ impl Store {
     /// A membership change reported by `viewer`: joins the recent event about the same node and
     /// change if there is one, so "node3 down" reads as one line with its reporters.
     fn membership_event(&mut self, t_ms: u64, kind: &str, node: &str, viewer: &str) {
-        let open = self.events.iter_mut().rev().find(|e| {
-            e.kind == kind && e.node == node && t_ms.abs_diff(e.t_ms) <= MERGE_EVENTS_MS
-        });
+        let open =
+            self.events.iter_mut().rev().find(|e| {
+                e.kind == kind && e.node == node && t_ms.abs_diff(e.t_ms) <= MERGE_EVENTS_MS
+            });
         if let Some(e) = open {
             if !e.by.iter().any(|b| b == viewer) {
                 e.by.push(viewer.to_string());
@@ -290,17 +291,30 @@ impl Store {
             return;
         }
         // How long after the observer lost (or regained) the node its peers noticed.
-        let lead = if kind == "member_down" { "unreachable" } else { "reachable" };
+        let lead = if kind == "member_down" {
+            "unreachable"
+        } else {
+            "reachable"
+        };
         let detail = self
             .events
             .iter()
             .rev()
-            .find(|e| e.kind == lead && e.node == node && e.t_ms <= t_ms + 1_000 && t_ms - e.t_ms.min(t_ms) <= 60_000)
+            .find(|e| {
+                e.kind == lead
+                    && e.node == node
+                    && e.t_ms <= t_ms + 1_000
+                    && t_ms - e.t_ms.min(t_ms) <= 60_000
+            })
             .map(|e| {
                 format!(
                     "{:.1} s after the observer saw it {}",
                     t_ms.saturating_sub(e.t_ms) as f64 / 1000.0,
-                    if kind == "member_down" { "stop answering" } else { "answer again" }
+                    if kind == "member_down" {
+                        "stop answering"
+                    } else {
+                        "answer again"
+                    }
                 )
             })
             .unwrap_or_default();
@@ -389,8 +403,11 @@ impl Store {
         let mut tick_nodes = BTreeMap::new();
         for name in names {
             let new_status = answered.remove(&name);
-            let tick = match new_status {
-                Some(s) => self.node_answered(t, &name, s),
+            match new_status {
+                Some(s) => {
+                    let tick = self.node_answered(t, &name, s);
+                    tick_nodes.insert(name, tick);
+                }
                 None => {
                     let addr = self.nodes[&name].addr.clone();
                     let why = failed
@@ -398,10 +415,12 @@ impl Store {
                         .cloned()
                         .unwrap_or_else(|| "no answer".into());
                     self.node_silent(t, &name, why);
-                    NodeTick::default()
+                    // A node that never answered has no history to show yet.
+                    if self.nodes[&name].last_ok_ms.is_some() {
+                        tick_nodes.insert(name, NodeTick::default());
+                    }
                 }
-            };
-            tick_nodes.insert(name, tick);
+            }
         }
 
         let client = self.ingest_client(t, round.client);
@@ -592,7 +611,11 @@ impl Store {
                                 && x.report_age_ms.is_none_or(|a| a > STALE_REPORT_MS);
                             ViewCell {
                                 peer: p.name.clone(),
-                                state: if stale { "stale".into() } else { x.state.clone() },
+                                state: if stale {
+                                    "stale".into()
+                                } else {
+                                    x.state.clone()
+                                },
                                 since_ms: Some(x.since_unix_ms),
                                 report_age_ms: x.report_age_ms,
                             }
@@ -684,7 +707,12 @@ impl Store {
             zones: zones.into_iter().map(|(_, z)| z).collect(),
             nodes,
             views,
-            ticks: self.ticks.iter().filter(|t| t.seq > since).cloned().collect(),
+            ticks: self
+                .ticks
+                .iter()
+                .filter(|t| t.seq > since)
+                .cloned()
+                .collect(),
             events: self.events.iter().cloned().collect(),
         }
     }
@@ -696,7 +724,7 @@ fn strategy_label(v: &serde_json::Value) -> String {
             let kind = m.get("kind").and_then(|k| k.as_str()).unwrap_or("?");
             let mut params: Vec<String> = m
                 .iter()
-                .filter(|(k, _)| k.as_str() != "kind")
+                .filter(|(k, v)| k.as_str() != "kind" && !v.is_null())
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             params.sort();
@@ -826,7 +854,11 @@ mod tests {
             .map(|e| (e.kind.as_str(), e.node.as_str()))
             .collect();
         assert!(kinds.contains(&("unreachable", "node2")), "{kinds:?}");
-        let down = snap.events.iter().find(|e| e.kind == "member_down").unwrap();
+        let down = snap
+            .events
+            .iter()
+            .find(|e| e.kind == "member_down")
+            .unwrap();
         assert_eq!(down.node, "node2");
         assert_eq!(down.by, vec!["node1"]);
         assert_eq!(down.t_ms, 6_000);

@@ -106,7 +106,10 @@ pub async fn bind(config: Config) -> anyhow::Result<Observer> {
 
 impl Observer {
     /// Scrapes and serves until `shutdown` completes.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let scraper = tokio::spawn(scrape::run(self.store.clone(), self.interval));
         let app = web::router(self.store);
         tracing::info!(addr = %self.local_addr, "dashboard listening");

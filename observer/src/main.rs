@@ -16,7 +16,12 @@ struct Args {
     listen: String,
     /// Node addresses to start discovery from, host:port, comma-separated (one live node is
     /// enough: the rest are found in its membership). Also read from OBSERVER_SEEDS.
-    #[arg(long, visible_alias = "seed", env = "VIDMESH_OBSERVER_SEEDS", value_delimiter = ',')]
+    #[arg(
+        long,
+        visible_alias = "seed",
+        env = "VIDMESH_OBSERVER_SEEDS",
+        value_delimiter = ','
+    )]
     seeds: Vec<String>,
     /// The load client's metrics address, host:port (`vidmesh-node client --metrics-listen`).
     #[arg(long, env = "VIDMESH_OBSERVER_CLIENT")]

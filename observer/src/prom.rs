@@ -36,7 +36,9 @@ fn parse_line(line: &str) -> Result<Sample, String> {
     let value = match value {
         "+Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
-        v => v.parse::<f64>().map_err(|_| format!("`{v}` is not a number"))?,
+        v => v
+            .parse::<f64>()
+            .map_err(|_| format!("`{v}` is not a number"))?,
     };
     let (name, labels) = match head.split_once('{') {
         None => (head.to_string(), BTreeMap::new()),
@@ -60,7 +62,10 @@ fn parse_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
     let mut rest = body.trim();
     while !rest.is_empty() {
         let (key, after) = rest.split_once('=').ok_or("label without `=`")?;
-        let after = after.trim_start().strip_prefix('"').ok_or("label value not quoted")?;
+        let after = after
+            .trim_start()
+            .strip_prefix('"')
+            .ok_or("label value not quoted")?;
         let mut value = String::new();
         let mut chars = after.char_indices();
         let mut end = None;
@@ -80,7 +85,10 @@ fn parse_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
         }
         let end = end.ok_or("unterminated label value")?;
         labels.insert(key.trim().to_string(), value);
-        rest = after[end + 1..].trim_start().trim_start_matches(',').trim_start();
+        rest = after[end + 1..]
+            .trim_start()
+            .trim_start_matches(',')
+            .trim_start();
     }
     Ok(labels)
 }

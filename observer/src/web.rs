@@ -18,7 +18,10 @@ const DASHBOARD_CSS: &str = include_str!("../assets/dashboard.css");
 
 pub fn router(store: Arc<Mutex<Store>>) -> Router {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
         .route(
             "/dashboard.js",
             get(|| async { asset("text/javascript; charset=utf-8", DASHBOARD_JS) }),
@@ -50,12 +53,11 @@ struct SnapshotQuery {
     since: u64,
 }
 
-async fn snapshot(State(store): State<Arc<Mutex<Store>>>, Query(q): Query<SnapshotQuery>) -> Response {
+async fn snapshot(
+    State(store): State<Arc<Mutex<Store>>>,
+    Query(q): Query<SnapshotQuery>,
+) -> Response {
     let now = crate::scrape::unix_ms();
     let snap = store.lock().expect("store").snapshot(now, q.since);
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(snap),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(snap)).into_response()
 }
