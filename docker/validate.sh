@@ -85,7 +85,8 @@ export VIDMESH_NODE_CPUS="$NODE_CPUS" VIDMESH_NODE_MEM_MB="$NODE_MEM_MB" VIDMESH
 PORT_BASE="${VIDMESH_VALIDATE_PORT_BASE:-18100}"
 for i in 1 2 3 4 5; do export "VIDMESH_NODE${i}_PORT=$((PORT_BASE + i))"; done
 export VIDMESH_DASHBOARD_PORT=$((PORT_BASE + 5))
-export VIDMESH_ZONES_FILE="$OUT/live/zones.toml"
+export VIDMESH_ZONES_FILE="$OUT/live/zones.toml" VIDMESH_VALIDATE_LIVE_DIR="$OUT/live" \
+    VIDMESH_VALIDATE_CATALOG="$OUT/live/catalog"
 DC=(docker-compose -p "$PROJECT" -f "$REPO_ROOT/docker-compose.yml" -f "$OUT/live/compose.override.yml")
 NODES=(node1 node2 node3 node4 node5)
 
@@ -200,7 +201,6 @@ for strategy in "${STRATS[@]}"; do
     faults_pid=$!
     # The client writes /results/requests-<label>.csv; its times count from its own start.
     "${DC[@]}" run --rm -T --no-deps \
-        -v "$OUT/live:/results" -v "$CATALOG:/catalog:ro" \
         -e LABEL="$strategy" -e SEED="$SCENARIO_SEED" -e DURATION_S="$CLIENT_DURATION_S" \
         -e BATCH_SIZE="$BATCH_SIZE" -e PAUSE_MS="$PAUSE_MS" -e POISSON_RATE="$POISSON_RATE" \
         -e ATTEMPT_TIMEOUT_MS="$ATTEMPT_TIMEOUT_MS" -e MAX_ATTEMPTS="$MAX_ATTEMPTS" \

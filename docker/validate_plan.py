@@ -123,6 +123,12 @@ def main():
         y.append("    volumes:")
         # validate.sh exports the path of its copy of zones.toml.
         y.append('      - "${VIDMESH_ZONES_FILE}:/etc/vidmesh/zones.toml:ro"')
+    # The client writes into validate.sh's output directory and reads its catalog. (Set here, not
+    # with `docker-compose run -v`: compose 1.29 does not reliably let a -v replace a volume the
+    # service already mounts at the same path.)
+    y += ["  client:", "    volumes:",
+          '      - "${VIDMESH_VALIDATE_LIVE_DIR}:/results"',
+          '      - "${VIDMESH_VALIDATE_CATALOG}:/catalog:ro"']
     (out / "compose.override.yml").write_text("\n".join(y) + "\n")
 
     events = []
