@@ -20,7 +20,7 @@ VIDMESH_IMAGE="${VIDMESH_IMAGE:-vidmesh:latest}"
 SUITE=bookworm
 # Packages the runtime needs; keep in sync with the apt-get line in docker/Dockerfile.
 PACKAGES="ffmpeg,ca-certificates,curl"
-BINS="${VIDMESH_BINS:-vidmesh-node sim vidmesh-observer}"
+BINS="${VIDMESH_BINS:-vidmesh-node sim vidmesh-observer vidmesh-analysis}"
 PROFILE=release
 CACHE_DIR="${VIDMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vidmesh}"
 MIRROR="${VIDMESH_DEBIAN_MIRROR:-}"

@@ -13,6 +13,7 @@ OUT=""
 SHORT=0
 BUILD=1
 KEEP=0
+TOLERANCE=0.15
 PROJECT="${VIDMESH_VALIDATE_PROJECT:-vidmesh-validate}"
 export VIDMESH_IMAGE="${VIDMESH_IMAGE:-vidmesh:latest}"
 
@@ -28,10 +29,13 @@ options:
   --out DIR      output directory (default results/live/<scenario name>)
   --no-build     use the existing $VIDMESH_IMAGE instead of running docker/build-offline.sh
   --keep         leave the last strategy's containers running (for a look at the dashboard)
+  --tolerance X  relative error accepted by the comparison (default 0.15 = 15 %)
   -h, --help     this text
 
 OUT/live/     requests.csv (same schema as sim run), events.csv (faults as applied), node logs
 OUT/sim/      sim run output for the same scenario and strategies
+OUT/compare/  vidmesh-analysis compare: per strategy and metric sim vs live, ranking, chart
+Exits non-zero when the comparison fails (ranking differs or an error is beyond the tolerance).
 EOF
 }
 
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
         --out) shift; OUT="${1:?--out needs a directory}" ;;
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
+        --tolerance) shift; TOLERANCE="${1:?--tolerance needs a number}" ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "validate: unknown option '$1'" >&2; usage >&2; exit 2 ;;
         *) [ -z "$SCENARIO" ] || { echo "validate: one scenario only" >&2; exit 2; }; SCENARIO="$1" ;;
@@ -241,12 +246,47 @@ order = {s: i for i, s in enumerate(strategies)}
 lines.sort(key=lambda l: (order[l.split(",")[0]], int(l.split(",")[1])))
 (d / "events.csv").write_text("strategy,time_ms,kind,node\n" + "".join(l + "\n" for l in lines))
 ev.unlink(missing_ok=True)
-# A quick look only; the comparison proper is the compare step's.
-print("    strategy       requests     ok  success  ok/s")
+# summary.csv as docs/metrics.md defines it, derived from requests.csv (the sim computes the same
+# from its run records). Two limits of the live side: offloads are counted from the requests that
+# came back (an offload that failed and fell back names no peer, so it is not counted), and
+# duration_s is the scenario's duration or the last request's end, whichever is later.
+col = {name: i for i, name in enumerate(header)}
+def pct(sorted_vals, p):  # nearest rank, as the sim's metrics
+    if not sorted_vals:
+        return None
+    rank = -(-p * len(sorted_vals) // 100)
+    return float(sorted_vals[min(max(int(rank), 1), len(sorted_vals)) - 1])
+f3 = lambda v: "" if v is None else f"{v:.3f}"
+summary = ["strategy,requests,succeeded,failed,timeouts,rejected,success_rate,goodput_per_s,"
+           "latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,offloads_same_zone,"
+           "offloads_cross_zone,cache_hits,duration_s"]
+print("    strategy       requests     ok  success  goodput/s  p50 ms  p95 ms")
 for s in strategies:
     sel = [r for r in rows if r[0] == s]
-    ok = sum(1 for r in sel if r[7] == "ok")
-    print(f"    {s:<14} {len(sel):>8} {ok:>6} {ok / max(len(sel), 1):>8.3f} {ok / duration_s:>5.2f}")
+    out = {k: 0 for k in ("ok", "error", "timeout", "rejected")}
+    lat, hits, same, cross = [], 0, 0, 0
+    for r in sel:
+        o = r[col["outcome"]]
+        out["rejected" if o == "unavailable" else o] += 1
+        if o == "ok":
+            lat.append(int(r[col["latency_ms"]]))
+            hits += r[col["cache_hit"]] == "1"
+            if r[col["offloaded"]] == "1" and r[col["fallback"]] != "1":
+                if r[col["exec_zone"]] == r[col["entry_zone"]]:
+                    same += 1
+                else:
+                    cross += 1
+    lat.sort()
+    n = len(sel)
+    dur = max(duration_s, max((int(r[col["end_ms"]]) for r in sel), default=0) / 1000)
+    mean = sum(lat) / len(lat) if lat else None
+    summary.append(",".join([s, str(n), str(out["ok"]), str(out["error"]), str(out["timeout"]),
+        str(out["rejected"]), f3(out["ok"] / n if n else 0.0), f3(out["ok"] / dur if dur else 0.0),
+        f3(mean), f3(pct(lat, 50)), f3(pct(lat, 95)), f3(pct(lat, 99)), str(same), str(cross),
+        str(hits), f3(dur)]))
+    print(f"    {s:<14} {n:>8} {out['ok']:>6} {out['ok'] / max(n, 1):>8.3f} {out['ok'] / dur:>10.3f}"
+          f" {pct(lat, 50) or 0:>7.0f} {pct(lat, 95) or 0:>7.0f}")
+(d / "summary.csv").write_text("\n".join(summary) + "\n")
 EOF
 rm -f "$OUT/live/raw-"*.csv
 
@@ -258,11 +298,17 @@ docker run --rm -v "$REPO_ROOT/$SCENARIO:/scenario.toml:ro" -v "$OUT/sim:/out" "
     sim run /scenario.toml --out /out --no-charts "${strategy_args[@]}" 2>&1 | sed 's/^/    /' \
     || die "sim run failed"
 
-step "compare"
-if docker run --rm "$VIDMESH_IMAGE" sim compare --help >/dev/null 2>&1; then
-    docker run --rm -v "$OUT:/out" "$VIDMESH_IMAGE" sim compare /out/sim /out/live | sed 's/^/    /'
+step "compare (vidmesh-analysis compare, tolerance $TOLERANCE)"
+if docker run --rm "$VIDMESH_IMAGE" vidmesh-analysis compare --help >/dev/null 2>&1; then
+    set +e
+    docker run --rm -v "$OUT:/out" "$VIDMESH_IMAGE" vidmesh-analysis compare /out/sim /out/live \
+        --out /out/compare --tolerance "$TOLERANCE" 2>&1 | sed 's/^/    /'
+    COMPARE_RC=${PIPESTATUS[0]}
+    set -e
 else
-    info "no \`compare\` command in this build yet; the two runs are in $OUT/sim and $OUT/live"
+    info "this image has no vidmesh-analysis; the two runs are in $OUT/sim and $OUT/live"
+    COMPARE_RC=0
 fi
 
 step "done in $((SECONDS - STARTED)) s: $OUT"
+[ "$COMPARE_RC" -eq 0 ] || die "sim and live disagree beyond the tolerance (see $OUT/compare)"
