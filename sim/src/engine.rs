@@ -989,7 +989,13 @@ impl<'a> Run<'a> {
         });
         let mut rows = Vec::new();
         for (o, n) in self.nodes.iter().enumerate() {
-            if o != i && n.status == Status::Up {
+            // Nodes failing at this same instant observe nothing.
+            let failing_too = self
+                .s
+                .faults
+                .iter()
+                .any(|g| g.node == o && g.at_ms == f.at_ms);
+            if o != i && n.status == Status::Up && !failing_too {
                 rows.push(self.detections.len());
                 self.detections.push(DetectionRow {
                     kind,

@@ -1175,8 +1175,8 @@ kind = "batch"
     fn an_unknown_key_names_file_line_and_key() {
         let text = MINIMAL.replace("kind = \"batch\"", "kind = \"batch\"\nbach_size = 3");
         let e = parse(&text).unwrap_err();
-        assert_eq!(e.line, Some(14), "{e}");
-        assert!(e.to_string().starts_with("x.toml:14:"), "{e}");
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.to_string().starts_with("x.toml:13:"), "{e}");
         assert!(e.message.contains("bach_size"), "{e}");
     }
 
@@ -1184,7 +1184,7 @@ kind = "batch"
     fn a_node_in_an_unknown_zone_points_at_the_zone() {
         let text = MINIMAL.replace("zone = \"FRA\"", "zone = \"XYZ\"");
         let e = parse(&text).unwrap_err();
-        assert_eq!(e.line, Some(6), "{e}");
+        assert_eq!(e.line, Some(7), "{e}");
         assert!(e.message.contains("XYZ"), "{e}");
     }
 

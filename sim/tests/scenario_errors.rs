@@ -1,0 +1,81 @@
+//! A malformed scenario gets an error naming the file, the line and the problem.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use vidmesh_sim::Scenario;
+
+fn error_for(edits: &[(&str, &str)]) -> String {
+    let text = scenario_text("random_vs_score", edits);
+    let dir = temp_dir("err");
+    let path = dir.join("broken.toml");
+    std::fs::write(&path, text).unwrap();
+    let e = Scenario::load(&path).unwrap_err().to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    e
+}
+
+fn line_of(edits: &[(&str, &str)], needle: &str) -> usize {
+    let text = scenario_text("random_vs_score", edits);
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn an_unknown_key_is_rejected_with_file_and_line() {
+    let edits = [("batch_size = 100", "batch_size = 100\nbatchsize = 100")];
+    let e = error_for(&edits);
+    let line = line_of(&edits, "batchsize = 100");
+    assert!(e.contains("broken.toml"), "{e}");
+    assert!(e.contains(&format!(":{line}:")), "want line {line}: {e}");
+    assert!(e.contains("batchsize"), "{e}");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_line() {
+    let edits = [("duration_s = 150", "duration_s = \"long\"")];
+    let e = error_for(&edits);
+    let line = line_of(&edits, "duration_s = \"long\"");
+    assert!(e.contains(&format!("broken.toml:{line}:")), "{e}");
+}
+
+#[test]
+fn an_unknown_strategy_kind_names_its_line() {
+    let edits = [(
+        "strategy = { kind = \"random\" }",
+        "strategy = { kind = \"fastest\" }",
+    )];
+    let e = error_for(&edits);
+    let line = line_of(&edits, "fastest");
+    assert!(e.contains(&format!(":{line}:")), "{e}");
+    assert!(e.contains("fastest"), "{e}");
+}
+
+#[test]
+fn semantic_errors_point_at_the_offending_value() {
+    let edits = [(
+        "seeds = [\"node2\", \"node3\", \"node4\"]",
+        "seeds = [\"node2\", \"node9\"]",
+    )];
+    let e = error_for(&edits);
+    let line = line_of(&edits, "node9");
+    assert!(e.contains(&format!(":{line}:")), "{e}");
+    assert!(e.contains("node9"), "{e}");
+
+    let edits = [("w_load = 0.3, w_rtt = 0.7", "w_load = -1.0, w_rtt = 0.7")];
+    let e = error_for(&edits);
+    let line = line_of(&edits, "w_load = -1.0");
+    assert!(e.contains(&format!(":{line}:")), "{e}");
+    assert!(e.contains("w_load"), "{e}");
+}
+
+#[test]
+fn a_missing_file_says_so() {
+    let e = Scenario::load(Path::new("/nonexistent/x.toml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/x.toml: cannot read"),
+        "{e}"
+    );
+}
