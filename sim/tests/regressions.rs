@@ -45,22 +45,24 @@ fn score_beats_random_when_saturated() {
     }
 }
 
+/// The report's "score beats round robin" does not reproduce under open-loop overload: the two
+/// are within a few points, either way depending on the seed (round robin's offloads get a
+/// second chance through the local fallback when the peer rejects). What does reproduce is where
+/// the jobs go. See results/rr_vs_score/NOTES.md.
 #[test]
-fn score_at_least_matches_round_robin_when_saturated() {
+fn round_robin_crosses_zones_and_score_does_not_when_saturated() {
     for seed in [1, 2] {
         let runs = run(&overloaded("rr_vs_score", seed));
         let (score, _) = summary(&runs, "score");
         let (rr, _) = summary(&runs, "round_robin");
-        // The simulator finds the two within noise of each other here (the client already
-        // spreads uploads evenly); see results/rr_vs_score/NOTES.md.
         assert!(
-            score.success_rate >= rr.success_rate - 0.02,
-            "seed {seed}: score {:.3} < round robin {:.3}",
+            (score.success_rate - rr.success_rate).abs() <= 0.05,
+            "seed {seed}: score {:.3} vs round robin {:.3}",
             score.success_rate,
             rr.success_rate
         );
         assert_eq!(score.offloads_cross_zone, 0);
-        assert!(rr.offloads_cross_zone > 0);
+        assert!(rr.offloads_cross_zone > rr.offloads_same_zone);
     }
 }
 
