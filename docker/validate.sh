@@ -21,11 +21,12 @@ usage() {
     cat <<EOF
 usage: docker/validate.sh [options] [SCENARIO]
 
-Runs SCENARIO (default scenarios/live_smoke.toml) live on docker-compose, one strategy after the
+Runs SCENARIO (default docker/validation.toml) live on docker-compose, one strategy after the
 other on a fresh cluster, then \`sim run\` of the same file, and writes both under OUT.
 
 options:
-  --short        CI mode: at most two strategies (meant for live_smoke.toml, < 15 min in all)
+  --short        CI mode: the first two strategies, each for at most 150 s (faults later than
+                 that are dropped, in the sim too); < 15 min in all once the image is built
   --out DIR      output directory (default results/live/<scenario name>)
   --no-build     use the existing $VIDMESH_IMAGE instead of running docker/build-offline.sh
   --keep         leave the last strategy's containers running (for a look at the dashboard)
@@ -58,7 +59,7 @@ info() { printf '    %s\n' "$*"; }
 die() { printf '\nvalidate: error: %s\n' "$*" >&2; exit 1; }
 
 cd "$REPO_ROOT"
-SCENARIO="${SCENARIO:-scenarios/live_smoke.toml}"
+SCENARIO="${SCENARIO:-docker/validation.toml}"
 [ -f "$SCENARIO" ] || die "scenario $SCENARIO not found"
 command -v python3 >/dev/null || die "python3 is needed to read the scenario"
 command -v docker-compose >/dev/null || die "docker-compose is not installed"
@@ -69,7 +70,8 @@ STARTED=$SECONDS
 step "plan from $SCENARIO"
 PLAN_DIR="$(mktemp -d)"
 trap 'rm -rf "$PLAN_DIR"' EXIT
-python3 "$SCRIPT_DIR/validate_plan.py" "$SCENARIO" "$PLAN_DIR" "$([ "$SHORT" -eq 1 ] && echo 2 || echo 0)"
+if [ "$SHORT" -eq 1 ]; then limits=(2 150); else limits=(0 0); fi
+python3 "$SCRIPT_DIR/validate_plan.py" "$SCENARIO" "$PLAN_DIR" "${limits[@]}"
 # shellcheck disable=SC1091
 . "$PLAN_DIR/plan.env"
 OUT="${OUT:-results/live/$SCENARIO_NAME}"
@@ -294,8 +296,11 @@ step "sim run of the same scenario"
 strategy_args=()
 for s in "${STRATS[@]}"; do strategy_args+=(--strategy "$s"); done
 mkdir -p "$OUT/sim"
-docker run --rm -v "$REPO_ROOT/$SCENARIO:/scenario.toml:ro" -v "$OUT/sim:/out" "$VIDMESH_IMAGE" \
-    sim run /scenario.toml --out /out --no-charts "${strategy_args[@]}" 2>&1 | sed 's/^/    /' \
+# The scenario with the live clips as its catalog, so both executors draw from one workload.
+python3 "$SCRIPT_DIR/validate_plan.py" sim-scenario "$SCENARIO" "$CATALOG/catalog.csv" \
+    "$OUT/sim/scenario.toml" "$DURATION_S"
+docker run --rm -v "$OUT/sim:/out" "$VIDMESH_IMAGE" \
+    sim run /out/scenario.toml --out /out --no-charts "${strategy_args[@]}" 2>&1 | sed 's/^/    /' \
     || die "sim run failed"
 
 step "compare (vidmesh-analysis compare, tolerance $TOLERANCE)"

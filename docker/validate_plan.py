@@ -51,10 +51,45 @@ def toml_value(v):
     raise TypeError(v)
 
 
+def sim_scenario(src, catalog_csv, dst, duration_s):
+    """Writes SRC with its [catalog] replaced by the live clips of CATALOG_CSV as explicit
+    videos, so `sim run` draws from the very clips the live client uploads, and its duration set
+    to the live run's."""
+    import csv
+    with open(catalog_csv, newline="") as fh:
+        clips = list(csv.DictReader(fh))
+    if not clips:
+        sys.exit(f"validate: {catalog_csv} lists no clips")
+    kept, skipping, top = [], False, True
+    for line in Path(src).read_text().splitlines():
+        header = line.strip()
+        if top and header.split("=")[0].strip() == "duration_s":
+            line = f"duration_s = {float(duration_s)}"
+        if header.startswith("["):
+            top = False
+            name = header.strip("[]").strip()
+            skipping = name == "catalog" or name.startswith("catalog.")
+        if not skipping:
+            kept.append(line)
+    kept += ["", "# The live run's clips (docker/validate.sh, from " + Path(catalog_csv).name + ").",
+             "[catalog]", "videos = ["]
+    for c in clips:
+        frames, ms = int(c["frames"]), int(c["duration_ms"])
+        fps = frames * 1000.0 / ms if ms > 0 else 25.0
+        kept.append(f"  {{ width = {int(c['width'])}, height = {int(c['height'])}, frames = {frames}, "
+                    f"size_mb = {int(c['size_bytes']) / 1e6:.6f}, fps = {fps:.3f} }},  # {c['file']}")
+    kept.append("]")
+    Path(dst).write_text("\n".join(kept) + "\n")
+
+
 def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: validate_plan.py SCENARIO OUT MAX_STRATEGIES(0 = all)")
-    path, out, max_strategies = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    if len(sys.argv) == 6 and sys.argv[1] == "sim-scenario":
+        return sim_scenario(*sys.argv[2:])
+    if len(sys.argv) != 5:
+        sys.exit("usage: validate_plan.py SCENARIO OUT MAX_STRATEGIES MAX_DURATION_S (0 = no limit)\n"
+                 "       validate_plan.py sim-scenario SCENARIO CATALOG_CSV OUT_TOML DURATION_S")
+    path, out = Path(sys.argv[1]), Path(sys.argv[2])
+    max_strategies, max_duration_s = int(sys.argv[3]), float(sys.argv[4])
     try:
         sc = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
@@ -85,6 +120,8 @@ def main():
         strategies = strategies[:max_strategies]
 
     duration_s = float(sc["duration_s"])
+    if max_duration_s > 0:
+        duration_s = min(duration_s, max_duration_s)
     wl = sc.get("workload", {})
     kind = wl.get("kind", "batch")
     if kind == "none":
@@ -149,7 +186,8 @@ def main():
             events.append((at + int(round(float(dur) * 1000)), node, "resume"))
         else:
             fail(path, f"unknown fault kind {fk!r}")
-    events.sort()
+    # Nothing happens after the run: faults past its end are dropped (the sim never reaches them).
+    events = sorted(e for e in events if e[0] < duration_s * 1000)
     (out / "faults.tsv").write_text("".join(f"{a}\t{n}\t{k}\n" for a, n, k in events))
 
     cat = sc.get("catalog", {})
