@@ -110,7 +110,7 @@ find_mirror() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Docker sees a file system "owned" by this tarball; the key names its ingredients so a change of
+# The cache key names the tarball's ingredients (suite, architecture, package list), so a change of
 # package list or suite makes a fresh one instead of reusing a stale cache.
 BASE_KEY="$SUITE-$ARCH-$(printf '%s' "$PACKAGES" | sha256sum | cut -c1-12)"
 TARBALL="$CACHE_DIR/rootfs-$BASE_KEY.tar"
