@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = PathBuf::from(args.next().ok_or("usage: fixture_report OUT_DIR [SCENARIO]")?);
+    let out = PathBuf::from(
+        args.next()
+            .ok_or("usage: fixture_report OUT_DIR [SCENARIO]")?,
+    );
     let scenario = args.next().unwrap_or_else(|| "rr_vs_score".to_string());
     let dir = common::write_fixture(&out, &common::Fixture::default());
     let opts = vidmesh_analysis::ChartOptions {
@@ -18,6 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in vidmesh_analysis::render_all(&dir, &opts)? {
         println!("{}", p.display());
     }
-    println!("{}", vidmesh_analysis::write_report(&dir, &scenario)?.display());
+    println!(
+        "{}",
+        vidmesh_analysis::write_report(&dir, &scenario)?.display()
+    );
     Ok(())
 }

@@ -103,9 +103,9 @@ pub fn compare_data(sim: &ScenarioData, live: &ScenarioData, tolerance: f64) -> 
         )));
     }
     let need = |d: &ScenarioData| -> Result<Vec<SummaryRow>> {
-        d.summary.clone().ok_or_else(|| {
-            Error::Invalid(format!("{}: summary.csv is missing", d.dir.display()))
-        })
+        d.summary
+            .clone()
+            .ok_or_else(|| Error::Invalid(format!("{}: summary.csv is missing", d.dir.display())))
     };
     let s_rows = need(sim)?;
     let l_rows = need(live)?;
@@ -124,7 +124,7 @@ pub fn compare_data(sim: &ScenarioData, live: &ScenarioData, tolerance: f64) -> 
             let lv = b.as_ref().and_then(m.get);
             let rel = match (sv, lv) {
                 (Some(x), Some(y)) if y != 0.0 => Some((x - y).abs() / y.abs()),
-                (Some(x), Some(_)) if x == 0.0 => Some(0.0),
+                (Some(0.0), Some(_)) => Some(0.0),
                 _ => None,
             };
             rows.push(CompareRow {
@@ -153,7 +153,11 @@ pub fn compare_data(sim: &ScenarioData, live: &ScenarioData, tolerance: f64) -> 
                 let mut v = both.clone();
                 v.sort_by(|a, b| {
                     let (x, y) = (pick(a), pick(b));
-                    let o = if m.higher_is_better { y.total_cmp(&x) } else { x.total_cmp(&y) };
+                    let o = if m.higher_is_better {
+                        y.total_cmp(&x)
+                    } else {
+                        x.total_cmp(&y)
+                    };
                     o.then_with(|| a.0.cmp(b.0))
                 });
                 v.into_iter().map(|t| t.0.clone()).collect::<Vec<String>>()
@@ -205,7 +209,15 @@ pub fn write_comparison(
         .collect();
     write_csv(
         &csv,
-        &["strategy", "metric", "sim", "live", "rel_error", "within_tolerance", "tolerance"],
+        &[
+            "strategy",
+            "metric",
+            "sim",
+            "live",
+            "rel_error",
+            "within_tolerance",
+            "tolerance",
+        ],
         &records,
     )?;
     let ranking = out.join("compare_ranking.csv");
@@ -221,7 +233,11 @@ pub fn write_comparison(
             ]
         })
         .collect();
-    write_csv(&ranking, &["metric", "sim_order", "live_order", "agrees"], &records)?;
+    write_csv(
+        &ranking,
+        &["metric", "sim_order", "live_order", "agrees"],
+        &records,
+    )?;
     let mut written = vec![csv, ranking];
     written.extend(render_overlay(out, sim, live, opts)?);
     Ok(written)
@@ -235,7 +251,10 @@ pub fn render_overlay(
     live: &ScenarioData,
     opts: &ChartOptions,
 ) -> Result<Vec<PathBuf>> {
-    let (Some(sw), Some(lw)) = (sim.client_windows.as_deref(), live.client_windows.as_deref()) else {
+    let (Some(sw), Some(lw)) = (
+        sim.client_windows.as_deref(),
+        live.client_windows.as_deref(),
+    ) else {
         return Ok(Vec::new());
     };
     let mut strategies = sim.strategies();
@@ -258,7 +277,13 @@ pub fn render_overlay(
         .fold(0.0, f64::max)
         / 1000.0;
     let mut success = client_series(sw, &strategies, |r| r.success_pct, SeriesStyle::Line, 0);
-    success.extend(client_series(lw, &strategies, |r| r.success_pct, SeriesStyle::Dashed, 0));
+    success.extend(client_series(
+        lw,
+        &strategies,
+        |r| r.success_pct,
+        SeriesStyle::Dashed,
+        0,
+    ));
     let lat = |r: &crate::records::ClientWindowRow| r.latency_mean_ms.map(|l| l / 1000.0);
     let mut latency = client_series(sw, &strategies, lat, SeriesStyle::Line, 0);
     latency.extend(client_series(lw, &strategies, lat, SeriesStyle::Dashed, 0));
@@ -284,7 +309,12 @@ pub fn render_overlay(
     let fig = XyFigure {
         title: opts.title("Simulated vs live: client success % and mean latency per 5 s window"),
         panels: vec![
-            panel("success in window (%)", 0.0..112.0, success, "client success %"),
+            panel(
+                "success in window (%)",
+                0.0..112.0,
+                success,
+                "client success %",
+            ),
             panel(
                 "mean latency of successes (s)",
                 0.0..crate::charts::headroom(lat_max).max(1.0),

@@ -38,10 +38,7 @@ impl Row<'_> {
 
     /// The raw field, trimmed of surrounding spaces.
     pub fn raw(&self, column: &str) -> &str {
-        self.record
-            .get(self.position(column))
-            .unwrap_or("")
-            .trim()
+        self.record.get(self.position(column)).unwrap_or("").trim()
     }
 
     pub fn error(&self, column: &str, message: impl Into<String>) -> Error {
@@ -108,6 +105,13 @@ impl Row<'_> {
         match v.parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(x),
             _ => Err(self.error(column, format!("expected a finite number, found {v:?}"))),
+        }
+    }
+
+    pub fn opt_bool(&self, column: &str) -> Result<Option<bool>> {
+        match self.raw(column) {
+            "" => Ok(None),
+            _ => self.bool(column).map(Some),
         }
     }
 

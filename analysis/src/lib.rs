@@ -14,12 +14,12 @@ pub mod stats;
 pub mod sweep;
 
 pub use charts::{render_all, render_scenario, ChartOptions};
+pub use compare::{compare, write_comparison, Comparison};
 pub use csvio::{parse_csv, read_csv, Record};
 pub use error::{Error, Result};
 pub use records::{
     ClientWindowRow, ConvergenceRow, EventKind, EventRow, FailureDetectionRow, NodeWindowRow,
     Outcome, RequestRow, ScenarioData, SummaryRow,
 };
-pub use sweep::{aggregate_sweep, write_sweep, write_sweep_csv, SweepRow};
 pub use report::{write_report, write_report_for};
-pub use compare::{compare, write_comparison, Comparison};
+pub use sweep::{aggregate_sweep, write_sweep, write_sweep_csv, SweepRow};

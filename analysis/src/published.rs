@@ -34,10 +34,23 @@ impl Role {
     /// Strategy names (normalised: lower case, `-`/space → `_`) that play this role, best first.
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
-            Role::Score => &["score", "custom", "scoring", "offload_scoring", "score_rtt", "rtt_biased"],
+            Role::Score => &[
+                "score",
+                "custom",
+                "scoring",
+                "offload_scoring",
+                "score_rtt",
+                "rtt_biased",
+            ],
             Role::Random => &["random"],
             Role::RoundRobin => &["round_robin", "roundrobin", "rr"],
-            Role::RttBiased => &["rtt_biased", "score_rtt", "rtt", "score", "score_rtt_biased"],
+            Role::RttBiased => &[
+                "rtt_biased",
+                "score_rtt",
+                "rtt",
+                "score",
+                "score_rtt_biased",
+            ],
             Role::LoadBiased => &["load_biased", "score_load", "load", "score_load_biased"],
         }
     }
@@ -158,15 +171,12 @@ pub const SCENARIOS: &[&str] = &[
 /// contains one (e.g. `01_random_vs_score`, `random_vs_score_live`).
 pub fn for_scenario(scenario: &str) -> Option<PublishedScenario> {
     let name = scenario.to_ascii_lowercase().replace(['-', ' '], "_");
-    let key = SCENARIOS
-        .iter()
-        .find(|k| name == **k)
-        .or_else(|| {
-            // longest key first, so `node_failure_1` never matches a `node_failure_12`-style name
-            let mut keys: Vec<&&str> = SCENARIOS.iter().collect();
-            keys.sort_by_key(|k| std::cmp::Reverse(k.len()));
-            keys.into_iter().find(|k| name.contains(**k))
-        })?;
+    let key = SCENARIOS.iter().find(|k| name == **k).or_else(|| {
+        // longest key first, so `node_failure_1` never matches a `node_failure_12`-style name
+        let mut keys: Vec<&&str> = SCENARIOS.iter().collect();
+        keys.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        keys.into_iter().find(|k| name.contains(**k))
+    })?;
     Some(table(key))
 }
 
@@ -404,7 +414,10 @@ mod tests {
             assert_eq!(&t.scenario, s);
             assert!(!t.findings.is_empty());
         }
-        assert_eq!(for_scenario("02-rr_vs_score").unwrap().scenario, "rr_vs_score");
+        assert_eq!(
+            for_scenario("02-rr_vs_score").unwrap().scenario,
+            "rr_vs_score"
+        );
         assert!(for_scenario("baseline").is_none());
     }
 }

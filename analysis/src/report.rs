@@ -159,13 +159,45 @@ pub fn metric_value(data: &ScenarioData, strategy: &str, metric: Metric) -> Resu
                 .ok_or_else(|| "node_windows.csv is missing".to_string())?;
             let t = node_totals(rows, strategy);
             let cross: u64 = t.iter().map(|n| n.responses_cross_zone).sum();
-            let all: u64 = t.iter().map(|n| n.responses_same_zone + n.responses_cross_zone).sum();
+            let all: u64 = t
+                .iter()
+                .map(|n| n.responses_same_zone + n.responses_cross_zone)
+                .sum();
             if all == 0 {
                 Err(none("response"))
             } else {
                 Ok(100.0 * cross as f64 / all as f64)
             }
         }
+    }
+}
+
+fn is_pct(metric: Metric) -> bool {
+    matches!(
+        metric,
+        Metric::AvgWindowSuccessPct
+            | Metric::LatestWindowSuccessPct
+            | Metric::SuccessRatePct
+            | Metric::SameZoneOffloadPct
+            | Metric::CrossZoneResponsePct
+    )
+}
+
+/// The smallest difference that counts as one strategy beating another: 2 percentage points
+/// for percentages, 5 % of the larger value otherwise. Smaller gaps are noise for single runs.
+fn min_gap(metric: Metric, a: f64, b: f64) -> f64 {
+    if is_pct(metric) {
+        2.0
+    } else {
+        0.05 * a.abs().max(b.abs())
+    }
+}
+
+fn fmt_gap(metric: Metric, gap: f64) -> String {
+    if is_pct(metric) {
+        format!("{gap:.1} points")
+    } else {
+        fmt(metric, gap)
     }
 }
 
@@ -206,8 +238,20 @@ pub fn evaluate(
         .iter()
         .map(|f| {
             let (report, ours, verdict) = match f.check {
-                Check::Greater { metric, a, b, report_a, report_b }
-                | Check::Less { metric, a, b, report_a, report_b } => {
+                Check::Greater {
+                    metric,
+                    a,
+                    b,
+                    report_a,
+                    report_b,
+                }
+                | Check::Less {
+                    metric,
+                    a,
+                    b,
+                    report_a,
+                    report_b,
+                } => {
                     let greater = matches!(f.check, Check::Greater { .. });
                     let report = format!(
                         "{} {} vs {} {}",
@@ -218,17 +262,36 @@ pub fn evaluate(
                     );
                     match (value(a, metric), value(b, metric)) {
                         (Ok((sa, va)), Ok((sb, vb))) => {
-                            let ok = if greater { va > vb } else { va < vb };
+                            let gap = min_gap(metric, va, vb);
+                            let wins = if greater { va > vb } else { va < vb };
+                            let tie = (va - vb).abs() < gap;
+                            let mut ours =
+                                format!("{sa} {} vs {sb} {}", fmt(metric, va), fmt(metric, vb));
+                            if tie {
+                                let _ =
+                                    write!(ours, " (closer than {}: a tie)", fmt_gap(metric, gap));
+                            }
                             (
                                 report,
-                                format!("{sa} {} vs {sb} {}", fmt(metric, va), fmt(metric, vb)),
-                                if ok { Verdict::Reproduced } else { Verdict::NotReproduced },
+                                ours,
+                                if wins && !tie {
+                                    Verdict::Reproduced
+                                } else {
+                                    Verdict::NotReproduced
+                                },
                             )
                         }
-                        (Err(e), _) | (_, Err(e)) => (report, "—".to_string(), Verdict::NotEvaluated(e)),
+                        (Err(e), _) | (_, Err(e)) => {
+                            (report, "—".to_string(), Verdict::NotEvaluated(e))
+                        }
                     }
                 }
-                Check::Near { metric, role, report, tolerance } => {
+                Check::Near {
+                    metric,
+                    role,
+                    report,
+                    tolerance,
+                } => {
                     let rep = format!("{} {}", role.as_str(), fmt(metric, report));
                     match value(role, metric) {
                         Ok((s, v)) => (
@@ -243,11 +306,21 @@ pub fn evaluate(
                         Err(e) => (rep, "—".to_string(), Verdict::NotEvaluated(e)),
                     }
                 }
-                Check::AtLeast { metric, role, report, min: bound }
-                | Check::AtMost { metric, role, report, max: bound } => {
+                Check::AtLeast {
+                    metric,
+                    role,
+                    report,
+                    min: bound,
+                }
+                | Check::AtMost {
+                    metric,
+                    role,
+                    report,
+                    max: bound,
+                } => {
                     let at_least = matches!(f.check, Check::AtLeast { .. });
                     let rep = if report.is_nan() {
-                        format!("{} {} {}", role.as_str(), if at_least { "high" } else { "low" }, metric.describe())
+                        format!("{}: qualitative (see finding)", role.as_str())
                     } else {
                         format!("{} {}", role.as_str(), fmt(metric, report))
                     };
@@ -262,7 +335,11 @@ pub fn evaluate(
                                     if at_least { "≥" } else { "≤" },
                                     fmt(metric, bound)
                                 ),
-                                if ok { Verdict::Reproduced } else { Verdict::NotReproduced },
+                                if ok {
+                                    Verdict::Reproduced
+                                } else {
+                                    Verdict::NotReproduced
+                                },
                             )
                         }
                         Err(e) => (rep, "—".to_string(), Verdict::NotEvaluated(e)),
@@ -271,7 +348,13 @@ pub fn evaluate(
                 Check::Convergence { max_rounds, max_s } => {
                     let rep = format!("all nodes in 2–{max_rounds} cycles, ≤ {max_s:.1} s");
                     match data.convergence.as_deref().filter(|r| !r.is_empty()) {
-                        None => (rep, "—".to_string(), Verdict::NotEvaluated("convergence.csv is missing or empty".to_string())),
+                        None => (
+                            rep,
+                            "—".to_string(),
+                            Verdict::NotEvaluated(
+                                "convergence.csv is missing or empty".to_string(),
+                            ),
+                        ),
                         Some(rows) => {
                             let never: Vec<String> = rows
                                 .iter()
@@ -279,16 +362,30 @@ pub fn evaluate(
                                 .map(|r| format!("{}/{}", r.strategy, r.node))
                                 .collect();
                             let rounds: Vec<u64> = rows.iter().filter_map(|r| r.rounds).collect();
-                            let times: Vec<u64> = rows.iter().filter_map(|r| r.time_to_full_view_ms).collect();
-                            let max_t = times.iter().max().map(|t| *t as f64 / 1000.0).unwrap_or(0.0);
-                            let min_t = times.iter().min().map(|t| *t as f64 / 1000.0).unwrap_or(0.0);
+                            let times: Vec<u64> =
+                                rows.iter().filter_map(|r| r.time_to_full_view_ms).collect();
+                            let max_t = times
+                                .iter()
+                                .max()
+                                .map(|t| *t as f64 / 1000.0)
+                                .unwrap_or(0.0);
+                            let min_t = times
+                                .iter()
+                                .min()
+                                .map(|t| *t as f64 / 1000.0)
+                                .unwrap_or(0.0);
                             let ours = if rounds.is_empty() {
                                 "no node reached a full view".to_string()
                             } else {
+                                let (lo, hi) =
+                                    (rounds.iter().min().unwrap(), rounds.iter().max().unwrap());
                                 format!(
-                                    "{}–{} rounds, {min_t:.2}–{max_t:.2} s{}",
-                                    rounds.iter().min().unwrap(),
-                                    rounds.iter().max().unwrap(),
+                                    "{} rounds, {min_t:.2}–{max_t:.2} s{}",
+                                    if lo == hi {
+                                        lo.to_string()
+                                    } else {
+                                        format!("{lo}–{hi}")
+                                    },
                                     if never.is_empty() {
                                         String::new()
                                     } else {
@@ -300,7 +397,15 @@ pub fn evaluate(
                                 && !rounds.is_empty()
                                 && rounds.iter().all(|r| *r <= max_rounds)
                                 && max_t <= max_s;
-                            (rep, ours, if ok { Verdict::Reproduced } else { Verdict::NotReproduced })
+                            (
+                                rep,
+                                ours,
+                                if ok {
+                                    Verdict::Reproduced
+                                } else {
+                                    Verdict::NotReproduced
+                                },
+                            )
                         }
                     }
                 }
@@ -333,7 +438,11 @@ fn cell(s: &str) -> String {
 }
 
 /// The Markdown of `report.md` for `scenario`.
-pub fn render_report(scenario: &str, data: &ScenarioData, overrides: &BTreeMap<Role, String>) -> String {
+pub fn render_report(
+    scenario: &str,
+    data: &ScenarioData,
+    overrides: &BTreeMap<Role, String>,
+) -> String {
     let mut md = String::new();
     let published = published::for_scenario(scenario);
     let _ = writeln!(md, "# `{scenario}`: our run next to the report\n");
@@ -352,11 +461,18 @@ pub fn render_report(scenario: &str, data: &ScenarioData, overrides: &BTreeMap<R
                     .iter()
                     .map(|(r, s)| format!("{} → `{s}`", r.as_str()))
                     .collect();
-                let _ = writeln!(md, "Strategies standing for the report's: {}.\n", list.join(", "));
+                let _ = writeln!(
+                    md,
+                    "Strategies standing for the report's: {}.\n",
+                    list.join(", ")
+                );
             }
         }
         None => {
-            let _ = writeln!(md, "The report published no numbers for this scenario; only our results follow.\n");
+            let _ = writeln!(
+                md,
+                "The report published no numbers for this scenario; only our results follow.\n"
+            );
         }
     }
 
@@ -367,7 +483,10 @@ pub fn render_report(scenario: &str, data: &ScenarioData, overrides: &BTreeMap<R
                 md,
                 "| strategy | requests | succeeded | success rate | avg window success | timeouts | rejected | failed | goodput (req/s) | latency mean / p50 / p95 (s) | offloads same / cross zone |"
             );
-            let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(
+                md,
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            );
             for r in rows {
                 let avg = data
                     .client_windows
@@ -375,7 +494,10 @@ pub fn render_report(scenario: &str, data: &ScenarioData, overrides: &BTreeMap<R
                     .and_then(|cw| client_stats(cw, &r.strategy).avg_window_success_pct)
                     .map(|v| format!("{v:.1}%"))
                     .unwrap_or_else(|| "—".to_string());
-                let s = |v: Option<f64>| v.map(|v| format!("{:.2}", v / 1000.0)).unwrap_or_else(|| "—".to_string());
+                let s = |v: Option<f64>| {
+                    v.map(|v| format!("{:.2}", v / 1000.0))
+                        .unwrap_or_else(|| "—".to_string())
+                };
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {:.1}% | {} | {} | {} | {} | {:.3} | {} / {} / {} | {} / {} |",
@@ -405,7 +527,10 @@ pub fn render_report(scenario: &str, data: &ScenarioData, overrides: &BTreeMap<R
     if let Some(p) = &published {
         let results = evaluate(p, data, overrides);
         let _ = writeln!(md, "## The report's findings next to ours\n");
-        let _ = writeln!(md, "| finding | report source | measure | report | ours | verdict |");
+        let _ = writeln!(
+            md,
+            "| finding | report source | measure | report | ours | verdict |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|");
         for r in &results {
             let _ = writeln!(
@@ -428,14 +553,17 @@ pub fn render_report(scenario: &str, data: &ScenarioData, overrides: &BTreeMap<R
             };
             let _ = writeln!(
                 md,
-                "- **{}** — {} ({}){why}.",
+                "- **{}** — {} [{}]{why}.",
                 r.verdict.word(),
                 r.finding.claim,
                 r.finding.citation
             );
         }
         let n = results.len();
-        let yes = results.iter().filter(|r| r.verdict == Verdict::Reproduced).count();
+        let yes = results
+            .iter()
+            .filter(|r| r.verdict == Verdict::Reproduced)
+            .count();
         let skipped = results
             .iter()
             .filter(|r| matches!(r.verdict, Verdict::NotEvaluated(_)))
@@ -455,7 +583,11 @@ pub fn render_report(scenario: &str, data: &ScenarioData, overrides: &BTreeMap<R
     if !charts.is_empty() {
         let _ = writeln!(md, "## Charts\n");
         for stem in charts {
-            let title = CHART_TITLES.iter().find(|(s, _)| *s == stem).map(|(_, t)| *t).unwrap_or(stem);
+            let title = CHART_TITLES
+                .iter()
+                .find(|(s, _)| *s == stem)
+                .map(|(_, t)| *t)
+                .unwrap_or(stem);
             let _ = writeln!(md, "### {title}\n\n![{title}]({stem}.png)\n");
         }
     }
@@ -491,6 +623,7 @@ pub fn write_report_for(
         return Err(Error::Invalid("scenario name is empty".to_string()));
     }
     let path = data.dir.join("report.md");
-    std::fs::write(&path, render_report(scenario, data, overrides)).map_err(|e| Error::io(&path, e))?;
+    std::fs::write(&path, render_report(scenario, data, overrides))
+        .map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }

@@ -32,8 +32,13 @@ pub const SWEEP_METRICS: &[(&str, MetricFn)] = &[
     ("latency_p95_ms", |r| r.latency_p95_ms),
     ("latency_p99_ms", |r| r.latency_p99_ms),
     ("offloads_same_zone", |r| Some(r.offloads_same_zone as f64)),
-    ("offloads_cross_zone", |r| Some(r.offloads_cross_zone as f64)),
-    ("same_zone_offload_share", SummaryRow::same_zone_offload_share),
+    ("offloads_cross_zone", |r| {
+        Some(r.offloads_cross_zone as f64)
+    }),
+    (
+        "same_zone_offload_share",
+        SummaryRow::same_zone_offload_share,
+    ),
     ("cache_hits", |r| Some(r.cache_hits as f64)),
 ];
 
@@ -55,8 +60,7 @@ pub struct SweepRow {
 
 impl SweepRow {
     pub fn ci95(&self) -> Option<(f64, f64)> {
-        self.ci95_half_width
-            .map(|h| (self.mean - h, self.mean + h))
+        self.ci95_half_width.map(|h| (self.mean - h, self.mean + h))
     }
 }
 
@@ -188,10 +192,30 @@ pub fn render_sweep_chart(
     }
     // (metric, caption, y description, scale to display unit)
     let shown: [(&str, &str, &str, f64); 4] = [
-        ("success_rate", "success rate", "requests that succeeded (%)", 100.0),
-        ("goodput_per_s", "goodput", "successful requests per second", 1.0),
-        ("latency_p50_ms", "median latency of successes", "latency p50 (s)", 0.001),
-        ("latency_p95_ms", "95th percentile latency of successes", "latency p95 (s)", 0.001),
+        (
+            "success_rate",
+            "success rate",
+            "requests that succeeded (%)",
+            100.0,
+        ),
+        (
+            "goodput_per_s",
+            "goodput",
+            "successful requests per second",
+            1.0,
+        ),
+        (
+            "latency_p50_ms",
+            "median latency of successes",
+            "latency p50 (s)",
+            0.001,
+        ),
+        (
+            "latency_p95_ms",
+            "95th percentile latency of successes",
+            "latency p95 (s)",
+            0.001,
+        ),
     ];
     let panels = shown
         .iter()
@@ -199,7 +223,10 @@ pub fn render_sweep_chart(
             let mut bars = Vec::new();
             let mut top: f64 = 0.0;
             for (i, s) in strategies.iter().enumerate() {
-                let Some(r) = rows.iter().find(|r| r.strategy == *s && r.metric == *metric) else {
+                let Some(r) = rows
+                    .iter()
+                    .find(|r| r.strategy == *s && r.metric == *metric)
+                else {
                     continue;
                 };
                 let mean = r.mean * scale;
@@ -258,7 +285,10 @@ fn display(v: f64) -> String {
 
 /// The `p` quantile of Student's t distribution with `df` degrees of freedom (p in (0, 1)).
 pub fn student_t_quantile(p: f64, df: f64) -> f64 {
-    assert!(p > 0.0 && p < 1.0 && df > 0.0, "t quantile needs 0<p<1, df>0");
+    assert!(
+        p > 0.0 && p < 1.0 && df > 0.0,
+        "t quantile needs 0<p<1, df>0"
+    );
     if p < 0.5 {
         return -student_t_quantile(1.0 - p, df);
     }

@@ -11,7 +11,11 @@ fn a_run_compared_with_itself_agrees_exactly() {
     assert!(c.all_agree());
     assert_eq!(c.rows.len(), 3 * 5);
     assert!(c.rows.iter().all(|r| r.rel_error == Some(0.0)));
-    let success = c.rankings.iter().find(|r| r.metric == "success_rate").unwrap();
+    let success = c
+        .rankings
+        .iter()
+        .find(|r| r.metric == "success_rate")
+        .unwrap();
     assert_eq!(success.sim_order, ["score", "round_robin", "random"]);
 }
 
@@ -39,7 +43,11 @@ fn differences_give_relative_errors_and_ranking_disagreements() {
     let (x, y) = (row.sim.unwrap(), row.live.unwrap());
     assert!((row.rel_error.unwrap() - (x - y).abs() / y).abs() < 1e-12);
     assert_eq!(row.within_tolerance, Some(false));
-    let success = c.rankings.iter().find(|r| r.metric == "success_rate").unwrap();
+    let success = c
+        .rankings
+        .iter()
+        .find(|r| r.metric == "success_rate")
+        .unwrap();
     assert!(!success.agrees);
     assert_eq!(success.live_order, ["score", "random", "round_robin"]);
 
@@ -51,7 +59,12 @@ fn differences_give_relative_errors_and_ranking_disagreements() {
         .collect();
     assert_eq!(
         names,
-        ["compare.csv", "compare_ranking.csv", "compare_client.png", "compare_client.svg"]
+        [
+            "compare.csv",
+            "compare_ranking.csv",
+            "compare_client.png",
+            "compare_client.svg"
+        ]
     );
     let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
     assert!(csv.starts_with("strategy,metric,sim,live,rel_error,within_tolerance,tolerance\n"));

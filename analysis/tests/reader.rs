@@ -22,7 +22,10 @@ fn reads_every_file_of_a_fixture_folder() {
     assert_eq!(data.nodes(), ["node1", "node2", "node3", "node4", "node5"]);
     let s = data.summary.as_ref().unwrap();
     assert_eq!(s.len(), 3);
-    assert_eq!(s[0].requests, s[0].succeeded + s[0].timeouts + s[0].rejected);
+    assert_eq!(
+        s[0].requests,
+        s[0].succeeded + s[0].timeouts + s[0].rejected
+    );
     assert!(data.requests.as_ref().unwrap().len() > 1000);
     assert_eq!(data.client_windows.as_ref().unwrap().len(), 3 * 24);
     assert_eq!(data.node_windows.as_ref().unwrap().len(), 3 * 24 * 5);
@@ -100,20 +103,28 @@ fn an_empty_file_says_which_header_is_expected() {
 #[test]
 fn enums_and_booleans_are_checked() {
     let header = "strategy,request_id,batch,submit_ms,end_ms,latency_ms,attempts,outcome,entry_node,entry_zone,exec_node,exec_zone,hops,cache_hit,offloaded,fallback,size_bytes,width,height,frames";
-    let bad_outcome = format!("{header}\nscore,1,,0,10,10.000,1,lost,node1,FRA,,,,0,0,0,100,640,360,30\n");
+    let bad_outcome =
+        format!("{header}\nscore,1,,0,10,10.000,1,lost,node1,FRA,,,,0,0,0,100,640,360,30\n");
     let msg = parse_csv::<RequestRow>(Path::new("requests.csv"), bad_outcome.as_bytes())
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("requests.csv: line 2, column `outcome`"), "{msg}");
+    assert!(
+        msg.contains("requests.csv: line 2, column `outcome`"),
+        "{msg}"
+    );
     assert!(msg.contains("\"lost\""), "{msg}");
 
-    let bad_bool = format!("{header}\nscore,1,,0,10,10.000,1,ok,node1,FRA,node1,FRA,0,yes,0,0,100,640,360,30\n");
+    let bad_bool = format!(
+        "{header}\nscore,1,,0,10,10.000,1,ok,node1,FRA,node1,FRA,0,yes,0,0,100,640,360,30\n"
+    );
     let msg = parse_csv::<RequestRow>(Path::new("requests.csv"), bad_bool.as_bytes())
         .unwrap_err()
         .to_string();
     assert!(msg.contains("column `cache_hit`: expected 0 or 1"), "{msg}");
 
-    let backwards = format!("{header}\nscore,1,,500,10,10.000,1,ok,node1,FRA,node1,FRA,0,0,0,0,100,640,360,30\n");
+    let backwards = format!(
+        "{header}\nscore,1,,500,10,10.000,1,ok,node1,FRA,node1,FRA,0,0,0,0,100,640,360,30\n"
+    );
     let msg = parse_csv::<RequestRow>(Path::new("requests.csv"), backwards.as_bytes())
         .unwrap_err()
         .to_string();
@@ -153,4 +164,26 @@ fn quoted_fields_and_crlf_line_ends_are_accepted() {
     let rows = summary(&text).unwrap();
     assert_eq!(rows[0].strategy, "score {w_load=0.3, w_rtt=0.7}");
     assert_eq!(rows[0].duration_s, 60.0);
+}
+
+#[test]
+fn not_applicable_booleans_of_failed_requests_are_empty() {
+    let header = "strategy,request_id,batch,submit_ms,end_ms,latency_ms,attempts,outcome,entry_node,entry_zone,exec_node,exec_zone,hops,cache_hit,offloaded,fallback,size_bytes,width,height,frames";
+    let text = format!(
+        "{header}\nscore,0,0,0,40000,40000,3,timeout,node2,IAD,,,,,,,12804480,1920,1080,494\nscore,1,,10,900,890,1,ok,node1,FRA,node4,FRA,1,0,1,0,100,640,360,30\n"
+    );
+    let rows: Vec<RequestRow> = parse_csv(Path::new("requests.csv"), text.as_bytes()).unwrap();
+    assert_eq!(
+        (
+            rows[0].hops,
+            rows[0].offloaded,
+            rows[0].exec_node.as_deref()
+        ),
+        (None, None, None)
+    );
+    assert_eq!(rows[0].batch, Some(0));
+    assert_eq!(
+        (rows[1].hops, rows[1].offloaded, rows[1].batch),
+        (Some(1), Some(true), None)
+    );
 }

@@ -16,10 +16,18 @@ fn fixture(name: &str, fx: &Fixture) -> ScenarioData {
 fn roles_resolve_by_alias_then_substring_and_never_twice() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let none = BTreeMap::new();
-    let r = resolve_roles(&[Role::RttBiased, Role::LoadBiased], &s(&["score", "score-load-biased"]), &none);
+    let r = resolve_roles(
+        &[Role::RttBiased, Role::LoadBiased],
+        &s(&["score", "score-load-biased"]),
+        &none,
+    );
     assert_eq!(r[&Role::RttBiased], "score");
     assert_eq!(r[&Role::LoadBiased], "score-load-biased");
-    let r = resolve_roles(&[Role::Score, Role::RoundRobin], &s(&["Round Robin", "score_0.3_0.7"]), &none);
+    let r = resolve_roles(
+        &[Role::Score, Role::RoundRobin],
+        &s(&["Round Robin", "score_0.3_0.7"]),
+        &none,
+    );
     assert_eq!(r[&Role::RoundRobin], "Round Robin");
     assert_eq!(r[&Role::Score], "score_0.3_0.7");
     // a single strategy plays a single role whatever its name
@@ -47,12 +55,19 @@ fn random_vs_score_findings_are_judged_from_the_csvs() {
     // the fixture's score beats random on throughput and successes
     assert_eq!(get("rvs-throughput").verdict, Verdict::Reproduced);
     assert_eq!(get("rvs-success-count").verdict, Verdict::Reproduced);
-    assert!(get("rvs-throughput").report.contains("95.6%"), "{}", get("rvs-throughput").report);
+    assert!(
+        get("rvs-throughput").report.contains("95.6%"),
+        "{}",
+        get("rvs-throughput").report
+    );
     // the fixture's score offloads stay in zone except for BOM, which has no same-zone peer
     let same_zone = get("rvs-score-same-zone");
     assert!(same_zone.ours.starts_with("score "), "{}", same_zone.ours);
     // the fixture gives random *higher* latency, so the "misleading latency" finding fails
-    assert_eq!(get("rvs-latency-misleading").verdict, Verdict::NotReproduced);
+    assert_eq!(
+        get("rvs-latency-misleading").verdict,
+        Verdict::NotReproduced
+    );
 }
 
 #[test]
@@ -62,10 +77,19 @@ fn missing_inputs_make_findings_not_evaluated_with_a_reason() {
     data.client_windows = None;
     let p = published::for_scenario("rr_vs_score").unwrap();
     let results = evaluate(&p, &data, &BTreeMap::new());
-    let r = results.iter().find(|r| r.finding.id == "rr-throughput").unwrap();
-    assert_eq!(r.verdict, Verdict::NotEvaluated("client_windows.csv is missing".to_string()));
+    let r = results
+        .iter()
+        .find(|r| r.finding.id == "rr-throughput")
+        .unwrap();
+    assert_eq!(
+        r.verdict,
+        Verdict::NotEvaluated("client_windows.csv is missing".to_string())
+    );
     // success rate comes from summary.csv and still evaluates
-    let r = results.iter().find(|r| r.finding.id == "rr-success-rate").unwrap();
+    let r = results
+        .iter()
+        .find(|r| r.finding.id == "rr-success-rate")
+        .unwrap();
     assert_eq!(r.verdict, Verdict::Reproduced);
 }
 
@@ -89,7 +113,11 @@ fn convergence_finding_checks_every_node() {
         .iter()
         .map(|c| c.time_to_full_view_ms.unwrap() as f64 / 1000.0)
         .fold(0.0, f64::max);
-    let want = if max_s <= 12.5 { Verdict::Reproduced } else { Verdict::NotReproduced };
+    let want = if max_s <= 12.5 {
+        Verdict::Reproduced
+    } else {
+        Verdict::NotReproduced
+    };
     assert_eq!(r.verdict, want);
 }
 
@@ -101,10 +129,7 @@ fn report_md_has_both_tables_and_one_verdict_line_per_finding() {
     assert!(md.contains("## Our results"));
     assert!(md.contains("| round_robin |"));
     assert!(md.contains("## The report's findings next to ours"));
-    let verdict_lines = md
-        .lines()
-        .filter(|l| l.starts_with("- **"))
-        .count();
+    let verdict_lines = md.lines().filter(|l| l.starts_with("- **")).count();
     assert_eq!(verdict_lines, p.findings.len());
     for f in &p.findings {
         assert!(md.contains(f.citation), "citation {} missing", f.citation);

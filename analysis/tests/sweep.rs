@@ -27,15 +27,41 @@ fn row(strategy: &str, success_rate: f64, goodput: f64, p50: Option<f64>) -> Sum
 
 fn sample() -> Vec<(u64, Vec<SummaryRow>)> {
     vec![
-        (3, vec![row("score", 0.85, 1.5, Some(9000.0)), row("random", 0.40, 0.7, Some(6000.0))]),
-        (1, vec![row("score", 0.90, 1.6, Some(8000.0)), row("random", 0.50, 0.8, None)]),
-        (4, vec![row("score", 0.95, 1.4, Some(8500.0)), row("random", 0.45, 0.9, Some(7000.0))]),
-        (2, vec![row("score", 0.80, 1.5, Some(9500.0)), row("random", 0.55, 0.6, Some(5000.0))]),
+        (
+            3,
+            vec![
+                row("score", 0.85, 1.5, Some(9000.0)),
+                row("random", 0.40, 0.7, Some(6000.0)),
+            ],
+        ),
+        (
+            1,
+            vec![
+                row("score", 0.90, 1.6, Some(8000.0)),
+                row("random", 0.50, 0.8, None),
+            ],
+        ),
+        (
+            4,
+            vec![
+                row("score", 0.95, 1.4, Some(8500.0)),
+                row("random", 0.45, 0.9, Some(7000.0)),
+            ],
+        ),
+        (
+            2,
+            vec![
+                row("score", 0.80, 1.5, Some(9500.0)),
+                row("random", 0.55, 0.6, Some(5000.0)),
+            ],
+        ),
     ]
 }
 
 fn find<'a>(rows: &'a [SweepRow], s: &str, m: &str) -> &'a SweepRow {
-    rows.iter().find(|r| r.strategy == s && r.metric == m).unwrap()
+    rows.iter()
+        .find(|r| r.strategy == s && r.metric == m)
+        .unwrap()
 }
 
 #[test]
@@ -63,7 +89,10 @@ fn mean_sd_and_student_t_interval_match_hand_computation() {
 
     // derived metric: 30 same / 40 offloads in every seed → 0.75, zero spread
     let r = find(&rows, "score", "same_zone_offload_share");
-    assert_eq!((r.mean, r.std_dev, r.ci95_half_width), (0.75, Some(0.0), Some(0.0)));
+    assert_eq!(
+        (r.mean, r.std_dev, r.ci95_half_width),
+        (0.75, Some(0.0), Some(0.0))
+    );
 }
 
 #[test]
@@ -78,7 +107,10 @@ fn strategies_keep_first_appearance_order_by_seed() {
     let rows = aggregate_sweep(&sample());
     assert_eq!(rows[0].strategy, "score");
     assert_eq!(rows[0].metric, "requests");
-    assert!(rows.iter().skip_while(|r| r.strategy == "score").all(|r| r.strategy == "random"));
+    assert!(rows
+        .iter()
+        .skip_while(|r| r.strategy == "score")
+        .all(|r| r.strategy == "random"));
 }
 
 #[test]
@@ -92,12 +124,19 @@ fn sweep_csv_is_byte_identical_whatever_the_input_order() {
     let wa = write_sweep(&a, &sample(), &opts).unwrap();
     let wb = write_sweep(&b, &shuffled, &opts).unwrap();
     let names = |w: &[std::path::PathBuf]| {
-        w.iter().map(|p| p.file_name().unwrap().to_owned()).collect::<Vec<_>>()
+        w.iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect::<Vec<_>>()
     };
     assert_eq!(names(&wa), ["sweep.csv", "sweep.png", "sweep.svg"]);
     assert_eq!(names(&wa), names(&wb));
     for (x, y) in wa.iter().zip(&wb) {
-        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap(), "{}", x.display());
+        assert_eq!(
+            std::fs::read(x).unwrap(),
+            std::fs::read(y).unwrap(),
+            "{}",
+            x.display()
+        );
     }
     let csv = std::fs::read_to_string(a.join("sweep.csv")).unwrap();
     let mut lines = csv.lines();
@@ -105,5 +144,8 @@ fn sweep_csv_is_byte_identical_whatever_the_input_order() {
         lines.next().unwrap(),
         "strategy,metric,n,mean,std_dev,ci95_low,ci95_high,ci95_half_width,min,max"
     );
-    assert!(csv.contains("\nscore,success_rate,4,0.875,0.065,0.772,0.978,0.103,0.800,0.950\n"), "{csv}");
+    assert!(
+        csv.contains("\nscore,success_rate,4,0.875,0.065,0.772,0.978,0.103,0.800,0.950\n"),
+        "{csv}"
+    );
 }

@@ -7,7 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-pub(crate) type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 const FONT: &str = "sans-serif";
 // Even sizes only: plotters' ab_glyph backend truncates half the font size when it places each
@@ -231,7 +232,10 @@ fn draw_legend_entry<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     match e.mark {
         LegendMark::Line(c) => {
-            area.draw(&PathElement::new([(x0, y), (x0 + MARK_W, y)], c.stroke_width(3)))?;
+            area.draw(&PathElement::new(
+                [(x0, y), (x0 + MARK_W, y)],
+                c.stroke_width(3),
+            ))?;
         }
         LegendMark::Dashed(c) => {
             for k in 0..3 {
@@ -240,7 +244,10 @@ fn draw_legend_entry<DB: DrawingBackend>(
             }
         }
         LegendMark::Box(c) => {
-            area.draw(&Rectangle::new([(x0 + 6, y - 8), (x0 + MARK_W - 6, y + 8)], c.filled()))?;
+            area.draw(&Rectangle::new(
+                [(x0 + 6, y - 8), (x0 + MARK_W - 6, y + 8)],
+                c.filled(),
+            ))?;
         }
         LegendMark::Cross(c) => {
             area.draw(&Cross::new((x0 + MARK_W / 2, y), 7, c.stroke_width(3)))?;
@@ -254,7 +261,10 @@ fn draw_legend_entry<DB: DrawingBackend>(
     Ok(())
 }
 
-fn split_grid<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, grid: (usize, usize)) -> Vec<DrawingArea<DB, Shift>> {
+fn split_grid<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    grid: (usize, usize),
+) -> Vec<DrawingArea<DB, Shift>> {
     area.split_evenly(grid)
 }
 
@@ -384,7 +394,9 @@ fn draw_series<DB: DrawingBackend>(chart: &mut Chart2d<'_, '_, DB>, s: &Series) 
             SeriesStyle::Points => {}
         }
         // Dots make isolated windows visible and show the sampling when points are few.
-        let dots = s.style == SeriesStyle::Points || seg.len() == 1 || (total_points <= 40 && s.style != SeriesStyle::Step);
+        let dots = s.style == SeriesStyle::Points
+            || seg.len() == 1
+            || (total_points <= 40 && s.style != SeriesStyle::Step);
         if dots {
             let r = if s.style == SeriesStyle::Points { 6 } else { 3 };
             chart.draw_series(seg.iter().map(|&p| Circle::new(p, r, s.color.filled())))?;
@@ -393,7 +405,11 @@ fn draw_series<DB: DrawingBackend>(chart: &mut Chart2d<'_, '_, DB>, s: &Series) 
     Ok(())
 }
 
-fn draw_hline<DB: DrawingBackend>(chart: &mut Chart2d<'_, '_, DB>, h: &HLine, xr: &Range<f64>) -> DrawResult<DB> {
+fn draw_hline<DB: DrawingBackend>(
+    chart: &mut Chart2d<'_, '_, DB>,
+    h: &HLine,
+    xr: &Range<f64>,
+) -> DrawResult<DB> {
     chart.draw_series(DashedLineSeries::new(
         [(xr.start, h.y), (xr.end, h.y)],
         6,
@@ -442,18 +458,27 @@ fn draw_markers<DB: DrawingBackend>(
             .unwrap_or(80);
         let (px, _) = chart.backend_coord(&(m.x, yr.end));
         let left_of_line = px + 5 + w > right_px;
-        let span = if left_of_line { (px - 5 - w, px) } else { (px, px + 5 + w) };
+        let span = if left_of_line {
+            (px - 5 - w, px)
+        } else {
+            (px, px + 5 + w)
+        };
         let row = (0..)
             .find(|&r| {
-                rows.get(r)
-                    .is_none_or(|used: &Vec<(i32, i32)>| used.iter().all(|&(a, b)| span.1 + 4 < a || span.0 > b + 4))
+                rows.get(r).is_none_or(|used: &Vec<(i32, i32)>| {
+                    used.iter().all(|&(a, b)| span.1 + 4 < a || span.0 > b + 4)
+                })
             })
             .unwrap_or(0);
         if rows.len() <= row {
             rows.resize(row + 1, Vec::new());
         }
         rows[row].push(span);
-        let (dx, hpos) = if left_of_line { (-5, HPos::Right) } else { (5, HPos::Left) };
+        let (dx, hpos) = if left_of_line {
+            (-5, HPos::Right)
+        } else {
+            (5, HPos::Left)
+        };
         chart.draw_series(std::iter::once(
             EmptyElement::at((m.x, yr.end))
                 + Text::new(
@@ -489,8 +514,16 @@ impl Ranged for Categories {
     }
 }
 
-fn draw_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) -> DrawResult<DB> {
-    let lines = p.categories.iter().map(|c| c.lines().count()).max().unwrap_or(1) as u32;
+fn draw_bar_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &BarPanel,
+) -> DrawResult<DB> {
+    let lines = p
+        .categories
+        .iter()
+        .map(|c| c.lines().count())
+        .max()
+        .unwrap_or(1) as u32;
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(8)
@@ -501,7 +534,12 @@ fn draw_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPane
         builder.caption(c, font(CAPTION_SIZE));
     }
     let y_max = if p.y_max > 0.0 { p.y_max } else { 1.0 };
-    let mut chart = builder.build_cartesian_2d(Categories { n: p.categories.len() }, 0.0..y_max)?;
+    let mut chart = builder.build_cartesian_2d(
+        Categories {
+            n: p.categories.len(),
+        },
+        0.0..y_max,
+    )?;
     // Category names are drawn below (two lines: node, zone), not by the mesh.
     let xf = |_: &f64| String::new();
     let integer_y = p.integer_y;
@@ -566,7 +604,10 @@ fn draw_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPane
         let mut y = 0.0;
         for &(v, c) in &b.stack {
             if v > 0.0 {
-                chart.draw_series(std::iter::once(Rectangle::new([(x0, y), (x1, y + v)], c.filled())))?;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x0, y), (x1, y + v)],
+                    c.filled(),
+                )))?;
             }
             y += v;
         }
@@ -606,7 +647,9 @@ fn draw_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPane
                 + Text::new(
                     h.label.clone(),
                     (-6, -4),
-                    font(NOTE_SIZE).color(&h.color).pos(Pos::new(HPos::Right, VPos::Bottom)),
+                    font(NOTE_SIZE)
+                        .color(&h.color)
+                        .pos(Pos::new(HPos::Right, VPos::Bottom)),
                 ),
         ))?;
     }

@@ -16,11 +16,11 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 
 pub(crate) use frame::{
-    headroom, Bar, BarFigure, BarPanel, Figure, LegendEntry, LegendMark, Marker, Series, SeriesStyle,
-    XyFigure, XyPanel,
+    headroom, Bar, BarFigure, BarPanel, Figure, LegendEntry, LegendMark, Marker, Series,
+    SeriesStyle, XyFigure, XyPanel,
 };
-pub use scenario::{render_all, render_scenario};
 pub(crate) use scenario::{client_series, event_markers};
+pub use scenario::{render_all, render_scenario};
 
 static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
@@ -65,9 +65,9 @@ impl ChartOptions {
 fn ensure_fonts() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
-        ["sans-serif", "serif", "monospace"]
-            .iter()
-            .all(|family| plotters::style::register_font(family, FontStyle::Normal, DEJAVU_SANS).is_ok())
+        ["sans-serif", "serif", "monospace"].iter().all(|family| {
+            plotters::style::register_font(family, FontStyle::Normal, DEJAVU_SANS).is_ok()
+        })
     });
     if ok {
         Ok(())

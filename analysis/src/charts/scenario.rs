@@ -31,7 +31,11 @@ pub fn render_all(dir: &Path, opts: &ChartOptions) -> Result<Vec<PathBuf>> {
 }
 
 /// Like [`render_all`] for data already read; charts are written to `out`.
-pub fn render_scenario(data: &ScenarioData, out: &Path, opts: &ChartOptions) -> Result<Vec<PathBuf>> {
+pub fn render_scenario(
+    data: &ScenarioData,
+    out: &Path,
+    opts: &ChartOptions,
+) -> Result<Vec<PathBuf>> {
     let strategies = data.strategies();
     let all_nodes = data.nodes();
     let events = data.events.as_deref().unwrap_or(&[]);
@@ -47,39 +51,79 @@ pub fn render_scenario(data: &ScenarioData, out: &Path, opts: &ChartOptions) -> 
 
     if let Some(cw) = data.client_windows.as_deref().filter(|r| !r.is_empty()) {
         emit(
-            Some(Figureish::Xy(client_success_figure(cw, &strategies, events, opts))),
+            Some(Figureish::Xy(client_success_figure(
+                cw,
+                &strategies,
+                events,
+                opts,
+            ))),
             "client_success_pct",
         )?;
         let timeout = opts
             .client_timeout_ms
             .or_else(|| data.requests.as_deref().and_then(infer_timeout_ms));
         emit(
-            Some(Figureish::Xy(client_latency_figure(cw, &strategies, events, timeout, opts))),
+            Some(Figureish::Xy(client_latency_figure(
+                cw,
+                &strategies,
+                events,
+                timeout,
+                opts,
+            ))),
             "client_latency",
         )?;
     }
     if let Some(nw) = data.node_windows.as_deref().filter(|r| !r.is_empty()) {
         emit(
-            Some(Figureish::Bars(zone_bars_figure(nw, &strategies, ZoneBars::Offloads, opts))),
+            Some(Figureish::Bars(zone_bars_figure(
+                nw,
+                &strategies,
+                ZoneBars::Offloads,
+                opts,
+            ))),
             "offloads_per_node",
         )?;
         emit(
-            Some(Figureish::Bars(zone_bars_figure(nw, &strategies, ZoneBars::Responses, opts))),
+            Some(Figureish::Bars(zone_bars_figure(
+                nw,
+                &strategies,
+                ZoneBars::Responses,
+                opts,
+            ))),
             "responses_per_node",
         )?;
         emit(
-            Some(Figureish::Xy(node_time_figure(nw, &strategies, &all_nodes, events, NodeMetric::Queue, opts))),
+            Some(Figureish::Xy(node_time_figure(
+                nw,
+                &strategies,
+                &all_nodes,
+                events,
+                NodeMetric::Queue,
+                opts,
+            ))),
             "node_queue_len",
         )?;
         emit(
-            Some(Figureish::Xy(node_time_figure(nw, &strategies, &all_nodes, events, NodeMetric::Cpu, opts))),
+            Some(Figureish::Xy(node_time_figure(
+                nw,
+                &strategies,
+                &all_nodes,
+                events,
+                NodeMetric::Cpu,
+                opts,
+            ))),
             "node_cpu_pct",
         )?;
     }
     if let Some(req) = data.requests.as_deref().filter(|r| !r.is_empty()) {
         let timeout = opts.client_timeout_ms.or_else(|| infer_timeout_ms(req));
         emit(
-            Some(Figureish::Xy(latency_cdf_figure(req, &strategies, timeout, opts))),
+            Some(Figureish::Xy(latency_cdf_figure(
+                req,
+                &strategies,
+                timeout,
+                opts,
+            ))),
             "latency_cdf",
         )?;
     }
@@ -91,7 +135,12 @@ pub fn render_scenario(data: &ScenarioData, out: &Path, opts: &ChartOptions) -> 
     }
     if let Some(fd) = data.failure_detection.as_deref().filter(|r| !r.is_empty()) {
         emit(
-            Some(Figureish::Bars(detection_figure(fd, &strategies, &all_nodes, opts))),
+            Some(Figureish::Bars(detection_figure(
+                fd,
+                &strategies,
+                &all_nodes,
+                opts,
+            ))),
             "failure_detection",
         )?;
     }
@@ -176,7 +225,10 @@ fn time_range(max_window_end: f64, markers: &[Marker]) -> std::ops::Range<f64> {
 
 fn client_x_end(rows: &[ClientWindowRow]) -> f64 {
     let len = window_len_s(rows.iter().map(|r| &r.window_start_s));
-    rows.iter().map(|r| r.window_start_s + len).max().unwrap_or(len) as f64
+    rows.iter()
+        .map(|r| r.window_start_s + len)
+        .max()
+        .unwrap_or(len) as f64
 }
 
 fn strategy_legend(strategies: &[String], mark: fn(RGBColor) -> LegendMark) -> Vec<LegendEntry> {
@@ -191,7 +243,10 @@ fn fault_legend(markers: &[Marker]) -> Vec<LegendEntry> {
     if markers.is_empty() {
         Vec::new()
     } else {
-        vec![LegendEntry::new("fault / recovery", LegendMark::Dashed(GRAY))]
+        vec![LegendEntry::new(
+            "fault / recovery",
+            LegendMark::Dashed(GRAY),
+        )]
     }
 }
 
@@ -448,10 +503,15 @@ fn node_time_figure(
         })
         .collect();
     if any_markers {
-        legend.push(LegendEntry::new("fault / recovery", LegendMark::Dashed(GRAY)));
+        legend.push(LegendEntry::new(
+            "fault / recovery",
+            LegendMark::Dashed(GRAY),
+        ));
     }
     let title = match metric {
-        NodeMetric::Queue => "Queue length per node at the end of each 5 s window (gaps: node down)",
+        NodeMetric::Queue => {
+            "Queue length per node at the end of each 5 s window (gaps: node down)"
+        }
         NodeMetric::Cpu => "CPU use per node at the end of each 5 s window (gaps: node down)",
     };
     XyFigure {
@@ -546,7 +606,8 @@ fn latency_cdf_figure(
         .into_iter()
         .collect();
     XyFigure {
-        title: opts.title("Latency CDF over all requests (failures and timeouts keep it below 100%)"),
+        title: opts
+            .title("Latency CDF over all requests (failures and timeouts keep it below 100%)"),
         panels: vec![XyPanel {
             caption: None,
             x_desc: "latency from submit to answer (s)".to_string(),
@@ -589,7 +650,10 @@ fn convergence_figure(
             .map(|r| r.zone.clone())
             .unwrap_or_default()
     };
-    let categories: Vec<String> = nodes.iter().map(|n| format!("{n}\n{}", zone_of(n))).collect();
+    let categories: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("{n}\n{}", zone_of(n)))
+        .collect();
     let mut time_bars = Vec::new();
     let mut round_bars = Vec::new();
     let mut t_max: f64 = 0.0;
@@ -721,7 +785,10 @@ fn detection_figure(
         for (c, (t, node, fault)) in faults.iter().enumerate() {
             for (slot, o) in observers.iter().enumerate() {
                 let Some(r) = mine.iter().find(|r| {
-                    r.fault_ms == *t && &r.failed_node == node && &r.fault == fault && &r.observer == o
+                    r.fault_ms == *t
+                        && &r.failed_node == node
+                        && &r.fault == fault
+                        && &r.observer == o
                 }) else {
                     continue;
                 };
@@ -770,7 +837,8 @@ fn detection_figure(
         LegendMark::Cross(RGBColor(0xd6, 0x27, 0x28)),
     ));
     BarFigure {
-        title: opts.title("Failure detection: delay until each live node declared the failed node down"),
+        title: opts
+            .title("Failure detection: delay until each live node declared the failed node down"),
         grid: grid_for(panels.len()),
         panels,
         legend,
@@ -788,5 +856,8 @@ fn fault_label(fault: &str, node: &str, t_ms: u64) -> String {
 
 /// A node's position in the scenario's node list, so each node has one colour in every chart.
 fn node_index(all_nodes: &[String], node: &str) -> usize {
-    all_nodes.iter().position(|n| n == node).unwrap_or(all_nodes.len())
+    all_nodes
+        .iter()
+        .position(|n| n == node)
+        .unwrap_or(all_nodes.len())
 }

@@ -100,8 +100,9 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
         "strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight\n",
     );
     let mut nodes = String::from("strategy,window_start_s,node,zone,up,queue_len,in_flight,enqueues,dequeues,cpu_pct,mem_pct,jobs_done,cache_hits,offloads_same_zone,offloads_cross_zone,responses_same_zone,responses_cross_zone\n");
-    let mut conv =
-        String::from("strategy,node,zone,seeds,start_ms,full_view_ms,time_to_full_view_ms,rounds\n");
+    let mut conv = String::from(
+        "strategy,node,zone,seeds,start_ms,full_view_ms,time_to_full_view_ms,rounds\n",
+    );
     let mut fd = String::from(
         "strategy,fault,failed_node,fault_ms,observer,detected_ms,detection_delay_ms\n",
     );
@@ -122,20 +123,31 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
                 let p = p_ok - (1.0 - p_ok) * load * 0.8;
                 let u = rng.unit();
                 let (outcome, latency) = if u < p {
-                    ("ok", rng.range(2_000.0, 6_000.0) + load * 30_000.0 * (1.0 - p_ok + 0.3))
+                    (
+                        "ok",
+                        rng.range(2_000.0, 6_000.0) + load * 30_000.0 * (1.0 - p_ok + 0.3),
+                    )
                 } else if u < p + (1.0 - p) * 0.7 {
                     ("timeout", fx.timeout_ms as f64)
                 } else {
                     ("rejected", rng.range(50.0, 500.0))
                 };
                 let latency = latency.min(fx.timeout_ms as f64 - 1.0).max(1.0);
-                let latency = if outcome == "timeout" { fx.timeout_ms as f64 } else { latency };
+                let latency = if outcome == "timeout" {
+                    fx.timeout_ms as f64
+                } else {
+                    latency
+                };
                 let offloaded = outcome == "ok" && rng.unit() < 0.3;
                 let exec = if outcome != "ok" {
                     None
                 } else if offloaded {
                     // score keeps offloads in zone; others go anywhere
-                    let same = if si == 0 { entry_peer_same_zone(entry) } else { None };
+                    let same = if si == 0 {
+                        entry_peer_same_zone(entry)
+                    } else {
+                        None
+                    };
                     Some(same.unwrap_or((entry + 1 + (rng.next_u64() % 4) as usize) % 5))
                 } else {
                     Some(entry)
@@ -238,7 +250,10 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
             .unwrap();
             for (ni, (node, zone)) in NODES.iter().enumerate() {
                 let up = !down(&fx.events, node, hi);
-                let off: Vec<&&Req> = ended.iter().filter(|r| r.offloaded && r.entry == ni).collect();
+                let off: Vec<&&Req> = ended
+                    .iter()
+                    .filter(|r| r.offloaded && r.entry == ni)
+                    .collect();
                 let os = off
                     .iter()
                     .filter(|r| NODES[r.exec.unwrap()].1 == *zone)
@@ -284,7 +299,11 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
                 NODES[(ni + 1) % 5].0,
                 if never { String::new() } else { t.to_string() },
                 if never { String::new() } else { t.to_string() },
-                if never { String::new() } else { rounds.to_string() },
+                if never {
+                    String::new()
+                } else {
+                    rounds.to_string()
+                },
             )
             .unwrap();
         }
@@ -302,8 +321,16 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
                     writeln!(
                         fd,
                         "{strategy},{fault},{failed},{t},{obs},{},{}",
-                        if undetected { String::new() } else { (t + d).to_string() },
-                        if undetected { String::new() } else { d.to_string() },
+                        if undetected {
+                            String::new()
+                        } else {
+                            (t + d).to_string()
+                        },
+                        if undetected {
+                            String::new()
+                        } else {
+                            d.to_string()
+                        },
                     )
                     .unwrap();
                 }
