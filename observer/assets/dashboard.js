@@ -62,7 +62,8 @@ function timeStep(spanS, widthPx) {
   return [5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1800].find((s) => spanS / s <= fit) || 3600;
 }
 function yLabel(v, step) {
-  const d = step >= 1 ? 0 : step >= 0.1 ? 1 : 2;
+  let d = 0;
+  while (d < 3 && Math.abs(step * Math.pow(10, d) - Math.round(step * Math.pow(10, d))) > 1e-6) d++;
   return v.toFixed(d);
 }
 
@@ -109,10 +110,10 @@ function timeRange() {
 }
 
 // Draws time axis + y axis and returns the mapping.
-function axes(ctx, w, h, t0, t1, yMax, yUnitFmt) {
+function axes(ctx, w, h, t0, t1, yMax, yUnitFmt, minStep) {
   const L = 46, R = 10, T = 8, B = 20;
   const pw = w - L - R, ph = h - T - B;
-  const step = niceStep(yMax, 4);
+  const step = Math.max(minStep || 0, niceStep(yMax, 4));
   const top = Math.max(step, Math.ceil(yMax / step - 1e-9) * step);
   const X = (t) => L + ((t - t0) / (t1 - t0)) * pw;
   const Y = (v) => T + ph - (v / top) * ph;
@@ -141,15 +142,16 @@ function axes(ctx, w, h, t0, t1, yMax, yUnitFmt) {
 function lineChart(id, title, unit, series, opts) {
   opts = opts || {};
   const host = document.getElementById(id);
-  chartHeader(host, title, unit, series);
+  chartHeader(host, title, unit, opts.noLegend ? [] : series);
   const { ctx, w, h } = setupCanvas(host, opts.height);
   const [t0, t1] = timeRange();
   const ticks = S.ticks.filter((t) => t.t_ms >= t0 - 1000);
   let max = opts.yMax || 0, points = 0;
   const data = series.map((s) => ticks.map((t) => [t.t_ms, s.get(t)]));
   if (!opts.yMax) for (const d of data) for (const [, v] of d) if (v != null && v > max) max = v;
-  if (max <= 0) max = opts.minTop || 1;
-  const ax = axes(ctx, w, h, t0, t1, max, opts.yFmt);
+  max = Math.max(max, opts.minTop || 0);
+  if (max <= 0) max = 1;
+  const ax = axes(ctx, w, h, t0, t1, max, opts.yFmt, opts.integer ? 1 : 0);
   ctx.save();
   ctx.beginPath(); ctx.rect(ax.L, ax.T - 2, ax.pw, ax.ph + 4); ctx.clip();
   data.forEach((d, i) => {
@@ -221,7 +223,10 @@ function renderCards() {
       el("span", { class: `state ${n.state}` }, stateText)));
     if (n.state !== "up") {
       const down = n.seen_down_by ? ` · declared down by ${n.seen_down_by} peer${n.seen_down_by > 1 ? "s" : ""}` : "";
-      card.append(el("div", { class: "why" }, `no answer for ${ago(s.now_ms - n.since_ms)}${down}`));
+      const since = n.state === "unseen"
+        ? `known from peers' membership; has not answered the observer`
+        : `no answer for ${ago(s.now_ms - n.since_ms)}`;
+      card.append(el("div", { class: "why" }, since + down));
     }
     const m = el("div", { class: "metrics" });
     const row = (k, v) => m.append(el("span", { class: "m" }, k), el("span", { class: "val" }, v));
@@ -236,13 +241,13 @@ function renderCards() {
       row("Responses same · cross", `${c.responses_same_zone} · ${c.responses_cross_zone}`);
       row("Sees alive", `${st.alive_peers} of ${st.known_peers} peers`);
       row("Seen alive by", `${n.seen_alive_by} of ${Math.max(0, s.nodes.length - 1)}`);
-      row("Up · life", `${ago(st.uptime_ms)} · ${st.gen}`);
+      row("Up for", ago(st.uptime_ms));
     } else {
       row("Address", n.addr);
       row("Seen alive by", `${n.seen_alive_by} of ${Math.max(0, s.nodes.length - 1)}`);
     }
     card.append(m);
-    card.title = `${n.name} at ${n.addr}` + (st ? `\nstrategy: ${st.strategy}\ncache: ${st.cache_entries} outputs, ${bytes(st.cache_bytes)}` : "") + (n.error ? `\nlast error: ${n.error}` : "");
+    card.title = `${n.name} at ${n.addr}` + (st ? `\nlife ${st.gen}\nstrategy: ${st.strategy}\ncache: ${st.cache_entries} outputs, ${bytes(st.cache_bytes)}` : "") + (n.error ? `\nlast error: ${n.error}` : "");
     return card;
   });
   document.getElementById("nodes").replaceChildren(...cards);
@@ -262,10 +267,9 @@ function renderClientCharts() {
   lineChart("c-success", "Client success", "% of requests that ended", [
     { name: "succeeded", color: "#1e7b34", get: cw((x) => x.success_pct) },
   ], { yMax: 100, empty });
-  lineChart("c-goodput", "Goodput and failures", "requests/s", [
-    { name: "succeeded", color: "#1e7b34", get: cw((x) => x.goodput_per_s) },
+  lineChart("c-goodput", "Goodput and failures", "requests ended per second", [
+    { name: "succeeded (goodput)", color: "#1e7b34", get: cw((x) => x.goodput_per_s) },
     { name: "failed", color: "#c0262d", get: cw((x) => x.failed_per_s) },
-    { name: "in flight ÷ 10", color: "#5b6676", dash: true, get: (t) => (t.client ? t.client.in_flight / 10 : null) },
   ], { empty });
   lineChart("c-latency", "Latency of successful requests", "seconds", [
     { name: "p50", color: "#0072B2", get: cw((x) => (x.p50_ms == null ? null : x.p50_ms / 1000)) },
@@ -278,10 +282,10 @@ function renderNodeCharts() {
   const legend = document.getElementById("node-legend");
   legend.replaceChildren(...S.snap.nodes.map((n) =>
     el("span", { class: "nl" }, el("i", { style: `background:${nodeColor(n.name)}` }), `${n.name} (${n.zone})`)));
-  lineChart("c-cpu", "CPU", "% of the node's allotment", perNode((x) => x.cpu_pct), { yMax: 100 });
-  lineChart("c-mem", "Memory", "% of the node's allotment", perNode((x) => x.mem_pct), { yMax: 100 });
-  lineChart("c-queue", "Queue length", "jobs waiting for a worker", perNode((x) => x.queue_len), { minTop: 5 });
-  lineChart("c-inflight", "Transcodes in flight", "jobs running ffmpeg", perNode((x) => x.in_flight), { minTop: 5 });
+  lineChart("c-cpu", "CPU", "% of the node's allotment", perNode((x) => x.cpu_pct), { yMax: 100, noLegend: true });
+  lineChart("c-mem", "Memory", "% of the node's allotment", perNode((x) => x.mem_pct), { yMax: 100, noLegend: true });
+  lineChart("c-queue", "Queue length", "jobs waiting for a worker", perNode((x) => x.queue_len), { minTop: 4, integer: true, noLegend: true });
+  lineChart("c-inflight", "Transcodes in flight", "jobs running ffmpeg", perNode((x) => x.in_flight), { minTop: 4, integer: true, noLegend: true });
   lineChart("c-gossip", "Messages received", `per node, messages/s (SWIM + load gossip, ${S.snap.rate_window_s} s average)`,
     perNode((x) => x.messages_in_per_s), { minTop: 5 });
   lineChart("c-jobs", "Transcodes finished", `per node, jobs/s (${S.snap.rate_window_s} s average)`,
@@ -451,7 +455,7 @@ const EVENT_TEXT = {
   reachable: ["answers the observer again", "good"],
   restarted: ["restarted", "bad"],
   member_down: ["declared down", "bad"],
-  member_up: ["membership: up", "good"],
+  member_up: ["seen alive", "good"],
   client_unreachable: ["client metrics stopped answering", "bad"],
   client_reachable: ["client metrics answer again", "good"],
 };
@@ -532,7 +536,8 @@ function renderTimeline() {
     const hh = Math.max(2, v * lh * 0.8);
     ctx.fillRect(Math.max(L, xa), cy + lh * 0.9 - hh, Math.max(1, xb - Math.max(L, xa) + 0.5), hh);
   }
-  // Membership events and restarts.
+  // Membership events and restarts; "up" only where it ends an earlier "down" (not the joins).
+  const recovered = (e) => s.events.some((d) => d.kind === "member_down" && d.node === e.node && d.t_ms < e.t_ms);
   ctx.textAlign = "center"; ctx.textBaseline = "middle";
   for (const e of s.events) {
     if (e.t_ms < t0 || e.t_ms > t1) continue;
@@ -541,7 +546,7 @@ function renderTimeline() {
     const x = X(e.t_ms), y = T + i * lh;
     let sym = null, col = null, label = "";
     if (e.kind === "member_down") { sym = "▼"; col = "#c0262d"; label = `down ×${e.by.length}`; }
-    else if (e.kind === "member_up") { sym = "▲"; col = "#1e7b34"; label = `up ×${e.by.length}`; }
+    else if (e.kind === "member_up" && recovered(e)) { sym = "▲"; col = "#1e7b34"; label = `up ×${e.by.length}`; }
     else if (e.kind === "restarted") { sym = "●"; col = "#0072B2"; label = "restart"; }
     if (!sym) continue;
     ctx.fillStyle = col;
@@ -566,7 +571,9 @@ function renderHeader(ok) {
   document.getElementById("updated-text").textContent = ok ? `updated ${clock(s.now_ms)}` : "observer not answering";
   const seedErr = s.seeds.filter((x) => x.error);
   const src = `${s.nodes.length} nodes found through seed${s.seeds.length > 1 ? "s" : ""} ${s.seeds.map((x) => x.addr).join(", ")} · scraped every ${fmt(s.interval_ms / 1000, 1)} s · history ${Math.round(s.history_s / 60)} min`;
-  document.getElementById("source").textContent = src;
+  const strategies = [...new Set(s.nodes.filter((n) => n.status).map((n) => n.status.strategy))].sort();
+  const strat = strategies.length === 1 ? ` · strategy ${strategies[0]}` : strategies.length > 1 ? ` · strategies differ: ${strategies.join(" / ")}` : "";
+  document.getElementById("source").textContent = src + strat;
   const banner = document.getElementById("banner");
   if (!ok) { banner.hidden = false; banner.textContent = "The observer is not answering: the figures below are the last ones received."; }
   else if (!s.nodes.length) { banner.hidden = false; banner.textContent = `No node has answered yet. Seeds: ${s.seeds.map((x) => `${x.addr} (${x.error || "asking"})`).join(", ")}`; }
