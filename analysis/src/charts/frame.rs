@@ -168,7 +168,17 @@ fn frame<DB: DrawingBackend>(
     title: &str,
     legend: &[LegendEntry],
 ) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
-    let body = root.titled(title, font(TITLE_SIZE))?;
+    // A long title (scenario prefix + description) shrinks rather than running off the edge.
+    let (root_w, _) = root.dim_in_pixel();
+    let mut size = TITLE_SIZE;
+    while size > 16
+        && root
+            .estimate_text_size(title, &font(size))
+            .is_ok_and(|(w, _)| w + 24 > root_w)
+    {
+        size -= 2;
+    }
+    let body = root.titled(title, font(size))?;
     if legend.is_empty() {
         return Ok(body);
     }
