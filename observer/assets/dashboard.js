@@ -5,7 +5,7 @@
 
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#6a3d9a", "#444444"];
 const ZONE_TINT = ["#e6eefa", "#fcefdc", "#e2f3ea", "#f3e6f0", "#eceff3"];
-const STATE_COLOR = { alive: "#1e7b34", stale: "#b45f06", down: "#c0262d", unknown: "#9aa3af" };
+const STATE_COLOR = { alive: "#1e7b34", stale: "#b8860b", suspect: "#d35400", down: "#c0262d", unknown: "#9aa3af" };
 
 const S = {
   ticks: [],        // all ticks held, oldest first
@@ -14,6 +14,8 @@ const S = {
   snap: null,
   windowS: 0,       // 0 = auto
   failures: 0,
+  charts: {},       // chart id -> redraw closure (for the hover readout)
+  hover: null,      // { id, x } while the mouse is over a chart
 };
 
 // ---------- small helpers ----------
@@ -135,7 +137,7 @@ function axes(ctx, w, h, t0, t1, yMax, yUnitFmt, minStep) {
   }
   ctx.strokeStyle = "#8c96a3";
   ctx.beginPath(); ctx.moveTo(L + 0.5, T); ctx.lineTo(L + 0.5, T + ph + 0.5); ctx.lineTo(L + pw, T + ph + 0.5); ctx.stroke();
-  return { X, Y, L, T, pw, ph, top };
+  return { X, Y, L, T, pw, ph, top, T0: t0, T1: t1 };
 }
 
 // series: [{name, color, dash, get: tick => value|null}]
@@ -180,6 +182,40 @@ function lineChart(id, title, unit, series, opts) {
     ctx.fillText(opts.empty || "no data yet", ax.L + ax.pw / 2, ax.T + ax.ph / 2);
   }
   host.dataset.points = String(points);
+  S.charts[id] = () => lineChart(id, title, unit, series, opts);
+  if (S.hover && S.hover.id === id && points) readout(ctx, ax, ticks, series, data, opts);
+  hookHover(host, id);
+}
+
+// The values under the mouse: a vertical line and a box with every series at that second.
+function readout(ctx, ax, ticks, series, data, opts) {
+  const t = ax.T0 + ((S.hover.x - ax.L) / ax.pw) * (ax.T1 - ax.T0);
+  let k = -1, best = Infinity;
+  ticks.forEach((tk, i) => { const d = Math.abs(tk.t_ms - t); if (d < best) { best = d; k = i; } });
+  if (k < 0 || S.hover.x < ax.L || S.hover.x > ax.L + ax.pw) return;
+  const x = Math.round(ax.X(ticks[k].t_ms)) + 0.5;
+  ctx.strokeStyle = "#1b2330"; ctx.lineWidth = 1; ctx.setLineDash([3, 3]);
+  ctx.beginPath(); ctx.moveTo(x, ax.T); ctx.lineTo(x, ax.T + ax.ph); ctx.stroke(); ctx.setLineDash([]);
+  const lines = [[clock(ticks[k].t_ms), "#1b2330"]];
+  series.forEach((s, i) => {
+    const v = data[i][k][1];
+    lines.push([`${s.name}: ${v == null ? "–" : opts.integer ? String(Math.round(v)) : fmt(v, Math.abs(v) >= 100 ? 0 : 2)}`, s.color]);
+  });
+  ctx.font = '11px "DejaVu Sans", system-ui, sans-serif';
+  const bw = Math.max(...lines.map(([l]) => ctx.measureText(l).width)) + 12, bh = lines.length * 14 + 6;
+  const bx = x + 8 + bw > ax.L + ax.pw ? x - 8 - bw : x + 8;
+  ctx.fillStyle = "rgba(255,255,255,0.94)"; ctx.strokeStyle = "#8c96a3";
+  ctx.fillRect(bx, ax.T + 2, bw, bh); ctx.strokeRect(bx + 0.5, ax.T + 2.5, bw, bh);
+  ctx.textAlign = "left"; ctx.textBaseline = "top";
+  lines.forEach(([l, c], i) => { ctx.fillStyle = c; ctx.fillText(l, bx + 6, ax.T + 6 + i * 14); });
+}
+
+function hookHover(host, id) {
+  const c = host.querySelector("canvas");
+  if (!c || c.dataset.hover) return;
+  c.dataset.hover = "1";
+  c.addEventListener("mousemove", (e) => { S.hover = { id, x: e.offsetX }; if (S.charts[id]) S.charts[id](); });
+  c.addEventListener("mouseleave", () => { S.hover = null; if (S.charts[id]) S.charts[id](); });
 }
 
 function perNode(get) {
@@ -418,7 +454,8 @@ function renderGraph() {
   host.replaceChildren(root);
   host.dataset.points = String(drawn);
   document.getElementById("graph-legend").replaceChildren(
-    ...[["alive", "alive"], ["stale", `alive, load report > ${s.stale_report_s} s old`], ["down", "declared down"], ["unknown", "not known / viewer silent"]]
+    ...[["alive", "alive"], ["stale", `alive, load report > ${s.stale_report_s} s old`], ["suspect", "suspect"], ["down", "declared down"], ["unknown", "not known / viewer silent"]]
+      .filter(([k]) => k !== "suspect" || s.views.some((r) => r.cells.some((c) => c.state === "suspect")))
       .map(([k, label]) => el("span", {}, el("i", { style: `border-color:${STATE_COLOR[k]};${k === "down" || k === "unknown" ? "border-top-style:dashed" : ""}` }), label)));
 }
 
@@ -626,4 +663,9 @@ for (const b of document.querySelectorAll("button[data-window]")) {
   });
 }
 window.addEventListener("resize", () => render(S.failures === 0));
+// `#hover=c-cpu@300` pins the readout of a chart at x = 300 px (for screenshots).
+{
+  const m = /hover=([\w-]+)@(\d+)/.exec(location.hash);
+  if (m) S.hover = { id: m[1], x: Number(m[2]) };
+}
 poll();

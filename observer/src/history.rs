@@ -890,6 +890,59 @@ mod tests {
     }
 
     #[test]
+    fn one_line_per_failure_with_every_reporter_and_restarts_noticed() {
+        let mut st = Store::new(vec!["127.0.0.1:7001".into()], None, 1_000, 60_000, 0);
+        let peers_up = [("node3", 3, "alive", 100)];
+        let round = |t, n1_view: &str, n2_view: &str| Round {
+            t_ms: t,
+            results: vec![
+                ok(status("node1", 1, "FRA", &[("node3", 3, n1_view, t - 500)])),
+                ok(status("node2", 2, "IAD", &[("node3", 3, n2_view, t - 200)])),
+            ],
+            client: None,
+        };
+        st.ingest(Round {
+            t_ms: 1_000,
+            results: vec![
+                ok(status("node1", 1, "FRA", &peers_up)),
+                ok(status("node2", 2, "IAD", &peers_up)),
+            ],
+            client: None,
+        });
+        st.ingest(round(5_000, "down", "alive"));
+        st.ingest(round(6_000, "down", "down"));
+        let snap = st.snapshot(6_000, 0);
+        let downs: Vec<&Event> = snap
+            .events
+            .iter()
+            .filter(|e| e.kind == "member_down")
+            .collect();
+        assert_eq!(downs.len(), 1, "{downs:?}");
+        assert_eq!(downs[0].by, vec!["node1", "node2"]);
+        assert_eq!(downs[0].t_ms, 4_500);
+        assert_eq!(downs[0].last_ms, 5_800);
+
+        // node1 comes back with a new life.
+        let mut again = status("node1", 1, "FRA", &[]);
+        again.gen = 2;
+        again.uptime_ms = 10;
+        st.ingest(Round {
+            t_ms: 7_000,
+            results: vec![ok(again)],
+            client: None,
+        });
+        let snap = st.snapshot(7_000, 0);
+        assert!(snap
+            .events
+            .iter()
+            .any(|e| e.kind == "restarted" && e.node == "node1"));
+        assert!(snap
+            .events
+            .iter()
+            .any(|e| e.kind == "unreachable" && e.node == "node2"));
+    }
+
+    #[test]
     fn history_is_bounded() {
         let mut st = Store::new(vec!["a:1".into()], None, 1_000, 5_000, 0);
         for i in 0..20 {
