@@ -81,6 +81,12 @@ pub async fn bind(config: Config) -> anyhow::Result<Observer> {
         !seeds.is_empty(),
         "the observer needs at least one seed node address (--seeds host:port)"
     );
+    for s in &seeds {
+        check_addr("seed", s)?;
+    }
+    if let Some(c) = config.client.as_deref().filter(|c| !c.trim().is_empty()) {
+        check_addr("--client", c)?;
+    }
     anyhow::ensure!(
         config.interval >= Duration::from_millis(100),
         "the scrape interval must be at least 100 ms"
@@ -102,6 +108,21 @@ pub async fn bind(config: Config) -> anyhow::Result<Observer> {
         store: Arc::new(Mutex::new(store)),
         interval: config.interval,
     })
+}
+
+/// `host:port`, optionally as an `http://` URL.
+fn check_addr(what: &str, s: &str) -> anyhow::Result<()> {
+    let hostport = s
+        .trim()
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    let port = hostport.rsplit_once(':').map(|(_, p)| p);
+    anyhow::ensure!(
+        port.is_some_and(|p| p.parse::<u16>().is_ok()),
+        "{what} `{s}` must be host:port (e.g. node1:8000 or 127.0.0.1:7001)"
+    );
+    Ok(())
 }
 
 impl Observer {
