@@ -410,15 +410,12 @@ impl Store {
                 }
                 None => {
                     let addr = self.nodes[&name].addr.clone();
-                    let why = failed
-                        .get(&addr)
-                        .cloned()
-                        .unwrap_or_else(|| "no answer".into());
-                    self.node_silent(t, &name, why);
-                    // A node that never answered has no history to show yet.
-                    if self.nodes[&name].last_ok_ms.is_some() {
-                        tick_nodes.insert(name, NodeTick::default());
+                    let asked = failed.get(&addr).cloned();
+                    // A node learned of this round was not asked yet: no sample for it.
+                    if asked.is_some() || self.nodes[&name].last_ok_ms.is_some() {
+                        tick_nodes.insert(name.clone(), NodeTick::default());
                     }
+                    self.node_silent(t, &name, asked.unwrap_or_else(|| "not asked yet".into()));
                 }
             }
         }
