@@ -106,7 +106,7 @@ function timeRange() {
   let span = S.windowS * 1000;
   if (!span) {
     const have = t.length ? t1 - t[0].t_ms : 0;
-    span = Math.max(60000, have);
+    span = Math.max(30000, have);
   }
   return [t1 - span, t1];
 }
