@@ -16,7 +16,7 @@ pub mod zone;
 pub use config::{GossipConfig, NodeConfig};
 pub use job::{ContentHash, FailKind, Job, JobFeatures, JobId, OffloadError, Outcome, RemoteDone};
 pub use load::{KnownReport, LoadDigest, LoadReport};
-pub use node::{Counters, Event, Input, Node, Output, Timer};
+pub use node::{Counters, Event, Input, MemberState, Node, Output, Timer};
 pub use peer::{NodeId, PeerAddr, PeerId};
 pub use strategy::{Choice, ClusterView, PeerView, SelfView, Strategy, StrategyConfig};
 pub use time::Millis;

@@ -114,6 +114,15 @@ pub enum Event {
     BadMessage(String),
 }
 
+/// A member's state in this node's SWIM view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MemberState {
+    Alive,
+    /// Missed probes; declared down unless it refutes in time.
+    Suspect,
+    Down,
+}
+
 /// Running totals, for metrics endpoints and simulator windows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -168,6 +177,7 @@ struct SwimRuntime<'a> {
     now: Millis,
     out: &'a mut VecDeque<Output>,
     notes: &'a mut Vec<Note>,
+    sent: &'a mut u64,
 }
 
 impl Runtime<PeerId> for SwimRuntime<'_> {
@@ -185,6 +195,7 @@ impl Runtime<PeerId> for SwimRuntime<'_> {
     }
 
     fn send_to(&mut self, to: PeerId, data: &[u8]) {
+        *self.sent += 1;
         self.out.push_back(Output::Send {
             to,
             msg: Message::Swim(data.to_vec()),
@@ -287,6 +298,7 @@ impl Node {
                     now,
                     out: &mut self.out,
                     notes: &mut self.notes,
+                    sent: &mut self.counters.messages_out,
                 };
                 if let Err(e) = self.swim.handle_timer(t, &mut rt) {
                     self.out.push_back(Output::Event(Event::BadMessage(format!(
@@ -580,13 +592,14 @@ impl Node {
             .seeds
             .iter()
             .copied()
-            .filter(|a| *a != self.me.addr)
+            .filter(|a| *a != self.me.addr && !self.peers.iter().any(|p| p.id.addr == *a))
             .collect();
         for addr in seeds {
             let mut rt = SwimRuntime {
                 now,
                 out: &mut self.out,
                 notes: &mut self.notes,
+                sent: &mut self.counters.messages_out,
             };
             // Announcing only fails if encoding fails, which plain identities cannot.
             let _ = self.swim.announce(PeerId::seed(addr), &mut rt);
@@ -602,6 +615,7 @@ impl Node {
                     now,
                     out: &mut self.out,
                     notes: &mut self.notes,
+                    sent: &mut self.counters.messages_out,
                 };
                 if let Err(e) = self.swim.handle_data(&bytes, &mut rt) {
                     self.counters.bad_messages += 1;
@@ -653,9 +667,11 @@ impl Node {
             at: now + self.cfg.gossip.period_ms,
             timer: Timer(TimerKind::GossipRound),
         });
+        // A seed that was not up when we started (or that we lost) is tried again every round
+        // until it is a member: otherwise nodes that start together can settle into separate
+        // clusters that never hear of each other.
+        self.announce_to_seeds(now);
         if self.peers.is_empty() {
-            // Seeds may have been down when we started: keep trying to join.
-            self.announce_to_seeds(now);
             return;
         }
         self.report_version += 1;
@@ -744,8 +760,14 @@ impl Node {
                 Note::Up(id) => self.member_up(id),
                 Note::Down(id) => self.member_down(id),
                 Note::Rename(old, new) => {
-                    self.member_down(old);
-                    self.member_up(new);
+                    // Same address, newer life. If the old one was alive here the new one takes
+                    // its place; otherwise a MemberUp follows when the new one is active.
+                    if let Ok(i) = self.peer_index(old.node) {
+                        if self.peers[i].id == old {
+                            self.member_down(old);
+                            self.member_up(new);
+                        }
+                    }
                 }
                 Note::Active => self.out.push_back(Output::Event(Event::Joined)),
                 Note::Idle => self.out.push_back(Output::Event(Event::Isolated)),
@@ -772,9 +794,10 @@ impl Node {
         };
         match self.peer_index(id.node) {
             Ok(i) => {
-                if self.peers[i].id != id {
-                    self.peers[i] = view; // a new life: forget the old one's load
+                if self.peers[i].id == id {
+                    return; // already known alive
                 }
+                self.peers[i] = view; // a new life: forget the old one's load
             }
             Err(i) => {
                 self.peers.insert(i, view);
@@ -792,6 +815,24 @@ impl Node {
                 self.out.push_back(Output::Event(Event::MemberDown(id)));
             }
         }
+    }
+
+    /// Every member SWIM knows, with its state as this node sees it, sorted by node id.
+    pub fn membership(&self) -> Vec<(PeerId, MemberState)> {
+        let mut all: Vec<(PeerId, MemberState)> = self
+            .swim
+            .iter_membership_state()
+            .map(|m| {
+                let state = match m.state() {
+                    foca::State::Alive => MemberState::Alive,
+                    foca::State::Suspect => MemberState::Suspect,
+                    foca::State::Down => MemberState::Down,
+                };
+                (*m.id(), state)
+            })
+            .collect();
+        all.sort_by_key(|(id, _)| (id.node, id.gen));
+        all
     }
 
     fn peer_index(&self, node: NodeId) -> Result<usize, usize> {

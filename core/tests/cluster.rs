@@ -60,6 +60,18 @@ impl Net {
         net
     }
 
+    /// The same cluster with nothing booted yet.
+    fn report_cluster_unbooted(seeds: Vec<Vec<usize>>) -> Net {
+        let mut net = Net::report_cluster(seeds, StrategyConfig::default());
+        for i in 0..5 {
+            net.crash(i);
+            net.gens[i] = 0;
+        }
+        net.queue.clear();
+        net.inputs.clear();
+        net
+    }
+
     fn boot(&mut self, i: usize) {
         let id = NodeId(i as u32 + 1);
         let mut cfg = NodeConfig::new(
@@ -408,4 +420,60 @@ fn a_full_queue_rejects_and_a_repeat_upload_is_a_cache_hit() {
             }
         )]
     ));
+}
+
+#[test]
+fn nodes_whose_seeds_were_not_up_yet_still_end_in_one_cluster() {
+    // Boot order that splits a ring if seeds are tried only once: node1's seed (node2) and
+    // node3's seed (node4) are down when they start, leaving {1,4,5} and {2,3}.
+    let mut net = Net::report_cluster_unbooted(ring());
+    for i in [0, 4, 2] {
+        net.boot(i);
+    }
+    net.run_until(100);
+    for i in [3, 1] {
+        net.boot(i);
+    }
+    net.run_until(30_000);
+    for i in 0..5 {
+        assert!(
+            net.knows_all(i),
+            "node{} sees {} peers",
+            i + 1,
+            net.node(i).alive_members()
+        );
+    }
+}
+
+#[test]
+fn membership_reports_a_silent_peer_as_suspect_before_down() {
+    let mut net = Net::report_cluster(ring(), StrategyConfig::default());
+    net.run_until(20_000);
+    net.crash(4);
+    let mut saw_suspect = false;
+    let mut t = 20_000;
+    while t < 40_000 {
+        t += 100;
+        net.run_until(t);
+        let states = net.node(0).membership();
+        let node5 = states
+            .iter()
+            .find(|(id, _)| id.node == NodeId(5))
+            .map(|(_, s)| *s);
+        if node5 == Some(MemberState::Suspect) {
+            saw_suspect = true;
+        }
+        if node5 == Some(MemberState::Down) {
+            break;
+        }
+    }
+    assert!(
+        saw_suspect,
+        "node1 never suspected node5 before declaring it down"
+    );
+    let sent = net.node(0).counters().messages_out;
+    assert!(
+        sent > 20,
+        "membership traffic counts as messages out: {sent}"
+    );
 }
