@@ -546,10 +546,7 @@ impl<'a> Run<'a> {
     /// Carries out everything node `i` asked for.
     fn drain(&mut self, i: usize) {
         let mut membership_changed = false;
-        loop {
-            let Some(out) = self.nodes[i].core.as_mut().and_then(|c| c.poll_output()) else {
-                break;
-            };
+        while let Some(out) = self.nodes[i].core.as_mut().and_then(|c| c.poll_output()) {
             match out {
                 Output::Send { to, msg } => self.send(i, to.addr, msg),
                 Output::StartTranscode(job) => self.start_transcode(i, job),

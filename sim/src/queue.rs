@@ -92,6 +92,32 @@ impl<E> EventQueue<E> {
     }
 }
 
+/// Events per second of the queue alone under a hold model: `pending` events stay queued; each
+/// step pops the earliest and schedules one at a pseudo-random later time. This is the engine's
+/// own ceiling, without any node logic.
+pub fn hold_benchmark(pending: usize, steps: u64) -> f64 {
+    let mut q: EventQueue<[u64; 4]> = EventQueue::new();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let next = |x: &mut u64| {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x % 10_000
+    };
+    for i in 0..pending {
+        q.push(next(&mut x), [i as u64; 4]);
+    }
+    let started = std::time::Instant::now();
+    let mut sink = 0u64;
+    for _ in 0..steps {
+        let (t, e) = q.pop().expect("the hold model keeps events queued");
+        sink = sink.wrapping_add(e[0]);
+        q.push(t + 1 + next(&mut x), e);
+    }
+    std::hint::black_box(sink);
+    steps as f64 / started.elapsed().as_secs_f64()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

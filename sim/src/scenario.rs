@@ -1000,8 +1000,10 @@ fn build(
             if f.width == 0
                 || f.height == 0
                 || f.frames == 0
-                || !(f.size_mb > 0.0)
-                || !(f.fps > 0.0)
+                || f.size_mb.is_nan()
+                || f.size_mb <= 0.0
+                || f.fps.is_nan()
+                || f.fps <= 0.0
             {
                 return Err(err(
                     None,
