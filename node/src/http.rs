@@ -196,14 +196,25 @@ async fn upload_inner(
             UploadError::Interrupted { .. } => st.bad(StatusCode::BAD_REQUEST, e.to_string()),
             UploadError::Io(_) => err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         })?;
-    let features = probe(
-        &st.ffprobe,
-        received.file.path(),
-        received.bytes,
-        st.probe_timeout,
-    )
-    .await
-    .map_err(|e| match e {
+    // Content the cache holds is a video checked before; the core will answer it from the
+    // cache, so ffprobe would only add latency. (Evicted meanwhile: it runs with size only.)
+    let content = received.content;
+    let cached = st.ask(|reply| Command::IsCached { content, reply }).await?;
+    let features = if cached {
+        Ok(vidmesh_core::JobFeatures {
+            size_bytes: received.bytes,
+            ..Default::default()
+        })
+    } else {
+        probe(
+            &st.ffprobe,
+            received.file.path(),
+            received.bytes,
+            st.probe_timeout,
+        )
+        .await
+    };
+    let features = features.map_err(|e| match e {
         ProbeError::NotAVideo(_) => st.bad(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         ProbeError::Spawn { .. } | ProbeError::Timeout(_) => {
             err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -257,10 +268,8 @@ async fn respond(
     };
     let mut resp = if let (Outcome::Done { .. }, Some(file)) = (&r.outcome, r.output) {
         let len = file.metadata().map(|m| m.len()).ok();
-        let stream = tokio_util::io::ReaderStream::with_capacity(
-            tokio::fs::File::from_std(file),
-            256 * 1024,
-        );
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
         let mut resp = Response::new(Body::from_stream(stream));
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));

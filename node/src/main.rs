@@ -52,6 +52,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // File I/O runs on blocking threads; bound them so a burst of uploads cannot spawn
+        // hundreds of threads (each with its own allocator arena).
+        .max_blocking_threads(64)
         .build()
         .expect("tokio runtime");
     let result = rt.block_on(async move {

@@ -74,10 +74,11 @@ where
     E: std::fmt::Display,
 {
     let file = TempFile::new(temp_path(dir, "upload"));
-    let mut out = tokio::io::BufWriter::with_capacity(
-        256 * 1024,
-        tokio::fs::File::create(file.path()).await?,
-    );
+    let mut f = tokio::fs::File::create(file.path()).await?;
+    // tokio's File copies each write into a buffer of up to 2 MiB by default; with a hundred
+    // uploads at once that alone would be 200 MB.
+    f.set_max_buf_size(64 * 1024);
+    let mut out = tokio::io::BufWriter::with_capacity(64 * 1024, f);
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut body = std::pin::pin!(body);
