@@ -41,26 +41,28 @@ async fn resolve_v4(what: &str, addr: &str) -> anyhow::Result<SocketAddr> {
         .ok_or_else(|| anyhow!("{what} `{addr}` has no IPv4 address"))
 }
 
-/// Resolves seeds, retrying for a while: in compose, other containers' names appear late.
+/// Resolves seeds (concurrently), retrying for a while: in compose, other containers' names
+/// appear only once they start.
 async fn resolve_seeds(seeds: &[String]) -> Vec<PeerAddr> {
-    let mut out = Vec::new();
-    for s in seeds.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    let one = |s: String| async move {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            match resolve_v4("seed", s).await {
-                Ok(a) => {
-                    out.extend(PeerAddr::from_socket_addr(a));
-                    break;
-                }
+            match resolve_v4("seed", &s).await {
+                Ok(a) => return PeerAddr::from_socket_addr(a),
                 Err(e) if tokio::time::Instant::now() >= deadline => {
                     tracing::warn!(error = %e, "giving up on a seed");
-                    break;
+                    return None;
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }
-    }
-    out
+    };
+    let names = seeds.iter().map(|s| s.trim()).filter(|s| !s.is_empty());
+    futures_util::future::join_all(names.map(|s| one(s.to_string())))
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Checks the flags, prepares the data directory, binds the socket and starts the core.

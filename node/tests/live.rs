@@ -594,6 +594,19 @@ async fn bad_input_gets_a_clear_4xx_and_leaves_nothing_behind() {
     )
     .await;
 
+    // Corrupt: every frame is there but a stretch of the stream is garbage; ffmpeg fails.
+    let mut corrupt = std::fs::read(&clips[1].path).unwrap();
+    let third = corrupt.len() / 3;
+    for (k, b) in corrupt[third..third + 20_000].iter_mut().enumerate() {
+        *b = (k as u8).wrapping_mul(151).wrapping_add(17);
+    }
+    expect_status(
+        post("video/mp4", corrupt).await.unwrap(),
+        422,
+        "could not be transcoded",
+    )
+    .await;
+
     // A client that disconnects mid-upload leaves no temp file.
     {
         use tokio::io::AsyncWriteExt;
