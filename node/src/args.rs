@@ -363,7 +363,15 @@ impl NodeLaunch {
     /// A command that starts this node from the `vidmesh-node` binary at `bin`, with the
     /// environment variables the flags would otherwise read removed.
     pub fn command(&self, bin: &Path) -> std::process::Command {
-        let mut cmd = std::process::Command::new(bin);
+        self.command_via(bin, &[])
+    }
+
+    /// Like [`NodeLaunch::command`] for a program that hands its arguments after `leading` to
+    /// [`crate::cli::run`] (e.g. `sim` with a hidden `node` subcommand:
+    /// `command_via(&std::env::current_exe()?, &["node"])`).
+    pub fn command_via(&self, program: &Path, leading: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(leading);
         for v in [
             "NODE_NAME",
             "NODE_ID",

@@ -9,6 +9,7 @@
 pub mod args;
 pub mod cache;
 pub mod catalog;
+pub mod cli;
 pub mod client;
 pub mod client_metrics;
 pub mod driver;

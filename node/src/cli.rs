@@ -1,0 +1,109 @@
+//! The `vidmesh-node` command line, callable from another binary too: a driver that wants node
+//! processes without shipping this binary can re-run itself with a hidden subcommand that calls
+//! [`run`] (see [`crate::args::NodeLaunch::command_via`]).
+
+use std::path::PathBuf;
+
+use crate::args::ServeArgs;
+use crate::catalog::{self, CatalogSpec};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "vidmesh-node",
+    version,
+    about = "A vidmesh transcoding node, its load client and its clip generator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a node (configured by flags or NODE_NAME, NODE_ZONE, SEED_NODES, …).
+    Serve(Box<ServeArgs>),
+    /// Generate test clips with ffmpeg and their catalog.csv.
+    Catalog {
+        #[arg(long, default_value = "catalog")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 12)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Longest clip in seconds.
+        #[arg(long, default_value_t = 4)]
+        max_seconds: u32,
+        /// Largest frame height (240, 360, 480, 720 or 1080).
+        #[arg(long, default_value_t = 1080)]
+        max_height: u32,
+        #[arg(long, default_value = "ffmpeg")]
+        ffmpeg: String,
+    },
+    /// Run the load client against running nodes and write requests.csv.
+    Client(crate::client::ClientArgs),
+}
+
+/// Parses `args` (the first is the program name) and runs the subcommand to its end.
+/// Installs a tracing subscriber on stderr (filter: `RUST_LOG`, default `info`) if none is set.
+pub fn run<I, T>(args: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // File I/O runs on blocking threads; bound them so a burst of uploads cannot spawn
+        // hundreds of threads (each with its own allocator arena).
+        .max_blocking_threads(64)
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Serve(args) => {
+                let node = crate::serve::bind(*args).await?;
+                tracing::info!(addr = %node.local_addr, "listening");
+                node.run(crate::serve::shutdown_signal()).await
+            }
+            Cmd::Catalog {
+                out,
+                count,
+                seed,
+                max_seconds,
+                max_height,
+                ffmpeg,
+            } => {
+                let spec = CatalogSpec {
+                    count,
+                    seed,
+                    max_seconds,
+                    max_height,
+                    ffmpeg,
+                };
+                let clips =
+                    tokio::task::spawn_blocking(move || catalog::generate(&out, &spec)).await??;
+                let total: u64 = clips.iter().map(|c| c.size_bytes).sum();
+                println!("{} clips, {} bytes", clips.len(), total);
+                Ok(())
+            }
+            Cmd::Client(args) => crate::client::main(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
