@@ -406,3 +406,90 @@ pub fn node_binary() -> Option<PathBuf> {
         .into_iter()
         .find(|p| p.is_file())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+
+    #[derive(clap::Subcommand)]
+    enum Cmd {
+        Serve(ServeArgs),
+    }
+
+    fn parse(args: &[String]) -> ServeArgs {
+        let argv = std::iter::once("vidmesh-node".to_string()).chain(args.iter().cloned());
+        let Cmd::Serve(a) = Wrap::try_parse_from(argv).unwrap().cmd;
+        a
+    }
+
+    #[test]
+    fn a_launch_round_trips_through_the_command_line() {
+        let mut l = NodeLaunch::new(
+            "node3",
+            3,
+            "BOM",
+            "127.0.0.1:8003".parse().unwrap(),
+            "/tmp/n3".into(),
+        );
+        l.seeds = vec!["127.0.0.1:8004".parse().unwrap()];
+        l.strategy = StrategyConfig::Score {
+            w_load: 0.8,
+            w_rtt: 0.2,
+            min_rtt_ms: 10.0,
+            max_rtt_ms: 250.0,
+            max_load: Some(300.0),
+        };
+        l.gossip.period_ms = 750;
+        l.gossip.fanout = 3;
+        l.hop_limit = 2;
+        l.ffmpeg_args = Some("-nostdin -i {in} -c:v libx264 {out}".into());
+        let a = parse(&l.args());
+        assert_eq!(a.node_id(), Ok(3));
+        assert_eq!(a.zone, "BOM");
+        assert_eq!(a.seeds, vec!["127.0.0.1:8004".to_string()]);
+        assert_eq!(a.strategy_config().unwrap(), l.strategy);
+        assert_eq!(a.gossip_config().unwrap(), l.gossip);
+        assert_eq!(a.hop_limit, 2);
+        assert_eq!(a.ffmpeg_args, "-nostdin -i {in} -c:v libx264 {out}");
+        assert_eq!(a.data_dir(), PathBuf::from("/tmp/n3"));
+    }
+
+    #[test]
+    fn strategies_are_named_and_weighted_by_flags_and_bad_ones_say_why() {
+        let a = parse(&["serve".into(), "--strategy=round-robin".into()]);
+        assert_eq!(a.strategy_config().unwrap(), StrategyConfig::RoundRobin);
+        let a = parse(&[
+            "serve".into(),
+            "--strategy=score".into(),
+            "--w-load=0.8".into(),
+            "--w-rtt=0.2".into(),
+        ]);
+        match a.strategy_config().unwrap() {
+            StrategyConfig::Score { w_load, w_rtt, .. } => assert_eq!((w_load, w_rtt), (0.8, 0.2)),
+            other => panic!("{other:?}"),
+        }
+        let a = parse(&["serve".into(), "--strategy=fastest".into()]);
+        let e = a.strategy_config().unwrap_err();
+        assert!(e.contains("fastest") && e.contains("score"), "{e}");
+        let a = parse(&["serve".into(), "--w-rtt=-1".into()]);
+        assert!(a.strategy_config().unwrap_err().contains("w_rtt"));
+        let a = parse(&["serve".into(), "--name=edge".into()]);
+        assert!(a.node_id().unwrap_err().contains("--id"));
+    }
+
+    #[test]
+    fn a_zones_file_rebuilds_its_table() {
+        let t = ZoneTable::report_default();
+        let f = ZonesFile::from_table(&t, 100.0);
+        let text = toml::to_string(&f).unwrap();
+        let back: ZonesFile = toml::from_str(&text).unwrap();
+        assert_eq!(back.table().unwrap(), t);
+    }
+}

@@ -605,3 +605,64 @@ pub async fn main(a: ClientArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(outcome: RequestOutcome) -> RequestRecord {
+        RequestRecord {
+            request_id: 7,
+            batch: Some(2),
+            submit_ms: 1000,
+            end_ms: 4500,
+            attempts: 2,
+            outcome,
+            entry_node: Some("node4".into()),
+            entry_zone: Some("FRA".into()),
+            exec_node: Some("node1".into()),
+            exec_zone: Some("FRA".into()),
+            hops: 1,
+            cache_hit: false,
+            offloaded: true,
+            fallback: false,
+            size_bytes: 123,
+            width: 640,
+            height: 360,
+            frames: 50,
+            output_bytes: 10,
+        }
+    }
+
+    #[test]
+    fn rows_follow_docs_metrics_md() {
+        assert_eq!(
+            rec(RequestOutcome::Ok).csv_row("score"),
+            "score,7,2,1000,4500,3500,2,ok,node4,FRA,node1,FRA,1,0,1,0,123,640,360,50"
+        );
+        // Unknown or not applicable: empty, including everything about the executing node.
+        let mut r = rec(RequestOutcome::Timeout);
+        r.batch = None;
+        assert_eq!(
+            r.csv_row("random"),
+            "random,7,,1000,4500,3500,2,timeout,node4,FRA,,,,,,,123,640,360,50"
+        );
+        assert_eq!(REQUESTS_HEADER.split(',').count(), 20);
+        assert_eq!(r.csv_row("x").split(',').count(), 20);
+    }
+
+    #[test]
+    fn targets_parse_and_bad_ones_say_how_to_write_them() {
+        let t: Target = "node2=IAD@10.0.0.2:8000".parse().unwrap();
+        assert_eq!(
+            t,
+            Target {
+                name: "node2".into(),
+                zone: "IAD".into(),
+                url: "http://10.0.0.2:8000".into()
+            }
+        );
+        let e = "node2@10.0.0.2".parse::<Target>().unwrap_err();
+        assert!(e.contains("name=ZONE@host:port"), "{e}");
+    }
+}
