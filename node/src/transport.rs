@@ -228,3 +228,54 @@ impl Net {
 pub fn out_path(work_dir: &Path) -> PathBuf {
     temp_path(work_dir, "out").with_extension("mp4")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use vidmesh_core::zone::LinkSpec;
+
+    fn net(table: ZoneTable, from: &str) -> Net {
+        let zone = table.zone(from).unwrap();
+        Net::new(
+            Arc::new(table),
+            NodeId(1),
+            zone,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            ChaCha8Rng::seed_from_u64(1),
+        )
+    }
+
+    #[test]
+    fn delays_are_half_the_rtt_plus_transfer_time() {
+        let t = ZoneTable::report_default();
+        let (fra, iad, bom) = (
+            t.zone("FRA").unwrap(),
+            t.zone("IAD").unwrap(),
+            t.zone("BOM").unwrap(),
+        );
+        let n = net(t, "FRA");
+        assert_eq!(n.delay(fra, 1_000_000), Duration::from_millis(5));
+        assert_eq!(n.delay(iad, 0), Duration::from_millis(45));
+        assert_eq!(n.delay(bom, 0), Duration::from_millis(100));
+        // A seed not yet known has the unknown-pair RTT.
+        assert_eq!(n.delay(ZoneId::UNKNOWN, 0), Duration::from_millis(50));
+
+        let names = vec!["A".to_string(), "B".to_string()];
+        let links = vec![LinkSpec {
+            zones: ["A".into(), "B".into()],
+            rtt_ms: 20.0,
+            bandwidth_mbps: Some(80.0),
+            jitter_ms: Some(5.0),
+        }];
+        let n = net(ZoneTable::new(&names, &links, 100.0).unwrap(), "A");
+        // 10 MB at 80 Mbit/s = 1 s, + 10 ms, ± jitter.
+        let d: Vec<f64> = (0..200)
+            .map(|_| n.delay(ZoneId(1), 10_000_000).as_secs_f64() * 1e3)
+            .collect();
+        let mean = d.iter().sum::<f64>() / d.len() as f64;
+        assert!((mean - 1010.0).abs() < 2.0, "{mean}");
+        assert!(d.iter().any(|&x| (x - 1010.0).abs() > 1.0), "no jitter");
+    }
+}
