@@ -47,6 +47,9 @@ enum Cmd {
         /// How many runs to take the median of.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Only measure the event queue (no scenario run).
+        #[arg(long)]
+        queue_only: bool,
     },
 }
 
@@ -67,7 +70,11 @@ fn main() -> ExitCode {
             strategies,
             no_charts,
         } => cmd_run(&scenario, seed, out, &strategies, no_charts),
-        Cmd::Bench { scenario, runs } => cmd_bench(&scenario, runs),
+        Cmd::Bench {
+            scenario,
+            runs,
+            queue_only,
+        } => cmd_bench(&scenario, runs, queue_only),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -187,9 +194,12 @@ fn render_charts(dir: &Path, s: &Scenario) {
     }
 }
 
-fn cmd_bench(path: &Path, runs: usize) -> Result<()> {
+fn cmd_bench(path: &Path, runs: usize, queue_only: bool) -> Result<()> {
     let eps = vidmesh_sim::queue::hold_benchmark(50_000, 20_000_000);
     println!("event queue alone (hold model, 50 000 pending): {eps:.0} events/s");
+    if queue_only {
+        return Ok(());
+    }
     let s = load(path, None, &[])?;
     let catalog = Catalog::build(&s);
     let mut samples = Vec::new();
