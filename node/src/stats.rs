@@ -1,6 +1,14 @@
-//! Self-measurement: CPU % and memory % of this node's own processes (itself and its running
-//! ffmpeg children) against the node's allotment, so several nodes on one host do not all look
+//! Self-measurement: CPU % and memory % of this node's own processes (itself and its ffmpeg
+//! children) against the node's allotment, so several nodes on one host do not all look
 //! equally loaded.
+//!
+//! CPU is cumulative CPU time over wall time between samples: this process and its running
+//! children (from `sysinfo`) plus children already finished (the kernel's `cutime`/`cstime` of
+//! this process). Sampling only running children would miss every ffmpeg that started and
+//! ended between two samples. Memory is the resident size of this process and its running
+//! children.
+
+use std::time::Instant;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
@@ -14,6 +22,22 @@ pub struct SelfStats {
     cpus: f32,
     /// Memory this node may use, in bytes.
     mem_bytes: u64,
+    last: Option<(Instant, u64)>,
+}
+
+/// CPU time (ms) of children this process has waited for; 0 where /proc is not available.
+fn reaped_children_cpu_ms() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // Fields after the parenthesised command name; cutime and cstime are fields 16 and 17.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // rest starts at field 3 (state): field n is index n − 3. USER_HZ is 100 on Linux.
+    (ticks(13) + ticks(14)) * 10
 }
 
 impl SelfStats {
@@ -28,11 +52,12 @@ impl SelfStats {
             children,
             cpus: cpus.max(0.01),
             mem_bytes: mem_bytes.max(1),
+            last: None,
         }
     }
 
-    /// `(cpu_pct, mem_pct)`, each 0–100 of the allotment (CPU may read above 100 when the node
-    /// uses more than its share). CPU is averaged since the previous sample.
+    /// `(cpu_pct, mem_pct)`, each as % of the allotment (CPU reads above 100 when the node uses
+    /// more than its share). CPU is averaged since the previous sample (0 on the first).
     pub fn sample(&mut self) -> (f32, f32) {
         let Some(sys) = self.sys.as_mut() else {
             return (0.0, 0.0);
@@ -50,15 +75,49 @@ impl SelfStats {
             true,
             ProcessRefreshKind::nothing().with_cpu().with_memory(),
         );
-        let (mut cpu, mut mem) = (0f32, 0u64);
+        let now = Instant::now();
+        let (mut cpu_ms, mut mem) = (reaped_children_cpu_ms(), 0u64);
         for pid in &pids {
             if let Some(p) = sys.process(*pid) {
-                cpu += p.cpu_usage();
+                cpu_ms += p.accumulated_cpu_time();
                 mem += p.memory();
             }
         }
-        let cpu_pct = cpu / self.cpus;
+        let cpu_pct = match self.last {
+            Some((t, prev)) => {
+                let wall_ms = now.duration_since(t).as_secs_f64() * 1e3;
+                let used = cpu_ms.saturating_sub(prev) as f64;
+                if wall_ms > 0.0 {
+                    (used / wall_ms * 100.0 / self.cpus as f64) as f32
+                } else {
+                    0.0
+                }
+            }
+            None => 0.0,
+        };
+        self.last = Some((now, cpu_ms));
         let mem_pct = (mem as f64 / self.mem_bytes as f64 * 100.0) as f32;
         (cpu_pct, mem_pct)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_that_ended_between_samples_still_counts() {
+        let mut s = SelfStats::new(ChildPids::default(), 1.0, 1 << 30);
+        let _ = s.sample();
+        // This thread only waits; the CPU is the child's, and it is reaped before the sample.
+        let ok = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "sh is needed for this test");
+        let (cpu, mem) = s.sample();
+        assert!(cpu > 50.0, "cpu {cpu}");
+        assert!(mem > 0.0 && mem < 100.0, "mem {mem}");
     }
 }
