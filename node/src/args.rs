@@ -97,8 +97,9 @@ pub struct ServeArgs {
     #[arg(long, env = "STATS_INTERVAL_MS", default_value_t = 1_000)]
     pub stats_interval_ms: u64,
     /// At start, wait up to this long for the seeds to answer /health before announcing to
-    /// them (an announce to a node that is not listening yet is lost).
-    #[arg(long, env = "SEED_WAIT_MS", default_value_t = 10_000)]
+    /// them: an announce to a node not listening yet is lost, and the core retries only once
+    /// per gossip round.
+    #[arg(long, env = "SEED_WAIT_MS", default_value_t = 3_000)]
     pub seed_wait_ms: u64,
     /// Seed of this node's core RNG (default: drawn from the life number).
     #[arg(long, env = "SEED")]

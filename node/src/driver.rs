@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use vidmesh_core::job::{ContentHash, FailKind, Job, JobId, OffloadError, Outcome};
-use vidmesh_core::node::Event;
+use vidmesh_core::node::{Event, MemberState};
 use vidmesh_core::{Input, Message, Millis, Node, NodeId, Output, PeerId, Timer};
 
 use crate::cache::DiskCache;
@@ -183,9 +183,8 @@ impl Driver {
         }
     }
 
-    /// Waits (bounded) until every seed answers `/health`: the core announces to its seeds
-    /// once at start and again only while it knows no one, so an announce lost to a seed that
-    /// was still starting could leave the cluster split in two.
+    /// Waits (bounded) until every seed answers `/health`: an announce to a seed that is still
+    /// starting is lost, and the core retries only once per gossip round.
     async fn wait_for_seeds(&self, within: Duration) {
         let me = self.node.id().addr;
         let seeds: Vec<_> = self
@@ -511,6 +510,20 @@ impl Driver {
                 )
             })
             .collect();
+        // SWIM's own view adds `suspect`; the newest life of each node wins.
+        for (id, state) in self.node.membership() {
+            if let Some(e) = peers.get_mut(&id.node) {
+                if id.gen >= e.gen {
+                    e.gen = id.gen;
+                    e.state = match state {
+                        MemberState::Alive => "alive",
+                        MemberState::Suspect => "suspect",
+                        MemberState::Down => "down",
+                    }
+                    .into();
+                }
+            }
+        }
         for v in self.node.peers() {
             let e = peers.entry(v.id.node).or_default();
             e.in_flight_to = v.in_flight_to;

@@ -10,9 +10,10 @@ pub struct PeerStatus {
     pub zone: String,
     pub addr: String,
     pub gen: u32,
-    /// `alive` or `down` (as this node's membership sees it).
+    /// `alive`, `suspect` or `down`, as this node's membership sees it.
     pub state: String,
-    /// Wall-clock time (ms since the Unix epoch) of the last change of `state`.
+    /// Wall-clock time (ms since the Unix epoch) this node last saw the peer come up or go
+    /// down.
     pub since_unix_ms: u64,
     /// Age of the latest load report, if one has arrived.
     pub report_age_ms: Option<u64>,
