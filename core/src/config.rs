@@ -32,6 +32,9 @@ pub struct GossipConfig {
     pub announce_period_ms: u64,
     /// Largest membership datagram.
     pub max_packet_bytes: usize,
+    /// How many times each membership update is piggybacked before it is dropped; SWIM wants
+    /// about 4·log10(cluster size), and every extra copy costs each receiver a member lookup.
+    pub max_transmissions: u8,
 }
 
 impl Default for GossipConfig {
@@ -46,6 +49,7 @@ impl Default for GossipConfig {
             remove_down_after_ms: 60_000,
             announce_period_ms: 5_000,
             max_packet_bytes: 1_400,
+            max_transmissions: 10,
         }
     }
 }

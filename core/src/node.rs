@@ -866,7 +866,7 @@ fn swim_config(cfg: &NodeConfig) -> foca::Config {
     c.suspect_to_down_after = Duration::from_millis(g.suspect_to_down_ms.max(1));
     c.remove_down_after = Some(Duration::from_millis(g.remove_down_after_ms.max(1)));
     c.max_packet_size = NonZeroUsize::new(g.max_packet_bytes.max(256)).expect("> 0");
-    c.max_transmissions = NonZeroU8::new(10).expect("> 0");
+    c.max_transmissions = NonZeroU8::new(g.max_transmissions.max(1)).expect("> 0");
     c.notify_down_members = true;
     let fanout = NonZeroUsize::new(g.fanout.max(1)).expect("> 0");
     c.periodic_gossip = Some(foca::PeriodicParams {
