@@ -25,7 +25,7 @@ use crate::metrics::{
 };
 use crate::queue::EventQueue;
 use crate::rng::{self, hash_unit, normal, stream, unit};
-use crate::scenario::{FaultKind, Scenario, SeedMode, WorkloadKind};
+use crate::scenario::{FaultKind, OffloadLatency, Scenario, SeedMode, WorkloadKind};
 use crate::workload::{Catalog, Draws, RequestDraw};
 
 /// A multiplicative hasher for the u64 job ids: only used for lookups, never iterated into
@@ -278,6 +278,7 @@ pub struct Run<'a> {
     s: &'a Scenario,
     strategy: String,
     strategy_cfg: StrategyConfig,
+    hop_limit: u8,
     zones: Arc<ZoneTable>,
     catalog: &'a Catalog,
     seeds: Vec<Vec<usize>>,
@@ -307,6 +308,8 @@ pub struct Run<'a> {
     fault_events: Vec<FaultEventRow>,
     offloads_same_zone: u64,
     offloads_cross_zone: u64,
+    /// Every client attempt as it ended: (time, succeeded), in time order.
+    attempt_ends: Vec<(Millis, bool)>,
     events: u64,
     job_threads: f64,
     hard_stop: Millis,
@@ -320,10 +323,12 @@ impl<'a> Run<'a> {
         let hard_stop = s.duration_ms
             + w.max_attempts as u64 * (w.attempt_timeout_ms + s.network.connect_timeout_ms + 1_000)
             + 2 * s.output.window_ms;
+        let hop_limit = s.hop_limit_of(&strategy);
         let mut run = Run {
             s,
             strategy,
             strategy_cfg,
+            hop_limit,
             zones: s.network.zones.clone(),
             catalog,
             seeds,
@@ -351,6 +356,7 @@ impl<'a> Run<'a> {
             fault_events: Vec::new(),
             offloads_same_zone: 0,
             offloads_cross_zone: 0,
+            attempt_ends: Vec::new(),
             events: 0,
             job_threads: s.cost.job_threads,
             hard_stop,
@@ -389,7 +395,7 @@ impl<'a> Run<'a> {
         c.workers = spec.workers;
         c.queue_cap = spec.queue_cap;
         c.cache_bytes = spec.cache_bytes;
-        c.hop_limit = self.s.hop_limit;
+        c.hop_limit = self.hop_limit;
         c.strategy = self.strategy_cfg.clone();
         c.gossip = self.s.gossip.clone();
         c.seeds = self.seeds[i]
@@ -515,7 +521,7 @@ impl<'a> Run<'a> {
             Ev::StatsTick => self.stats_tick(),
             Ev::WindowTick => return self.window_tick(),
             Ev::HealthCheck => {
-                if self.blocked_count > 0 {
+                if self.blocked_count > 0 && self.s.workload.block_failed_nodes {
                     for i in 0..self.nodes.len() {
                         if self.blocked[i] && self.nodes[i].status == Status::Up {
                             self.blocked[i] = false;
@@ -749,11 +755,12 @@ impl<'a> Run<'a> {
             );
             return;
         }
-        let d = self.delay(
-            self.nodes[from].zone,
-            self.nodes[t].zone,
-            job.features.size_bytes,
-        );
+        let (fz, tz) = (self.nodes[from].zone, self.nodes[t].zone);
+        let mut d = self.delay(fz, tz, job.features.size_bytes);
+        if self.s.network.offload_latency == OffloadLatency::FullRtt {
+            // The other half of the RTT: the original slept a whole RTT before posting.
+            d += (self.zones.rtt_ms(fz, tz) / 2.0).round() as Millis;
+        }
         self.q.push(
             self.now + d,
             Ev::OffloadArrive {
@@ -1139,7 +1146,8 @@ impl<'a> Run<'a> {
     }
 
     fn start_batch(&mut self) {
-        if self.now >= self.s.duration_ms {
+        let over_count = self.s.workload.batches.is_some_and(|n| self.batch >= n);
+        if self.now >= self.s.duration_ms || over_count {
             self.client_active = false;
             return;
         }
@@ -1320,6 +1328,7 @@ impl<'a> Run<'a> {
                     fallback,
                     item: r.draw.item,
                 };
+                self.attempt_ends.push((self.now, true));
                 self.end_request(req, ReqOutcome::Ok, Some(rec));
                 if !self.blocked[entry as usize] {
                     return;
@@ -1340,7 +1349,8 @@ impl<'a> Run<'a> {
             r.all_unavailable = false;
         }
         let node = *r.tried.last().expect("an attempt was made") as usize;
-        if !self.blocked[node] {
+        self.attempt_ends.push((self.now, false));
+        if self.s.workload.block_failed_nodes && !self.blocked[node] {
             self.blocked[node] = true;
             self.blocked_count += 1;
         }
@@ -1371,7 +1381,8 @@ impl<'a> Run<'a> {
             self.batch_left -= 1;
             if self.batch_left == 0 {
                 let at = now + self.s.workload.pause_ms;
-                if at < self.s.duration_ms {
+                let more = self.s.workload.batches.is_none_or(|n| self.batch < n);
+                if at < self.s.duration_ms && more {
                     self.q.push(at, Ev::BatchStart);
                 } else {
                     self.client_active = false;
@@ -1393,7 +1404,13 @@ impl<'a> Run<'a> {
             })
             .collect();
         let now = self.now;
-        // Requests still open at the hard stop end there as timeouts.
+        let mut attempt_ends = self.attempt_ends;
+        // Requests still open at the hard stop end there as timeouts, their last attempt too.
+        for r in &self.requests {
+            if r.pending && r.attempt > 0 {
+                attempt_ends.push((now, false));
+            }
+        }
         let requests = self
             .requests
             .into_iter()
@@ -1424,6 +1441,7 @@ impl<'a> Run<'a> {
             fault_events: self.fault_events,
             offloads_same_zone: self.offloads_same_zone,
             offloads_cross_zone: self.offloads_cross_zone,
+            attempt_ends,
             end_ms: self.now,
             events: self.events,
             wall_s,

@@ -160,6 +160,9 @@ pub struct RunResult {
     pub fault_events: Vec<FaultEventRow>,
     pub offloads_same_zone: u64,
     pub offloads_cross_zone: u64,
+    /// Every client attempt as it ended: (time ms, succeeded), in time order. Attempts still
+    /// open when the run stopped end then, failed.
+    pub attempt_ends: Vec<(u64, bool)>,
     /// Virtual time at which the run stopped.
     pub end_ms: u64,
     pub events: u64,
@@ -185,6 +188,10 @@ pub struct Summary {
     pub offloads_cross_zone: u64,
     pub cache_hits: u64,
     pub duration_s: f64,
+    /// Client attempts (each request makes one or more).
+    pub attempts: u64,
+    /// 100 · successful attempts / attempts: the report's "throughput %".
+    pub attempt_success_pct: Option<f64>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -246,6 +253,11 @@ impl RunResult {
             offloads_cross_zone: self.offloads_cross_zone,
             cache_hits: hits,
             duration_s,
+            attempts: self.attempt_ends.len() as u64,
+            attempt_success_pct: attempt_pct(
+                self.attempt_ends.iter().filter(|a| a.1).count() as u64,
+                self.attempt_ends.len() as u64,
+            ),
         }
     }
 
@@ -267,6 +279,10 @@ impl RunResult {
     }
 }
 
+fn attempt_pct(ok: u64, attempts: u64) -> Option<f64> {
+    (attempts > 0).then(|| 100.0 * ok as f64 / attempts as f64)
+}
+
 fn f3(v: f64) -> String {
     format!("{v:.3}")
 }
@@ -283,10 +299,10 @@ fn b(v: bool) -> &'static str {
     }
 }
 
-pub const SUMMARY_HEADER: &str = "strategy,requests,succeeded,failed,timeouts,rejected,success_rate,goodput_per_s,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,offloads_same_zone,offloads_cross_zone,cache_hits,duration_s";
+pub const SUMMARY_HEADER: &str = "strategy,requests,succeeded,failed,timeouts,rejected,success_rate,goodput_per_s,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,offloads_same_zone,offloads_cross_zone,cache_hits,duration_s,attempts,attempt_success_pct";
 pub const REQUESTS_HEADER: &str = "strategy,request_id,batch,submit_ms,end_ms,latency_ms,attempts,outcome,entry_node,entry_zone,exec_node,exec_zone,hops,cache_hit,offloaded,fallback,size_bytes,width,height,frames";
 pub const CLIENT_WINDOWS_HEADER: &str =
-    "strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight";
+    "strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight,attempts,attempt_success_pct";
 pub const NODE_WINDOWS_HEADER: &str = "strategy,window_start_s,node,zone,up,queue_len,in_flight,enqueues,dequeues,cpu_pct,mem_pct,jobs_done,cache_hits,offloads_same_zone,offloads_cross_zone,responses_same_zone,responses_cross_zone";
 pub const CONVERGENCE_HEADER: &str =
     "strategy,node,zone,seeds,start_ms,full_view_ms,time_to_full_view_ms,rounds";
@@ -312,7 +328,7 @@ pub fn write_all(
         let s = r.summary();
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             s.strategy,
             s.requests,
             s.succeeded,
@@ -328,7 +344,9 @@ pub fn write_all(
             s.offloads_same_zone,
             s.offloads_cross_zone,
             s.cache_hits,
-            f3(s.duration_s)
+            f3(s.duration_s),
+            s.attempts,
+            opt3(s.attempt_success_pct)
         )
         .ok();
     }
@@ -384,6 +402,14 @@ pub fn write_all(
     writeln!(out, "{CLIENT_WINDOWS_HEADER}").ok();
     for r in runs {
         let n = r.in_flight_at_window_end.len();
+        // Attempts that ended in each window, and how many of them succeeded.
+        let mut att: Vec<(u64, u64)> = vec![(0, 0); n];
+        for &(t, ok) in &r.attempt_ends {
+            let w = ((t / window_ms) as usize).min(n.saturating_sub(1));
+            att[w].0 += 1;
+            att[w].1 += ok as u64;
+        }
+        let (mut cum_att, mut cum_ok) = (0u64, 0u64);
         let mut per: Vec<(u64, Vec<u64>)> = vec![(0, Vec::new()); n];
         for q in &r.requests {
             let w = ((q.end_ms / window_ms) as usize).min(n.saturating_sub(1));
@@ -395,9 +421,11 @@ pub fn write_all(
         for (w, (ended, lat)) in per.iter_mut().enumerate() {
             lat.sort_unstable();
             let pct = (*ended > 0).then(|| 100.0 * lat.len() as f64 / *ended as f64);
+            cum_att += att[w].0;
+            cum_ok += att[w].1;
             writeln!(
                 out,
-                "{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{}",
                 r.strategy,
                 w as u64 * window_ms / 1000,
                 ended,
@@ -405,7 +433,9 @@ pub fn write_all(
                 opt3(pct),
                 opt3(mean(lat)),
                 opt3(percentile(lat, 95.0)),
-                r.in_flight_at_window_end[w]
+                r.in_flight_at_window_end[w],
+                att[w].0,
+                opt3(attempt_pct(cum_ok, cum_att))
             )
             .ok();
         }

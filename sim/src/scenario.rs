@@ -91,8 +91,22 @@ struct NetworkFile {
     connect_timeout_ms: u64,
     #[serde(default = "default_offload_timeout")]
     offload_timeout_ms: u64,
+    #[serde(default)]
+    offload_latency: OffloadLatency,
     client_zone: Option<Spanned<String>>,
     client_bandwidth_mbps: Option<Spanned<f64>>,
+}
+
+/// What sending an offloaded upload to a peer costs before it arrives.
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OffloadLatency {
+    /// Half the zone RTT plus the transfer at the link's bandwidth (a real network).
+    #[default]
+    OneWay,
+    /// A full zone RTT plus the transfer: the original system slept the whole emulated RTT
+    /// before it posted the file.
+    FullRtt,
 }
 
 fn default_unknown_rtt() -> f64 {
@@ -166,6 +180,8 @@ pub enum SeedMode {
 struct StrategyFile {
     name: Spanned<String>,
     strategy: Spanned<StrategyConfig>,
+    /// Overrides the scenario's `hop_limit` for this strategy.
+    hop_limit: Option<Spanned<u8>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,6 +319,12 @@ struct WorkloadFile {
     health_check_ms: Spanned<u64>,
     #[serde(default)]
     start_s: f64,
+    /// Batch client: stop after this many batches (absent = until `duration_s`).
+    batches: Option<Spanned<u32>>,
+    /// Whether a node an attempt failed on is avoided by every request until it answers a
+    /// health check or a request (the report's client) or only by the request that failed.
+    #[serde(default = "d_true")]
+    block_failed_nodes: bool,
 }
 
 fn d_batch() -> Spanned<u32> {
@@ -484,6 +506,9 @@ impl CostModel {
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub kind: WorkloadKind,
+    /// Batch client: how many batches at most.
+    pub batches: Option<u32>,
+    pub block_failed_nodes: bool,
     /// Indices of the nodes the client sends to.
     pub targets: Vec<usize>,
     pub batch_size: u32,
@@ -530,6 +555,7 @@ pub struct Network {
     pub zones: Arc<ZoneTable>,
     pub connect_timeout_ms: u64,
     pub offload_timeout_ms: u64,
+    pub offload_latency: OffloadLatency,
     pub client_zone: Option<ZoneId>,
     pub client_bandwidth_mbps: Option<f64>,
 }
@@ -549,6 +575,8 @@ pub struct Scenario {
     pub seed: u64,
     pub duration_ms: u64,
     pub hop_limit: u8,
+    /// Strategies whose `hop_limit` differs from the scenario's.
+    pub strategy_hop_limits: Vec<(String, u8)>,
     pub network: Network,
     pub nodes: Vec<NodeSpec>,
     /// How generated nodes pick seeds (resolved when the run builds its topology).
@@ -563,6 +591,15 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The hop limit the named strategy runs with.
+    pub fn hop_limit_of(&self, strategy: &str) -> u8 {
+        self.strategy_hop_limits
+            .iter()
+            .find(|(n, _)| n == strategy)
+            .map(|(_, h)| *h)
+            .unwrap_or(self.hop_limit)
+    }
+
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
@@ -645,9 +682,6 @@ fn build(
             at(&raw.duration_s.span()),
             format!("duration_s must be a positive number of seconds, got {duration_s}"),
         ));
-    }
-    if raw.hop_limit > 16 {
-        return Err(err(None, format!("hop_limit {} is over 16", raw.hop_limit)));
     }
 
     // Network.
@@ -826,6 +860,7 @@ fn build(
 
     // Strategies.
     let mut strategies: Vec<(String, StrategyConfig)> = Vec::new();
+    let mut strategy_hop_limits: Vec<(String, u8)> = Vec::new();
     if raw.strategies.get_ref().is_empty() {
         return Err(err(
             at(&raw.strategies.span()),
@@ -850,6 +885,9 @@ fn build(
             .get_ref()
             .validate()
             .map_err(|m| err(at(&s.strategy.span()), format!("strategy `{name}`: {m}")))?;
+        if let Some(h) = &s.hop_limit {
+            strategy_hop_limits.push((name.clone(), *h.get_ref()));
+        }
         strategies.push((name, s.strategy.get_ref().clone()));
     }
 
@@ -980,8 +1018,15 @@ fn build(
     if !(w.start_s.is_finite() && w.start_s >= 0.0) {
         return Err(err(None, "workload.start_s must be ≥ 0".into()));
     }
+    if let Some(b) = &w.batches {
+        if *b.get_ref() == 0 {
+            return Err(err(at(&b.span()), "workload.batches must be ≥ 1".into()));
+        }
+    }
     let workload = Workload {
         kind: w.kind,
+        batches: w.batches.as_ref().map(|b| *b.get_ref()),
+        block_failed_nodes: w.block_failed_nodes,
         targets,
         batch_size: *w.batch_size.get_ref(),
         pause_ms: w.pause_ms,
@@ -1116,10 +1161,12 @@ fn build(
         seed: raw.seed,
         duration_ms: (duration_s * 1000.0).round() as u64,
         hop_limit: raw.hop_limit,
+        strategy_hop_limits,
         network: Network {
             zones: Arc::new(zones),
             connect_timeout_ms: net.connect_timeout_ms,
             offload_timeout_ms: net.offload_timeout_ms,
+            offload_latency: net.offload_latency,
             client_zone,
             client_bandwidth_mbps: net.client_bandwidth_mbps.as_ref().map(|b| *b.get_ref()),
         },
