@@ -67,6 +67,8 @@ struct ScenarioFile {
     faults: Vec<FaultFile>,
     #[serde(default)]
     output: OutputFile,
+    #[serde(default)]
+    live: LiveFile,
 }
 
 fn d_gossip() -> Spanned<GossipConfig> {
@@ -466,6 +468,33 @@ impl Default for OutputFile {
     }
 }
 
+/// `[live]`: settings only `sim live` reads (real node processes, real clips).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiveFile {
+    /// Folder of clips with a `catalog.csv`; generated there when missing. Relative paths are
+    /// taken from the scenario file's folder.
+    catalog_dir: Option<String>,
+    /// Clips to generate (default 8).
+    clips: Option<Spanned<u32>>,
+    /// Longest generated clip in seconds (default 2) and largest frame height (default 480).
+    clip_max_seconds: Option<Spanned<u32>>,
+    clip_max_height: Option<Spanned<u32>>,
+    /// Run length of a live run, if shorter than `duration_s`.
+    duration_s: Option<Spanned<f64>>,
+}
+
+/// What `sim live` needs beyond the simulated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    /// As written in the scenario (relative to the scenario file's folder).
+    pub catalog_dir: Option<PathBuf>,
+    pub clips: u32,
+    pub clip_max_seconds: u32,
+    pub clip_max_height: u32,
+    pub duration_ms: Option<u64>,
+}
+
 // ---- the validated scenario ---------------------------------------------------------------
 
 #[derive(Debug, Clone)]
@@ -588,6 +617,7 @@ pub struct Scenario {
     pub catalog: Catalog,
     pub faults: Vec<Fault>,
     pub output: Output,
+    pub live: Live,
 }
 
 impl Scenario {
@@ -1147,6 +1177,34 @@ fn build(
     }
     faults.sort_by_key(|f| (f.at_ms, f.node));
 
+    let l = &raw.live;
+    let positive = |v: &Option<Spanned<u32>>, default: u32, min: u32, what: &str| match v {
+        None => Ok(default),
+        Some(x) if *x.get_ref() >= min => Ok(*x.get_ref()),
+        Some(x) => Err(err(
+            at(&x.span()),
+            format!("live.{what} must be ≥ {min}, got {}", x.get_ref()),
+        )),
+    };
+    let live = Live {
+        catalog_dir: l.catalog_dir.as_ref().map(PathBuf::from),
+        clips: positive(&l.clips, 8, 1, "clips")?,
+        clip_max_seconds: positive(&l.clip_max_seconds, 2, 1, "clip_max_seconds")?,
+        clip_max_height: positive(&l.clip_max_height, 480, 240, "clip_max_height")?,
+        duration_ms: match &l.duration_s {
+            None => None,
+            Some(d) if d.get_ref().is_finite() && *d.get_ref() > 0.0 => {
+                Some((d.get_ref() * 1000.0).round() as u64)
+            }
+            Some(d) => {
+                return Err(err(
+                    at(&d.span()),
+                    "live.duration_s must be a positive number of seconds".into(),
+                ))
+            }
+        },
+    };
+
     let window_s = *raw.output.window_s.get_ref();
     if window_s == 0 {
         return Err(err(
@@ -1183,6 +1241,7 @@ fn build(
             requests_csv: raw.output.requests_csv,
             node_windows_csv: raw.output.node_windows_csv,
         },
+        live,
     })
 }
 
