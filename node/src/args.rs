@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// per gossip round.
     #[arg(long, env = "SEED_WAIT_MS", default_value_t = 3_000)]
     pub seed_wait_ms: u64,
+    /// Die when the process that started this node dies (Linux). The signal comes when the
+    /// starting *thread* exits, so spawn from a thread that lives as long as the node should.
+    #[arg(long)]
+    pub exit_with_parent: bool,
     /// Seed of this node's core RNG (default: drawn from the life number).
     #[arg(long, env = "SEED")]
     pub seed: Option<u64>,
@@ -272,6 +276,8 @@ pub struct NodeLaunch {
     pub offload_timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
     pub ffmpeg_args: Option<String>,
+    /// Pass `--exit-with-parent` (see [`ServeArgs::exit_with_parent`]).
+    pub exit_with_parent: bool,
     /// Further flags, appended as given.
     pub extra: Vec<String>,
 }
@@ -301,6 +307,7 @@ impl NodeLaunch {
             offload_timeout_ms: None,
             connect_timeout_ms: None,
             ffmpeg_args: None,
+            exit_with_parent: false,
             extra: Vec::new(),
         }
     }
@@ -357,12 +364,15 @@ impl NodeLaunch {
         if let Some(v) = &self.ffmpeg_args {
             flag("ffmpeg-args", v.clone());
         }
+        if self.exit_with_parent {
+            a.push("--exit-with-parent".into());
+        }
         a.extend(self.extra.iter().cloned());
         a
     }
 
-    /// A command that starts this node from the `vidmesh-node` binary at `bin`, with the
-    /// environment variables the flags would otherwise read removed.
+    /// A command that starts this node from the `vidmesh-node` binary at `bin`, in a process
+    /// group of its own, with the environment variables the flags would otherwise read removed.
     pub fn command(&self, bin: &Path) -> std::process::Command {
         self.command_via(bin, &[])
     }
@@ -372,6 +382,10 @@ impl NodeLaunch {
     /// `command_via(&std::env::current_exe()?, &["node"])`).
     pub fn command_via(&self, program: &Path, leading: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(program);
+        // Its own process group, so a driver can signal the node with its ffmpeg children
+        // (`kill(-pid, SIGSTOP)` pauses the whole node).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.args(leading);
         for v in [
             "NODE_NAME",

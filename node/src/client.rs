@@ -286,6 +286,11 @@ pub async fn run_client(cfg: ClientConfig) -> Vec<RequestRecord> {
                     records.push(r.expect("request task"));
                 }
                 batch += 1;
+                // As the simulator: the next batch starts a pause after this one ended, if
+                // that is still within the run.
+                if Instant::now() + pause >= end {
+                    break;
+                }
                 tokio::time::sleep(pause).await;
             }
         }

@@ -65,6 +65,7 @@ impl Transcoder {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| {
             fail(
                 FailKind::Io,
@@ -119,6 +120,23 @@ impl Transcoder {
             )),
         }
     }
+}
+
+/// Makes the child die when this node dies, even by SIGKILL (a crash fault must not leave
+/// orphaned ffmpeg processes eating the CPU the survivors are measured on). Linux only.
+pub fn die_with_parent(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the closure only calls prctl, which is async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 fn last_lines(s: &str, n: usize) -> String {

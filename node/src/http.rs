@@ -78,6 +78,14 @@ impl AppState {
     }
 }
 
+/// Marks a refusal as the connection's last response: it may come before the body was read,
+/// and a client reusing the connection would then send its next request into a closed socket.
+fn closing(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -117,7 +125,7 @@ async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
     let started = Instant::now();
     match upload_inner(&st, &headers, body, started).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => closing(e.into_response()),
     }
 }
 
@@ -374,7 +382,7 @@ async fn gossip(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(e) => {
             st.info.http.bad_gossip.fetch_add(1, Ordering::Relaxed);
-            e.into_response()
+            closing(e.into_response())
         }
     }
 }

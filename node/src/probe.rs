@@ -77,6 +77,7 @@ pub async fn probe(
     .arg(path)
     .stdin(std::process::Stdio::null())
     .kill_on_drop(true);
+    crate::ffmpeg::die_with_parent(&mut cmd);
     let out = match tokio::time::timeout(timeout, cmd.output()).await {
         Err(_) => return Err(ProbeError::Timeout(timeout)),
         Ok(Err(e)) => {

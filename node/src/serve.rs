@@ -67,6 +67,9 @@ async fn resolve_seeds(seeds: &[String]) -> Vec<PeerAddr> {
 
 /// Checks the flags, prepares the data directory, binds the socket and starts the core.
 pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
+    if args.exit_with_parent {
+        exit_with_parent()?;
+    }
     check_installed(&args.ffmpeg).map_err(|e| anyhow!(e))?;
     check_installed(&args.ffprobe).map_err(|e| anyhow!(e))?;
     let zones = load_zones(args.zones_file.as_deref()).map_err(|e| anyhow!(e))?;
@@ -224,6 +227,27 @@ impl BoundNode {
             .await?;
         Ok(())
     }
+}
+
+/// Asks the kernel to kill this process when its parent goes (so an interrupted driver leaves
+/// no node behind); its ffmpeg children follow through their own death signal.
+fn exit_with_parent() -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls without pointers.
+        let parent_gone = unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            libc::getppid() == 1
+        };
+        if parent_gone {
+            bail!("the process that started this node has already exited");
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    bail!("--exit-with-parent is only supported on Linux")
 }
 
 /// Resolves on SIGINT or SIGTERM.

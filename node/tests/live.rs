@@ -112,6 +112,7 @@ impl Cluster {
                 l.seeds = vec![addrs[(i + 1) % specs.len()]];
             }
             l.gossip = fast_gossip();
+            l.exit_with_parent = true; // an interrupted test run leaves no node behind
             l.transcode_timeout_s = Some(60.0);
             l.offload_timeout_ms = Some(60_000);
             tweak(&mut l);
