@@ -1,4 +1,8 @@
-//! `sim`: run vidmesh scenarios in the discrete-event simulator.
+//! `sim`: run vidmesh scenarios in the discrete-event simulator (`run`, `sweep`, `bench`) or as
+//! real node processes on loopback (`live`).
+
+mod live;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +42,54 @@ enum Cmd {
         /// Do not render charts after writing the CSVs.
         #[arg(long)]
         no_charts: bool,
+        /// Also write report.md (the report's published numbers next to this run's).
+        #[arg(long)]
+        report: bool,
+    },
+    /// Run the scenario's cluster as real vidmesh-node processes on loopback (real ffmpeg), with
+    /// the scenario's client and faults; writes the same CSV files as `run`.
+    Live {
+        /// The scenario TOML file.
+        scenario: PathBuf,
+        /// Output directory (default: results/<scenario name>-live/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only this strategy (repeatable).
+        #[arg(long = "strategy")]
+        strategies: Vec<String>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Do not render charts after writing the CSVs.
+        #[arg(long)]
+        no_charts: bool,
+        /// Start the live dashboard beside the run (default address 127.0.0.1:8005).
+        #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8005")]
+        dashboard: Option<String>,
+        /// The ffmpeg used to generate clips (the nodes find theirs on PATH).
+        #[arg(long, default_value = "ffmpeg")]
+        ffmpeg: String,
+    },
+    /// Independent replications under a range of seeds, in parallel: sweep.csv (mean and 95 %
+    /// CI per strategy and metric) and an error-bar chart.
+    Sweep {
+        /// The scenario TOML file.
+        scenario: PathBuf,
+        /// Seeds to run: A..B (both included), A..=B, or one seed.
+        #[arg(long)]
+        seeds: String,
+        /// Output directory (default: results/<scenario name>/sweep/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only this strategy (repeatable).
+        #[arg(long = "strategy")]
+        strategies: Vec<String>,
+        /// Do not render the chart.
+        #[arg(long)]
+        no_charts: bool,
     },
     /// Measure the simulator: events per second and wall time of a scenario (scale_1000 by
     /// default), median of several runs. Writes no files.
@@ -54,6 +106,13 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // `sim node serve …` is a vidmesh-node, so `sim live` needs no second binary.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "node") {
+        return vidmesh_node::cli::run(
+            std::iter::once(std::ffi::OsString::from("vidmesh-node")).chain(args[2..].to_vec()),
+        );
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VIDMESH_LOG")
@@ -69,7 +128,33 @@ fn main() -> ExitCode {
             out,
             strategies,
             no_charts,
-        } => cmd_run(&scenario, seed, out, &strategies, no_charts),
+            report,
+        } => cmd_run(&scenario, seed, out, &strategies, no_charts, report),
+        Cmd::Live {
+            scenario,
+            out,
+            strategies,
+            seed,
+            no_charts,
+            dashboard,
+            ffmpeg,
+        } => cmd_live(
+            &scenario,
+            seed,
+            out,
+            &strategies,
+            no_charts,
+            dashboard,
+            ffmpeg,
+        ),
+        Cmd::Sweep {
+            scenario,
+            seeds,
+            out,
+            jobs,
+            strategies,
+            no_charts,
+        } => cmd_sweep(&scenario, &seeds, out, jobs, &strategies, no_charts),
         Cmd::Bench {
             scenario,
             runs,
@@ -148,6 +233,7 @@ fn cmd_run(
     out: Option<PathBuf>,
     strategies: &[String],
     no_charts: bool,
+    report: bool,
 ) -> Result<()> {
     let s = load(path, seed, strategies)?;
     let catalog = Catalog::build(&s);
@@ -178,6 +264,143 @@ fn cmd_run(
     if !no_charts {
         render_charts(&dir, &s);
     }
+    if report {
+        let p = vidmesh_analysis::write_report(&dir, &s.name)
+            .with_context(|| format!("writing report.md into {}", dir.display()))?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn cmd_live(
+    path: &Path,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    strategies: &[String],
+    no_charts: bool,
+    dashboard: Option<String>,
+    ffmpeg: String,
+) -> Result<()> {
+    let s = live::live_scenario(&load(path, seed, strategies)?)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-live", s.name)));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let opts = live::LiveOptions {
+        out: dir.clone(),
+        scenario_dir: path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        program: std::env::current_exe().context("finding the sim executable")?,
+        leading: vec!["node".into()],
+        dashboard,
+        ffmpeg,
+    };
+    vidmesh_node::ffmpeg::check_installed(&opts.ffmpeg).map_err(anyhow::Error::msg)?;
+    let (_, clips) = live::prepare_catalog(&s, &opts)?;
+    let catalog = live::sim_catalog(&clips);
+    println!(
+        "live scenario {} · seed {} · {} nodes · {} s per strategy · {} clips · strategies: {}",
+        s.name,
+        s.seed,
+        s.nodes.len(),
+        s.duration_ms / 1000,
+        clips.len(),
+        s.strategies
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let started = Instant::now();
+    // One thread: node processes are spawned from it, and it lives as long as the run (the
+    // nodes are told to die with it).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let runs = rt.block_on(async {
+        let run = live::LiveRun::new(&s, &clips, &opts)?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut observer = None;
+        if let Some(addr) = &opts.dashboard {
+            let metrics_addr = vidmesh_node::client_metrics::serve("127.0.0.1:0").await?;
+            let o = vidmesh_observer::bind(vidmesh_observer::Config {
+                listen: addr.clone(),
+                seeds: run.addrs.iter().map(|a| a.to_string()).collect(),
+                client: Some(metrics_addr.to_string()),
+                ..Default::default()
+            })
+            .await?;
+            println!("dashboard: http://{}/", o.local_addr);
+            observer = Some(tokio::spawn(o.run(async {
+                let _ = stop_rx.await;
+            })));
+        }
+        let work = async {
+            let mut runs = Vec::new();
+            for k in 0..s.strategies.len() {
+                runs.push(run.run_strategy(k).await?);
+            }
+            anyhow::Ok(runs)
+        };
+        // Ctrl-C or SIGTERM drops the run, and with it every node process.
+        let result = tokio::select! {
+            r = work => r,
+            _ = vidmesh_observer::shutdown_signal() => {
+                Err(anyhow::anyhow!("interrupted; every node was stopped"))
+            }
+        };
+        let _ = stop_tx.send(());
+        if let Some(o) = observer {
+            let _ = o.await;
+        }
+        let _ = std::fs::remove_dir_all(&run.data_root);
+        result
+    })?;
+    let wall = started.elapsed().as_secs_f64();
+    print!("{}", summary_table(&runs));
+    println!("live run took {wall:.1} s wall");
+    metrics::write_all(&dir, &s, &catalog, &runs)
+        .with_context(|| format!("writing results into {}", dir.display()))?;
+    println!("wrote {}", dir.display());
+    if !no_charts {
+        render_charts(&dir, &s);
+    }
+    Ok(())
+}
+
+fn cmd_sweep(
+    path: &Path,
+    seeds: &str,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+    strategies: &[String],
+    no_charts: bool,
+) -> Result<()> {
+    let seeds = sweep::parse_seeds(seeds).map_err(anyhow::Error::msg)?;
+    let s = load(path, None, strategies)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name).join("sweep"));
+    let jobs = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1)
+    });
+    println!(
+        "sweep {} · seeds {}..{} ({} replications × {} strategies) · {} threads",
+        s.name,
+        seeds[0],
+        seeds[seeds.len() - 1],
+        seeds.len(),
+        s.strategies.len(),
+        jobs
+    );
+    let started = Instant::now();
+    sweep::run_sweep(&s, &seeds, &dir, jobs, !no_charts)?;
+    println!(
+        "wrote {} in {:.2} s wall",
+        dir.join("sweep.csv").display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -1,0 +1,844 @@
+//! `sim live`: a scenario's cluster as real `vidmesh-node` processes on loopback, the load
+//! client in-process, the scenario's faults applied to the processes, and the same CSV files as
+//! `sim run` (docs/metrics.md), written by `vidmesh_sim::metrics::write_all`.
+//!
+//! Strategies run one after another, each on a fresh cluster (fresh caches) on the same ports.
+//! Node state comes from polling every node's `GET /status` once a second: counters and gauges
+//! for `node_windows.csv`, and each node's membership view (with the wall-clock time of every
+//! up/down change) for `convergence.csv` and `failure_detection.csv`.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use vidmesh_core::ContentHash;
+use vidmesh_node::args::{NodeLaunch, ZonesFile};
+use vidmesh_node::catalog::{self, CatalogSpec, Clip};
+use vidmesh_node::client::{self, Arrivals, ClientConfig, RequestOutcome, Target};
+use vidmesh_node::status::Status;
+
+use vidmesh_sim::metrics::{
+    ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, ReqOutcome, RequestRecord, RunResult,
+    WindowCounts,
+};
+use vidmesh_sim::scenario::{FaultKind, Scenario, Video, WorkloadKind};
+use vidmesh_sim::workload::Catalog;
+
+/// More nodes than this would not fit one machine's cores and file descriptors.
+const MAX_LIVE_NODES: usize = 50;
+const POLL_EVERY: Duration = Duration::from_secs(1);
+const POLL_TIMEOUT: Duration = Duration::from_millis(800);
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How `sim live` starts node processes and where it writes.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Output folder (CSV files, `logs/`, and the catalog when the scenario names none).
+    pub out: PathBuf,
+    /// The scenario file's folder: a relative `live.catalog_dir` is taken from here.
+    pub scenario_dir: PathBuf,
+    /// A program that runs `vidmesh_node::cli::run` with the arguments after `leading`.
+    pub program: PathBuf,
+    pub leading: Vec<String>,
+    /// Start the observer's dashboard here.
+    pub dashboard: Option<String>,
+    pub ffmpeg: String,
+}
+
+/// The scenario as `sim live` runs it: `[live] duration_s` applied, faults past the end dropped.
+pub fn live_scenario(s: &Scenario) -> Result<Scenario> {
+    let mut s = s.clone();
+    if let Some(d) = s.live.duration_ms {
+        s.duration_ms = s.duration_ms.min(d);
+    }
+    let end = s.duration_ms;
+    s.faults.retain(|f| f.at_ms < end);
+    if s.nodes.len() > MAX_LIVE_NODES {
+        bail!(
+            "scenario `{}` has {} nodes; `sim live` runs at most {MAX_LIVE_NODES} real processes",
+            s.name,
+            s.nodes.len()
+        );
+    }
+    Ok(s)
+}
+
+/// The clips of the scenario's catalog: loaded from `live.catalog_dir` (or `<out>/catalog`),
+/// generated with ffmpeg there first if it has no `catalog.csv`.
+pub fn prepare_catalog(s: &Scenario, opts: &LiveOptions) -> Result<(PathBuf, Vec<Clip>)> {
+    let dir = match &s.live.catalog_dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => opts.scenario_dir.join(d),
+        None => opts.out.join("catalog"),
+    };
+    if dir.join(catalog::CATALOG_FILE).is_file() {
+        let clips = catalog::load(&dir)
+            .with_context(|| format!("reading the clip catalog in {}", dir.display()))?;
+        return Ok((dir, clips));
+    }
+    let spec = CatalogSpec {
+        count: s.live.clips as usize,
+        seed: s.seed,
+        max_seconds: s.live.clip_max_seconds,
+        max_height: s.live.clip_max_height,
+        ffmpeg: opts.ffmpeg.clone(),
+    };
+    println!(
+        "generating {} clips (≤ {} s, ≤ {}p) into {}",
+        spec.count,
+        spec.max_seconds,
+        spec.max_height,
+        dir.display()
+    );
+    let clips = catalog::generate(&dir, &spec)
+        .with_context(|| format!("generating the clip catalog in {}", dir.display()))?;
+    Ok((dir, clips))
+}
+
+/// The simulator's view of the real clips, so the shared CSV writer can describe them.
+pub fn sim_catalog(clips: &[Clip]) -> Catalog {
+    let videos: Vec<Video> = clips
+        .iter()
+        .map(|c| Video {
+            width: c.width,
+            height: c.height,
+            frames: c.frames,
+            size_bytes: c.size_bytes,
+            duration_ms: c.duration_ms,
+        })
+        .collect();
+    let mean_size_bytes =
+        videos.iter().map(|v| v.size_bytes as f64).sum::<f64>() / videos.len().max(1) as f64;
+    Catalog {
+        hashes: vec![ContentHash([0; 32]); videos.len()],
+        videos,
+        mean_size_bytes,
+    }
+}
+
+/// Loopback addresses free right now, one per node.
+fn free_addrs(n: usize) -> Result<Vec<SocketAddr>> {
+    // Hold every listener until all are chosen so no port is handed out twice.
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<_>>()
+        .context("choosing free loopback ports")?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().context("reading a chosen port"))
+        .collect()
+}
+
+/// The node processes of one run. Dropping it kills every node (and its ffmpeg children).
+struct Cluster {
+    launches: Vec<NodeLaunch>,
+    children: Vec<Option<Child>>,
+    logs: Vec<PathBuf>,
+    program: PathBuf,
+    leading: Vec<String>,
+}
+
+impl Cluster {
+    fn spawn(&mut self, i: usize) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.logs[i])
+            .with_context(|| format!("opening {}", self.logs[i].display()))?;
+        let leading: Vec<&str> = self.leading.iter().map(String::as_str).collect();
+        let mut cmd = self.launches[i].command_via(&self.program, &leading);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Own process group: a crash or pause reaches the node's ffmpeg children too.
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the node if the
+        // thread that spawned it (the driver's main thread) dies, so no node outlives `sim`.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.launches[i].name))?;
+        self.children[i] = Some(child);
+        Ok(())
+    }
+
+    fn signal(&self, i: usize, sig: libc::c_int) {
+        if let Some(c) = &self.children[i] {
+            // SAFETY: kill(2) with the negated pid of a process group this driver created.
+            unsafe {
+                libc::kill(-(c.id() as libc::pid_t), sig);
+            }
+        }
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.signal(i, libc::SIGKILL);
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether node `i` has exited on its own; its log's tail if so.
+    fn exited(&mut self, i: usize) -> Option<String> {
+        let c = self.children[i].as_mut()?;
+        match c.try_wait() {
+            Ok(Some(status)) => {
+                let log = std::fs::read_to_string(&self.logs[i]).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                Some(format!(
+                    "{} exited ({status}); the end of {}:\n{}",
+                    self.launches[i].name,
+                    self.logs[i].display(),
+                    tail.join("\n")
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    fn shutdown(&mut self) {
+        for i in 0..self.children.len() {
+            // A paused node must be able to die; SIGKILL works on stopped processes too.
+            self.crash(i);
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Removes a folder when dropped (node data dirs: caches and temp files).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One `/status` poll of one node: `None` when it did not answer in time.
+struct Sample {
+    t_ms: u64,
+    node: usize,
+    status: Option<Status>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn ms_since(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+async fn poll_all(http: &reqwest::Client, addrs: &[SocketAddr], t_ms: u64) -> Vec<Sample> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, a) in addrs.iter().enumerate() {
+        let http = http.clone();
+        let url = format!("http://{a}/status");
+        set.spawn(async move {
+            let status = async {
+                let r = http.get(&url).timeout(POLL_TIMEOUT).send().await.ok()?;
+                if !r.status().is_success() {
+                    return None;
+                }
+                let bytes = r.bytes().await.ok()?;
+                serde_json::from_slice::<Status>(&bytes).ok()
+            }
+            .await;
+            Sample {
+                t_ms,
+                node: i,
+                status,
+            }
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(s) = set.join_next().await {
+        if let Ok(s) = s {
+            out.push(s);
+        }
+    }
+    out.sort_by_key(|s| s.node);
+    out
+}
+
+/// What happened to the processes, in run time.
+#[derive(Clone, Debug)]
+struct Applied {
+    t_ms: u64,
+    kind: &'static str,
+    node: usize,
+}
+
+/// Everything `sim live` needs to run a scenario's strategies.
+pub struct LiveRun<'a> {
+    pub scenario: &'a Scenario,
+    pub clips: &'a [Clip],
+    pub opts: &'a LiveOptions,
+    pub addrs: Vec<SocketAddr>,
+    /// Where node data dirs go (removed afterwards).
+    pub data_root: PathBuf,
+}
+
+impl<'a> LiveRun<'a> {
+    pub fn new(scenario: &'a Scenario, clips: &'a [Clip], opts: &'a LiveOptions) -> Result<Self> {
+        let addrs = free_addrs(scenario.nodes.len())?;
+        let data_root = std::env::temp_dir().join(format!("vidmesh-live-{}", std::process::id()));
+        Ok(LiveRun {
+            scenario,
+            clips,
+            opts,
+            addrs,
+            data_root,
+        })
+    }
+
+    fn launches(&self, k: usize, zones_file: &Path) -> Vec<NodeLaunch> {
+        let s = self.scenario;
+        let (strategy, config) = &s.strategies[k];
+        let n = s.nodes.len();
+        s.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let zone = s.network.zones.name(spec.zone).to_string();
+                let mut l = NodeLaunch::new(
+                    &spec.name,
+                    i as u32 + 1,
+                    &zone,
+                    self.addrs[i],
+                    self.data_root.join(strategy).join(&spec.name),
+                );
+                // Generated topologies get their seeds when the simulator builds them; live
+                // runs use the report's ring (node i knows node i+1).
+                let seeds: Vec<usize> = if spec.seeds.is_empty() && s.generated_seeds.is_some() {
+                    if n > 1 {
+                        vec![(i + 1) % n]
+                    } else {
+                        vec![]
+                    }
+                } else {
+                    spec.seeds.clone()
+                };
+                l.seeds = seeds.iter().map(|&j| self.addrs[j]).collect();
+                l.strategy = config.clone();
+                l.gossip = s.gossip.clone();
+                l.workers = spec.workers;
+                l.queue_cap = spec.queue_cap;
+                l.cache_mb = spec.cache_bytes as f64 / 1e6;
+                l.hop_limit = s.hop_limit_of(strategy);
+                l.zones_file = Some(zones_file.to_path_buf());
+                l.seed = vidmesh_sim::rng::splitmix(s.seed ^ ((i as u64 + 1) << 32));
+                l.cpus = Some(spec.cores as f32);
+                l.mem_mb = Some(spec.memory_mb);
+                l.offload_timeout_ms = Some(s.network.offload_timeout_ms);
+                l.connect_timeout_ms = Some(s.network.connect_timeout_ms);
+                l
+            })
+            .collect()
+    }
+
+    /// Runs strategy `k` on a fresh cluster and returns what it measured.
+    pub async fn run_strategy(&self, k: usize) -> Result<RunResult> {
+        let s = self.scenario;
+        let strategy = s.strategies[k].0.clone();
+        let wall = Instant::now();
+        let _data = RemoveOnDrop(self.data_root.join(&strategy));
+        std::fs::create_dir_all(&self.data_root)?;
+        let zones_file = self.data_root.join("zones.toml");
+        ZonesFile::from_table(&s.network.zones, vidmesh_core::zone::DEFAULT_UNKNOWN_RTT_MS)
+            .write(&zones_file)
+            .context("writing the zone table for the nodes")?;
+        let log_dir = self.opts.out.join("logs").join(&strategy);
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("creating {}", log_dir.display()))?;
+        let launches = self.launches(k, &zones_file);
+        let n = launches.len();
+        let mut cluster = Cluster {
+            logs: launches
+                .iter()
+                .map(|l| log_dir.join(format!("{}.log", l.name)))
+                .collect(),
+            children: (0..n).map(|_| None).collect(),
+            launches,
+            program: self.opts.program.clone(),
+            leading: self.opts.leading.clone(),
+        };
+        for p in &cluster.logs {
+            let _ = std::fs::remove_file(p);
+        }
+
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_millis(500))
+            .build()
+            .context("building the HTTP client")?;
+
+        // Time 0 of the run: the nodes start now.
+        let epoch = Instant::now();
+        let epoch_unix = unix_ms();
+        let mut start_ms = vec![0u64; n];
+        for (i, t) in start_ms.iter_mut().enumerate() {
+            *t = ms_since(epoch);
+            cluster.spawn(i)?;
+        }
+        self.wait_ready(&mut cluster, &http).await?;
+        println!(
+            "  {strategy}: {n} nodes up after {:.1} s",
+            epoch.elapsed().as_secs_f64()
+        );
+
+        let duration = Duration::from_millis(s.duration_ms);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut samples: Vec<Sample> = Vec::new();
+        let mut applied: Vec<Applied> = Vec::new();
+
+        let client = self.client_config(epoch, duration);
+        let workload_start = Duration::from_millis(s.workload.start_ms);
+        let client_fut = async {
+            let Some(cfg) = client else {
+                return Vec::new();
+            };
+            tokio::time::sleep_until((epoch + workload_start).into()).await;
+            client::run_client(cfg).await
+        };
+        let faults_fut = apply_faults(s, &mut cluster, epoch, &mut applied);
+        let main = async {
+            let (records, faults) = tokio::join!(client_fut, faults_fut);
+            tokio::time::sleep_until((epoch + duration).into()).await;
+            stop.store(true, Ordering::SeqCst);
+            (records, faults)
+        };
+        let poll = async {
+            let mut tick = tokio::time::interval_at(epoch.into(), POLL_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let done = stop.load(Ordering::SeqCst);
+                let t = ms_since(epoch);
+                samples.extend(poll_all(&http, &self.addrs, t).await);
+                if done {
+                    break;
+                }
+            }
+        };
+        let ((records, faults), ()) = tokio::join!(main, poll);
+        faults?;
+        let end_ms = ms_since(epoch).max(s.duration_ms);
+        drop(cluster);
+
+        Ok(self.result(
+            strategy,
+            records,
+            samples,
+            applied,
+            start_ms,
+            epoch_unix,
+            end_ms,
+            wall.elapsed().as_secs_f64(),
+        ))
+    }
+
+    async fn wait_ready(&self, cluster: &mut Cluster, http: &reqwest::Client) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut ready = vec![false; self.addrs.len()];
+        while ready.iter().any(|r| !r) {
+            for (i, a) in self.addrs.iter().enumerate() {
+                if ready[i] {
+                    continue;
+                }
+                if let Some(why) = cluster.exited(i) {
+                    bail!("a node did not start: {why}");
+                }
+                let url = format!("http://{a}/health");
+                ready[i] = matches!(
+                    http.get(&url).timeout(POLL_TIMEOUT).send().await,
+                    Ok(r) if r.status().is_success()
+                );
+            }
+            if Instant::now() > deadline {
+                let late: Vec<&str> = ready
+                    .iter()
+                    .zip(&cluster.launches)
+                    .filter(|(r, _)| !**r)
+                    .map(|(_, l)| l.name.as_str())
+                    .collect();
+                bail!(
+                    "nodes {} did not answer /health within {} s (logs in {})",
+                    late.join(", "),
+                    READY_TIMEOUT.as_secs(),
+                    self.opts.out.join("logs").display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    fn client_config(&self, epoch: Instant, duration: Duration) -> Option<ClientConfig> {
+        let s = self.scenario;
+        let w = &s.workload;
+        let arrivals = match w.kind {
+            WorkloadKind::None => return None,
+            WorkloadKind::Batch => Arrivals::Batches {
+                size: w.batch_size,
+                pause: Duration::from_millis(w.pause_ms),
+            },
+            WorkloadKind::Poisson => Arrivals::Poisson {
+                rate_per_s: w.rate_per_s,
+            },
+        };
+        let targets = w
+            .targets
+            .iter()
+            .map(|&i| Target {
+                name: s.nodes[i].name.clone(),
+                zone: s.network.zones.name(s.nodes[i].zone).to_string(),
+                url: format!("http://{}", self.addrs[i]),
+            })
+            .collect();
+        Some(ClientConfig {
+            targets,
+            clips: self.clips.to_vec(),
+            arrivals,
+            duration,
+            max_requests: w.batches.map(|b| b as u64 * w.batch_size as u64),
+            attempt_timeout: Duration::from_millis(w.attempt_timeout_ms),
+            connect_timeout: Duration::from_millis(s.network.connect_timeout_ms),
+            max_attempts: w.max_attempts,
+            health_check: Duration::from_millis(w.health_check_ms),
+            seed: s.seed,
+            epoch: Some(epoch),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn result(
+        &self,
+        strategy: String,
+        records: Vec<client::RequestRecord>,
+        samples: Vec<Sample>,
+        applied: Vec<Applied>,
+        start_ms: Vec<u64>,
+        epoch_unix: u64,
+        end_ms: u64,
+        wall_s: f64,
+    ) -> RunResult {
+        let s = self.scenario;
+        let n = s.nodes.len();
+        let index: BTreeMap<&str, u32> = s
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| (spec.name.as_str(), i as u32))
+            .collect();
+        let clip_of: BTreeMap<(u64, u32, u32, u32), u32> = self
+            .clips
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ((c.size_bytes, c.width, c.height, c.frames), i as u32))
+            .collect();
+        let node = |name: &Option<String>| name.as_deref().and_then(|n| index.get(n).copied());
+
+        // Requests, in request-id order.
+        let mut attempt_ends = Vec::new();
+        let requests: Vec<RequestRecord> = records
+            .iter()
+            .map(|r| {
+                let outcome = match r.outcome {
+                    RequestOutcome::Ok => ReqOutcome::Ok,
+                    RequestOutcome::Timeout => ReqOutcome::Timeout,
+                    RequestOutcome::Rejected => ReqOutcome::Rejected,
+                    RequestOutcome::Error => ReqOutcome::Error,
+                    RequestOutcome::Unavailable => ReqOutcome::Unavailable,
+                };
+                // The live client keeps no per-attempt times: every attempt of a request is
+                // counted when the request ends, only the last one possibly successful.
+                for a in 0..r.attempts {
+                    let last = a + 1 == r.attempts;
+                    attempt_ends.push((r.end_ms, last && outcome == ReqOutcome::Ok));
+                }
+                RequestRecord {
+                    batch: r.batch,
+                    submit_ms: r.submit_ms,
+                    end_ms: r.end_ms,
+                    attempts: r.attempts,
+                    outcome,
+                    entry_node: node(&r.entry_node),
+                    exec_node: node(&r.exec_node),
+                    hops: r.hops,
+                    cache_hit: r.cache_hit,
+                    offloaded: r.offloaded,
+                    fallback: r.fallback,
+                    item: clip_of
+                        .get(&(r.size_bytes, r.width, r.height, r.frames))
+                        .copied()
+                        .unwrap_or(0),
+                }
+            })
+            .collect();
+        attempt_ends.sort_unstable();
+
+        let window_ms = s.output.window_ms;
+        let windows = end_ms.div_ceil(window_ms).max(1) as usize;
+        let in_flight_at_window_end: Vec<u32> = (0..windows)
+            .map(|w| {
+                let t = ((w as u64 + 1) * window_ms).min(end_ms);
+                requests
+                    .iter()
+                    .filter(|r| r.submit_ms <= t && r.end_ms > t)
+                    .count() as u32
+            })
+            .collect();
+
+        // Per node: samples in time order, counters made cumulative across restarts.
+        let mut per_node: Vec<Vec<(u64, Option<Status>, WindowCounts)>> = vec![Vec::new(); n];
+        for smp in samples {
+            per_node[smp.node].push((smp.t_ms, smp.status, WindowCounts::default()));
+        }
+        for series in per_node.iter_mut() {
+            series.sort_by_key(|x| x.0);
+            let mut base = WindowCounts::default();
+            let mut last: Option<(u32, WindowCounts)> = None;
+            for (_, st, cum) in series.iter_mut() {
+                if let Some(st) = st {
+                    let now = counts(st);
+                    if let Some((gen, prev)) = last {
+                        if gen != st.gen {
+                            // A new life starts from zero; what the last one counted stays.
+                            base.add(&prev);
+                        }
+                    }
+                    let mut c = base;
+                    c.add(&now);
+                    *cum = c;
+                    last = Some((st.gen, now));
+                } else {
+                    let mut c = base;
+                    if let Some((_, prev)) = last {
+                        c.add(&prev);
+                    }
+                    *cum = c;
+                }
+            }
+        }
+
+        let mut node_windows = Vec::new();
+        let mut prev_cum = vec![WindowCounts::default(); n];
+        let mut totals = WindowCounts::default();
+        for w in 0..windows {
+            let t = ((w as u64 + 1) * window_ms).min(end_ms);
+            for (i, series) in per_node.iter().enumerate() {
+                let at = series.iter().rev().find(|x| x.0 <= t);
+                let (status, cum) = match at {
+                    Some((_, st, cum)) => (st.as_ref(), *cum),
+                    None => (None, prev_cum[i]),
+                };
+                let delta = cum.minus(&prev_cum[i]);
+                totals.add(&delta);
+                prev_cum[i] = cum;
+                node_windows.push(NodeWindow {
+                    window_start_s: w as u64 * window_ms / 1000,
+                    node: i as u32,
+                    up: status.is_some(),
+                    queue_len: status.map(|x| x.queue_len).unwrap_or(0),
+                    in_flight: status.map(|x| x.in_flight).unwrap_or(0),
+                    cpu_pct: status.map(|x| x.cpu_pct).unwrap_or(0.0),
+                    mem_pct: status.map(|x| x.mem_pct).unwrap_or(0.0),
+                    counts: delta,
+                });
+            }
+        }
+
+        fn peer_state(st: &Status, j: usize, epoch_unix: u64) -> Option<(&str, u64)> {
+            st.peers
+                .iter()
+                .find(|p| p.id == j as u32 + 1)
+                .map(|p| (p.state.as_str(), p.since_unix_ms.saturating_sub(epoch_unix)))
+        }
+
+        // Convergence: the first poll of a node's first life at which it saw every other node
+        // alive; the time is the latest of those peers' up-changes as the node recorded them.
+        let convergence = (0..n)
+            .map(|i| {
+                let first_gen = per_node[i]
+                    .iter()
+                    .find_map(|x| x.1.as_ref().map(|st| st.gen));
+                let full_view_ms = per_node[i].iter().find_map(|(t, st, _)| {
+                    let st = st.as_ref()?;
+                    if Some(st.gen) != first_gen {
+                        return None;
+                    }
+                    let mut latest = start_ms[i];
+                    for j in (0..n).filter(|&j| j != i) {
+                        match peer_state(st, j, epoch_unix) {
+                            Some(("alive", since)) => latest = latest.max(since),
+                            _ => return None,
+                        }
+                    }
+                    Some(latest.min(*t))
+                });
+                ConvergenceRow {
+                    node: i as u32,
+                    seeds: s.nodes[i].seeds.iter().map(|&j| j as u32).collect(),
+                    start_ms: start_ms[i],
+                    full_view_ms,
+                }
+            })
+            .collect();
+
+        // Failure detection: for each crash or pause, each node that was answering then, the
+        // time its membership declared the failed node down (before the node came back).
+        let mut detections = Vec::new();
+        for (a_idx, a) in applied.iter().enumerate() {
+            let kind = match a.kind {
+                "crash" => "crash",
+                "pause" => "pause",
+                _ => continue,
+            };
+            let back = applied[a_idx + 1..]
+                .iter()
+                .find(|b| b.node == a.node && matches!(b.kind, "restart" | "resume"))
+                .map(|b| b.t_ms);
+            for o in (0..n).filter(|&o| o != a.node) {
+                let was_up = per_node[o]
+                    .iter()
+                    .rev()
+                    .find(|x| x.0 <= a.t_ms)
+                    .is_some_and(|x| x.1.is_some());
+                if !was_up {
+                    continue;
+                }
+                let detected_ms = per_node[o].iter().find_map(|(t, st, _)| {
+                    if *t < a.t_ms {
+                        return None;
+                    }
+                    match peer_state(st.as_ref()?, a.node, epoch_unix) {
+                        Some(("down", since))
+                            if since >= a.t_ms && back.is_none_or(|b| since < b) =>
+                        {
+                            Some(since)
+                        }
+                        _ => None,
+                    }
+                });
+                detections.push(DetectionRow {
+                    kind,
+                    failed_node: a.node as u32,
+                    fault_ms: a.t_ms,
+                    observer: o as u32,
+                    detected_ms,
+                });
+            }
+        }
+
+        let fault_events = applied
+            .iter()
+            .map(|a| FaultEventRow {
+                time_ms: a.t_ms,
+                kind: a.kind,
+                node: a.node as u32,
+            })
+            .collect();
+
+        RunResult {
+            strategy,
+            requests,
+            in_flight_at_window_end,
+            node_windows,
+            convergence,
+            detections,
+            fault_events,
+            offloads_same_zone: totals.offloads_same_zone,
+            offloads_cross_zone: totals.offloads_cross_zone,
+            attempt_ends,
+            end_ms,
+            events: 0,
+            wall_s,
+        }
+    }
+}
+
+fn counts(st: &Status) -> WindowCounts {
+    let c = &st.counters;
+    WindowCounts {
+        enqueues: c.enqueues,
+        dequeues: c.dequeues,
+        jobs_done: c.transcodes_ok,
+        cache_hits: c.cache_hits,
+        offloads_same_zone: c.offloads_same_zone,
+        offloads_cross_zone: c.offloads_cross_zone,
+        responses_same_zone: c.responses_same_zone,
+        responses_cross_zone: c.responses_cross_zone,
+    }
+}
+
+/// Applies the scenario's faults at their times: crash = SIGKILL to the node's process group,
+/// restart = the same launch again (same data dir; the node picks a later life number),
+/// pause = SIGSTOP, resume = SIGCONT.
+async fn apply_faults(
+    s: &Scenario,
+    cluster: &mut Cluster,
+    epoch: Instant,
+    applied: &mut Vec<Applied>,
+) -> Result<()> {
+    let mut plan: Vec<(u64, &'static str, usize)> = Vec::new();
+    for f in &s.faults {
+        match f.kind {
+            FaultKind::Crash => {
+                plan.push((f.at_ms, "crash", f.node));
+                if let Some(d) = f.for_ms {
+                    plan.push((f.at_ms + d, "restart", f.node));
+                }
+            }
+            FaultKind::Pause => {
+                plan.push((f.at_ms, "pause", f.node));
+                plan.push((f.at_ms + f.for_ms.unwrap_or(0), "resume", f.node));
+            }
+        }
+    }
+    plan.sort_by_key(|p| (p.0, p.2));
+    for (at, kind, i) in plan {
+        if at >= s.duration_ms {
+            break;
+        }
+        tokio::time::sleep_until((epoch + Duration::from_millis(at)).into()).await;
+        let t_ms = ms_since(epoch);
+        match kind {
+            "crash" => cluster.crash(i),
+            "restart" => cluster.spawn(i)?,
+            "pause" => cluster.signal(i, libc::SIGSTOP),
+            _ => cluster.signal(i, libc::SIGCONT),
+        }
+        println!(
+            "  {:>6.1} s  {kind} {}",
+            t_ms as f64 / 1000.0,
+            s.nodes[i].name
+        );
+        applied.push(Applied {
+            t_ms,
+            kind,
+            node: i,
+        });
+    }
+    Ok(())
+}
