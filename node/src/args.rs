@@ -88,6 +88,10 @@ pub struct ServeArgs {
     pub offload_timeout_ms: u64,
     #[arg(long, env = "CONNECT_TIMEOUT_MS", default_value_t = 1_000)]
     pub connect_timeout_ms: u64,
+    /// What an offloaded upload waits before it leaves: `one-way` (RTT/2 + size/bandwidth) or
+    /// `full-rtt` (a whole RTT + size/bandwidth, as the original system slept before posting).
+    #[arg(long, env = "OFFLOAD_LATENCY", value_enum, default_value_t = OffloadLatency::OneWay)]
+    pub offload_latency: OffloadLatency,
     /// CPU cores this node may use (its CPU % is measured against this); default: all.
     #[arg(long, env = "CPUS")]
     pub cpus: Option<f32>,
@@ -111,6 +115,15 @@ pub struct ServeArgs {
     /// Life number; must grow across restarts (default: tenths of seconds since 2025).
     #[arg(long, env = "NODE_GEN")]
     pub gen: Option<u32>,
+}
+
+/// The emulated cost of sending an offloaded upload (a scenario's `network.offload_latency`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffloadLatency {
+    #[default]
+    OneWay,
+    FullRtt,
 }
 
 /// A zone table as written in a file: the same fields as a scenario's `[network]` table.
@@ -275,6 +288,7 @@ pub struct NodeLaunch {
     pub transcode_timeout_s: Option<f64>,
     pub offload_timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
+    pub offload_latency: OffloadLatency,
     pub ffmpeg_args: Option<String>,
     /// Pass `--exit-with-parent` (see [`ServeArgs::exit_with_parent`]).
     pub exit_with_parent: bool,
@@ -306,6 +320,7 @@ impl NodeLaunch {
             transcode_timeout_s: None,
             offload_timeout_ms: None,
             connect_timeout_ms: None,
+            offload_latency: OffloadLatency::OneWay,
             ffmpeg_args: None,
             exit_with_parent: false,
             extra: Vec::new(),
@@ -360,6 +375,9 @@ impl NodeLaunch {
         }
         if let Some(v) = self.connect_timeout_ms {
             flag("connect-timeout-ms", v.to_string());
+        }
+        if self.offload_latency == OffloadLatency::FullRtt {
+            flag("offload-latency", "full-rtt".into());
         }
         if let Some(v) = &self.ffmpeg_args {
             flag("ffmpeg-args", v.clone());
@@ -464,6 +482,7 @@ mod tests {
         l.gossip.period_ms = 750;
         l.gossip.fanout = 3;
         l.hop_limit = 2;
+        l.offload_latency = OffloadLatency::FullRtt;
         l.ffmpeg_args = Some("-nostdin -i {in} -c:v libx264 {out}".into());
         let a = parse(&l.args());
         assert_eq!(a.node_id(), Ok(3));
@@ -472,6 +491,7 @@ mod tests {
         assert_eq!(a.strategy_config().unwrap(), l.strategy);
         assert_eq!(a.gossip_config().unwrap(), l.gossip);
         assert_eq!(a.hop_limit, 2);
+        assert_eq!(a.offload_latency, OffloadLatency::FullRtt);
         assert_eq!(a.ffmpeg_args, "-nostdin -i {in} -c:v libx264 {out}");
         assert_eq!(a.data_dir(), PathBuf::from("/tmp/n3"));
     }

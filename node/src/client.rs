@@ -230,6 +230,7 @@ enum AttemptEnd {
 
 struct Shared {
     cfg: ClientConfig,
+    opts: ClientOptions,
     http: reqwest::Client,
     blocked: Mutex<BTreeSet<usize>>,
     epoch: Instant,
@@ -241,8 +242,30 @@ impl Shared {
     }
 }
 
+/// Client behaviour beyond the report's (kept out of [`ClientConfig`] so that adding one does
+/// not break code that builds a config field by field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// A node an attempt failed on is avoided by every request until it answers a health
+    /// check or a request (the report's client); `false`: only by the request that failed.
+    pub block_failed_nodes: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            block_failed_nodes: true,
+        }
+    }
+}
+
 /// Runs the client to its end and returns one record per request, by request id.
 pub async fn run_client(cfg: ClientConfig) -> Vec<RequestRecord> {
+    run_client_with(cfg, ClientOptions::default()).await
+}
+
+/// [`run_client`] with [`ClientOptions`].
+pub async fn run_client_with(cfg: ClientConfig, opts: ClientOptions) -> Vec<RequestRecord> {
     assert!(
         !cfg.targets.is_empty(),
         "the client needs at least one node"
@@ -257,6 +280,7 @@ pub async fn run_client(cfg: ClientConfig) -> Vec<RequestRecord> {
         .expect("HTTP client builds");
     let shared = Arc::new(Shared {
         cfg,
+        opts,
         http,
         blocked: Mutex::new(BTreeSet::new()),
         epoch,
@@ -411,7 +435,9 @@ async fn request(
                 if why != AttemptEnd::Unavailable {
                     all_unavailable = false;
                 }
-                shared.blocked.lock().expect("blocked").insert(i);
+                if shared.opts.block_failed_nodes {
+                    shared.blocked.lock().expect("blocked").insert(i);
+                }
             }
         }
     }

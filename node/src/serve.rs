@@ -163,14 +163,16 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         http: HttpCounters::default(),
         next_job: AtomicU64::new(1),
     });
-    let net = Arc::new(Net::new(
+    let mut net = Net::new(
         zones.clone(),
         NodeId(id),
         zone,
         Duration::from_millis(args.connect_timeout_ms),
         Duration::from_millis(args.offload_timeout_ms),
         jitter_rng,
-    ));
+    );
+    net.offload_full_rtt = args.offload_latency == crate::args::OffloadLatency::FullRtt;
+    let net = Arc::new(net);
     let children = transcoder.children.clone();
     let node = Node::new(cfg, core_rng);
     let (driver, tx) = Driver::new(node, info.clone(), net, Arc::new(transcoder));

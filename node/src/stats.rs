@@ -108,7 +108,9 @@ mod tests {
     #[test]
     fn a_child_that_ended_between_samples_still_counts() {
         let mut s = SelfStats::new(ChildPids::default(), 1.0, 1 << 30);
+        let t0 = Instant::now();
         let _ = s.sample();
+        let reaped_before = reaped_children_cpu_ms();
         // This thread only waits; the CPU is the child's, and it is reaped before the sample.
         let ok = std::process::Command::new("sh")
             .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
@@ -116,8 +118,16 @@ mod tests {
             .map(|s| s.success())
             .unwrap_or(false);
         assert!(ok, "sh is needed for this test");
+        let child_ms = reaped_children_cpu_ms() - reaped_before;
         let (cpu, mem) = s.sample();
-        assert!(cpu > 50.0, "cpu {cpu}");
+        let wall_ms = t0.elapsed().as_secs_f64() * 1e3;
+        assert!(child_ms >= 50, "the child used only {child_ms} ms of CPU");
+        // Whatever else the machine is doing, the child's CPU time is in the figure.
+        let counted_ms = cpu as f64 / 100.0 * wall_ms;
+        assert!(
+            counted_ms >= 0.9 * child_ms as f64,
+            "cpu {cpu} % over {wall_ms} ms, child {child_ms} ms"
+        );
         assert!(mem > 0.0 && mem < 100.0, "mem {mem}");
     }
 }

@@ -25,6 +25,8 @@ pub struct Net {
     pub zone: ZoneId,
     pub http: reqwest::Client,
     pub offload_timeout: Duration,
+    /// Wait a whole RTT (not half) before an offloaded upload leaves.
+    pub offload_full_rtt: bool,
     jitter: Mutex<ChaCha8Rng>,
 }
 
@@ -57,6 +59,7 @@ impl Net {
             zone,
             http,
             offload_timeout,
+            offload_full_rtt: false,
             jitter: Mutex::new(jitter),
         }
     }
@@ -144,7 +147,13 @@ impl Net {
             .await
             .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("input: {e}")))?;
         let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-        tokio::time::sleep(self.delay(to.zone, size)).await;
+        let mut wait = self.delay(to.zone, size);
+        if self.offload_full_rtt {
+            // The other half of the RTT, as the simulator's `offload_latency = "full_rtt"`.
+            let half = (self.zones.rtt_ms(self.zone, to.zone) / 2.0).round();
+            wait += Duration::from_millis(half as u64);
+        }
+        tokio::time::sleep(wait).await;
         let url = format!("http://{}/upload", to.addr);
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
             file,
