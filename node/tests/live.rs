@@ -752,3 +752,72 @@ async fn an_ffmpeg_failure_or_timeout_is_an_error_response_never_an_empty_200() 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offload_across_zones_pays_the_emulated_round_trip() {
+    let _g = serial().await;
+    let clips = clips();
+    // FRA–BOM: RTT 200 ms, so the upload waits 100 ms and the answer 100 ms more.
+    let c = Cluster::start("geography", &[("node1", "FRA"), ("node3", "BOM")], |l| {
+        l.strategy = StrategyConfig::RoundRobin; // node1 then node3, in turn
+        l.cache_mb = 0.0;
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+    let local = c.upload(0, &clips[0].path).await;
+    assert_eq!(header(&local, h::OFFLOADED), "0");
+    let remote = c.upload(0, &clips[0].path).await;
+    assert_eq!(remote.status(), 200);
+    assert_eq!(header(&remote, h::OFFLOADED), "1");
+    assert_eq!(header(&remote, h::EXEC_ZONE), "BOM");
+    assert_eq!(header(&remote, h::HOPS), "1");
+    let (l, r): (u64, u64) = (
+        header(&local, h::LATENCY_MS).parse().unwrap(),
+        header(&remote, h::LATENCY_MS).parse().unwrap(),
+    );
+    assert!(
+        r >= 200,
+        "the cross-zone offload took {r} ms (local {l} ms)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_costs_a_timeout_and_the_client_retries_elsewhere() {
+    let _g = serial().await;
+    let clips = clips().to_vec();
+    let c = Cluster::start("pause", &[("node1", "FRA"), ("node4", "FRA")], |l| {
+        l.strategy = StrategyConfig::Random;
+        l.hop_limit = 0; // no offloads: the client alone has to cope
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+    let pid = c.nodes[0].child.as_ref().unwrap().id() as i32;
+    // The node's process group: the node and its ffmpeg children stop together.
+    assert_eq!(unsafe { libc::kill(-pid, libc::SIGSTOP) }, 0);
+    let mut cfg = ClientConfig::report(
+        vec![c.target(0), c.target(1)],
+        clips,
+        Duration::from_secs(30),
+    );
+    cfg.arrivals = Arrivals::Batches {
+        size: 6,
+        pause: Duration::from_millis(100),
+    };
+    cfg.max_requests = Some(6);
+    cfg.attempt_timeout = Duration::from_secs(3);
+    let records = client::run_client(cfg).await;
+    assert_eq!(unsafe { libc::kill(-pid, libc::SIGCONT) }, 0);
+    assert!(
+        records.iter().all(|r| r.outcome == RequestOutcome::Ok),
+        "{records:?}"
+    );
+    assert!(records
+        .iter()
+        .all(|r| r.exec_node.as_deref() == Some("node4")));
+    // Requests that drew node1 first paid one timeout and a second attempt.
+    let retried: Vec<_> = records.iter().filter(|r| r.attempts == 2).collect();
+    assert!(
+        retried.iter().all(|r| r.latency_ms() >= 3_000),
+        "{retried:?}"
+    );
+    // The paused node answers again once resumed.
+    c.wait_healthy(0).await;
+}
