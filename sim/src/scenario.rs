@@ -1297,6 +1297,17 @@ kind = "batch"
     }
 
     #[test]
+    fn a_strategy_can_override_the_hop_limit() {
+        let text = MINIMAL.replace(
+            "[[strategies]]\nname = \"score\"",
+            "[[strategies]]\nname = \"free\"\nhop_limit = 255\nstrategy = { kind = \"random\" }\n[[strategies]]\nname = \"score\"",
+        );
+        let s = parse(&text).unwrap();
+        assert_eq!(s.hop_limit_of("free"), 255);
+        assert_eq!(s.hop_limit_of("score"), 1);
+    }
+
+    #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));

@@ -1,114 +1,109 @@
 //! Each scenario's headline finding, asserted on the simulator's output.
 //!
-//! The shipped scenarios are run as they are where that is quick; where the report's finding is
-//! about saturation, a shortened copy removes the cache (which otherwise absorbs the load after
-//! warm-up, see results/*/NOTES.md) and drives the cluster open-loop above its capacity.
+//! The shipped scenarios are run as they are (they take well under a second each in release).
+//! Where a finding of the report does not hold in the model, the test asserts what the model
+//! shows and results/<scenario>/NOTES.md says why.
 
 mod common;
 
 use common::*;
 use vidmesh_sim::metrics::ReqOutcome;
 
-/// The §6–9 cluster, no cache, Poisson arrivals above what 10 cores can transcode.
-fn overloaded(name: &str, seed: u64) -> vidmesh_sim::Scenario {
-    let text = scenario_text(
+fn seeded(name: &str, seed: u64) -> vidmesh_sim::Scenario {
+    parse(
         name,
-        &[
-            ("seed = 1", &format!("seed = {seed}")),
-            ("duration_s = 150", "duration_s = 240"),
-            ("cache_mb = 1024", "cache_mb = 0"),
-            (
-                "kind = \"batch\"\n",
-                "kind = \"poisson\"\nrate_per_s = 3.5\n",
-            ),
-        ],
-    );
-    parse(name, &text)
+        &scenario_text(name, &[("seed = 1", &format!("seed = {seed}"))]),
+    )
 }
 
+/// Transcodes the nodes ran, whoever was still waiting for them.
+fn transcodes(r: &vidmesh_sim::RunResult) -> u64 {
+    r.node_windows.iter().map(|w| w.counts.jobs_done).sum()
+}
+
+/// §6–9 with the original's mechanics (one batch of 200, no hop limit, 10 s offload timeout,
+/// one ffmpeg at a time): on the report's metric, successful attempts / attempts, the score
+/// beats random and round robin on every seed tried. Round robin vs random is a coin toss
+/// (either way by a few points), and the 5-attempt client still ends almost every task well.
+/// See results/random_vs_score/NOTES.md.
 #[test]
-fn score_beats_random_when_saturated() {
-    for seed in [1, 2] {
-        let runs = run(&overloaded("random_vs_score", seed));
-        let (score, _) = summary(&runs, "score");
-        let (random, _) = summary(&runs, "random");
-        assert!(score.success_rate < 0.9, "not saturated: {score:?}");
-        assert!(
-            score.success_rate >= random.success_rate,
-            "seed {seed}: score {:.3} < random {:.3}",
-            score.success_rate,
-            random.success_rate
+fn original_score_beats_random_and_round_robin_on_attempt_success() {
+    for seed in [1, 2, 3] {
+        let mut runs = run(&seeded("rr_vs_score", seed));
+        runs.extend(
+            run(&seeded("random_vs_score", seed))
+                .into_iter()
+                .filter(|r| r.strategy.starts_with("random")),
         );
-        // Score never offloads across zones; random does most of its offloads across.
-        assert_eq!(score.offloads_cross_zone, 0);
-        assert!(random.offloads_cross_zone > random.offloads_same_zone);
-    }
-}
-
-/// The report's "score beats round robin" does not reproduce under open-loop overload: the two
-/// are within a few points, either way depending on the seed (round robin's offloads get a
-/// second chance through the local fallback when the peer rejects). What does reproduce is where
-/// the jobs go. See results/rr_vs_score/NOTES.md.
-#[test]
-fn round_robin_crosses_zones_and_score_does_not_when_saturated() {
-    for seed in [1, 2] {
-        let runs = run(&overloaded("rr_vs_score", seed));
-        let (score, _) = summary(&runs, "score");
+        let (score, score_run) = summary(&runs, "score");
         let (rr, _) = summary(&runs, "round_robin");
+        let (random, random_run) = summary(&runs, "random");
+        let pct = |s: &vidmesh_sim::Summary| s.attempt_success_pct.expect("attempts were made");
+        assert!(pct(&score) < 75.0, "seed {seed}: not saturated: {score:?}");
         assert!(
-            (score.success_rate - rr.success_rate).abs() <= 0.05,
-            "seed {seed}: score {:.3} vs round robin {:.3}",
-            score.success_rate,
-            rr.success_rate
+            pct(&score) > pct(&rr) && pct(&score) > pct(&random),
+            "seed {seed}: score {:.1} vs round robin {:.1} vs random {:.1}",
+            pct(&score),
+            pct(&rr),
+            pct(&random)
         );
-        assert_eq!(score.offloads_cross_zone, 0);
-        assert!(rr.offloads_cross_zone > rr.offloads_same_zone);
+        assert!((pct(&rr) - pct(&random)).abs() <= 5.0, "seed {seed}");
+        for s in [&score, &rr, &random] {
+            assert_eq!(s.requests, 200);
+            assert!(s.success_rate >= 0.98, "seed {seed}: {s:?}");
+            assert!(s.attempts > s.requests, "seed {seed}: no retries {s:?}");
+        }
+        // Offloads that time out (10 s) fall back locally while the peer keeps going, and
+        // attempts the client gave up on keep running: both strategies transcode far more
+        // jobs than they answer with a transcode.
+        for (s, r) in [(&random, random_run), (&score, score_run)] {
+            let answered = s.succeeded - s.cache_hits;
+            assert!(
+                transcodes(r) as f64 > 1.2 * answered as f64,
+                "seed {seed}: {} transcodes for {answered} answers",
+                transcodes(r)
+            );
+        }
+        assert!(random.offloads_cross_zone > random.offloads_same_zone);
+        assert!(score.offloads_cross_zone * 10 < score.offloads_same_zone);
     }
 }
 
+/// Without a hop limit a job can travel far: some jobs take many hops under the original
+/// configuration, none more than one under vidmesh's.
 #[test]
-fn the_shipped_strategy_comparisons_keep_the_success_order() {
-    let runs = run(&parse("rr_vs_score", &scenario_text("rr_vs_score", &[])));
-    let mut all = runs;
-    all.extend(
-        run(&parse(
-            "random_vs_score",
-            &scenario_text(
-                "random_vs_score",
-                &[("name = \"random_vs_score\"", "name = \"x\"")],
-            ),
-        ))
-        .into_iter()
-        .filter(|r| r.strategy == "random"),
-    );
-    let (score, _) = summary(&all, "score");
-    let (rr, _) = summary(&all, "round_robin");
-    let (random, _) = summary(&all, "random");
-    assert!(score.success_rate >= rr.success_rate);
-    assert!(rr.success_rate >= random.success_rate);
+fn without_a_hop_limit_jobs_hop_again_and_with_one_they_do_not() {
+    let runs = run(&seeded("random_vs_score", 1));
+    let max_hops = |name: &str| {
+        let (_, r) = summary(&runs, name);
+        r.requests
+            .iter()
+            .filter(|q| q.outcome == ReqOutcome::Ok)
+            .map(|q| q.hops)
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(max_hops("random") >= 3, "{}", max_hops("random"));
+    assert_eq!(max_hops("random_hop1"), 1);
+    assert_eq!(max_hops("score_hop1"), 1);
 }
 
+/// §11, vidmesh's hop limit: RTT bias keeps most offloads inside FRA while load bias sends
+/// them across zones. Not all of RTT bias's stay in: with the original's waiting queue the
+/// load signal passes the score's normaliser (see results/rtt_vs_load/NOTES.md).
 #[test]
 fn rtt_bias_keeps_offloads_in_zone_while_load_bias_spreads_them() {
     let runs = run(&parse("rtt_vs_load", &scenario_text("rtt_vs_load", &[])));
-    let (rtt, _) = summary(&runs, "rtt_biased");
-    let (load, _) = summary(&runs, "load_biased");
-    assert!(rtt.offloads_same_zone > 0, "{rtt:?}");
-    assert_eq!(rtt.offloads_cross_zone, 0, "{rtt:?}");
-    assert!(load.offloads_cross_zone > 0, "{load:?}");
-    // Executions outside FRA happen only under load bias.
-    let outside = |r: &vidmesh_sim::RunResult| {
-        r.requests
-            .iter()
-            .filter(|q| {
-                q.outcome == ReqOutcome::Ok && q.exec_node.is_some_and(|n| ![0, 3].contains(&n))
-            })
-            .count()
-    };
-    let (_, rtt_run) = summary(&runs, "rtt_biased");
-    let (_, load_run) = summary(&runs, "load_biased");
-    assert_eq!(outside(rtt_run), 0);
-    assert!(outside(load_run) > 0);
+    let (rtt, _) = summary(&runs, "rtt_biased_hop1");
+    let (load, _) = summary(&runs, "load_biased_hop1");
+    assert!(
+        rtt.offloads_same_zone > 2 * rtt.offloads_cross_zone,
+        "{rtt:?}"
+    );
+    assert!(
+        load.offloads_cross_zone > 2 * load.offloads_same_zone,
+        "{load:?}"
+    );
 }
 
 /// Success % per window must never be 0 while the client has requests ending (no total
