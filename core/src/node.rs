@@ -124,7 +124,7 @@ pub enum MemberState {
 }
 
 /// Running totals, for metrics endpoints and simulator windows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     pub uploads: u64,
     pub cache_hits: u64,

@@ -156,6 +156,30 @@ impl ZoneTable {
         &self.names
     }
 
+    /// RTT assumed for a pair of zones with no configured link.
+    pub fn unknown_rtt_ms(&self) -> f64 {
+        self.unknown_rtt_ms
+    }
+
+    /// The table as link specifications (each unordered pair once, in zone order), so a driver
+    /// can hand the same table to another process.
+    pub fn link_specs(&self) -> Vec<LinkSpec> {
+        let n = self.names.len();
+        let mut out = Vec::new();
+        for a in 0..n {
+            for b in a..n {
+                let l = self.links[a * n + b];
+                out.push(LinkSpec {
+                    zones: [self.names[a].clone(), self.names[b].clone()],
+                    rtt_ms: l.rtt_ms,
+                    bandwidth_mbps: l.bandwidth_mbps,
+                    jitter_ms: (l.jitter_ms > 0.0).then_some(l.jitter_ms),
+                });
+            }
+        }
+        out
+    }
+
     pub fn link(&self, a: ZoneId, b: ZoneId) -> Link {
         let n = self.names.len();
         if (a.0 as usize) < n && (b.0 as usize) < n {
@@ -216,6 +240,13 @@ mod tests {
         // 50 MB over 100 Mbit/s is 4 s, plus half the RTT.
         let ms = t.one_way_ms(ZoneId(0), ZoneId(1), 50_000_000);
         assert!((ms - 4050.0).abs() < 1e-6, "{ms}");
+    }
+
+    #[test]
+    fn link_specs_rebuild_the_same_table() {
+        let t = ZoneTable::report_default();
+        let again = ZoneTable::new(t.names(), &t.link_specs(), t.unknown_rtt_ms()).unwrap();
+        assert_eq!(again, t);
     }
 
     #[test]
