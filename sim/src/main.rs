@@ -102,6 +102,12 @@ enum Cmd {
         /// Only measure the event queue (no scenario run).
         #[arg(long)]
         queue_only: bool,
+        /// Simulate this long instead of the scenario's duration (a longer run amortises set-up).
+        #[arg(long)]
+        duration_s: Option<f64>,
+        /// Measure this strategy (default: the scenario's first).
+        #[arg(long)]
+        strategy: Option<String>,
     },
 }
 
@@ -159,7 +165,9 @@ fn main() -> ExitCode {
             scenario,
             runs,
             queue_only,
-        } => cmd_bench(&scenario, runs, queue_only),
+            duration_s,
+            strategy,
+        } => cmd_bench(&scenario, runs, queue_only, duration_s, strategy),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -417,13 +425,25 @@ fn render_charts(dir: &Path, s: &Scenario) {
     }
 }
 
-fn cmd_bench(path: &Path, runs: usize, queue_only: bool) -> Result<()> {
+fn cmd_bench(
+    path: &Path,
+    runs: usize,
+    queue_only: bool,
+    duration_s: Option<f64>,
+    strategy: Option<String>,
+) -> Result<()> {
     let eps = vidmesh_sim::queue::hold_benchmark(50_000, 20_000_000);
     println!("event queue alone (hold model, 50 000 pending): {eps:.0} events/s");
     if queue_only {
         return Ok(());
     }
-    let s = load(path, None, &[])?;
+    let mut s = load(path, None, &strategy.into_iter().collect::<Vec<_>>())?;
+    if let Some(d) = duration_s {
+        if !(d.is_finite() && d > 0.0) {
+            anyhow::bail!("--duration-s must be a positive number of seconds, got {d}");
+        }
+        s.duration_ms = (d * 1000.0).round() as u64;
+    }
     let catalog = Catalog::build(&s);
     let mut samples = Vec::new();
     for k in 0..runs.max(1) {
