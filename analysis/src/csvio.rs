@@ -1,7 +1,8 @@
 //! Reading the CSV files of docs/metrics.md: a header row naming the columns, then one record per
 //! line. Columns are found by name (extra columns are ignored, so a newer writer does not break an
 //! older reader); a missing column, a short row or a field of the wrong type is an error naming
-//! the file, the line and the column.
+//! the file, the line and the column. Columns a newer writer added can be declared optional, so an
+//! older file still reads (their fields read as empty).
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,8 @@ pub trait Record: Sized {
     const FILE: &'static str;
     /// The columns this reader needs, in the documented order.
     const COLUMNS: &'static [&'static str];
+    /// Columns read when the file has them; when it does not, their fields read as empty.
+    const OPTIONAL_COLUMNS: &'static [&'static str] = &[];
     fn from_row(row: &Row<'_>) -> Result<Self>;
 }
 
@@ -24,21 +27,32 @@ pub struct Row<'a> {
     /// For each of `Record::COLUMNS`, its position in the file.
     index: &'a [usize],
     columns: &'static [&'static str],
+    /// For each of `Record::OPTIONAL_COLUMNS`, its position in the file if present.
+    optional_index: &'a [Option<usize>],
+    optional_columns: &'static [&'static str],
 }
 
 impl Row<'_> {
-    fn position(&self, column: &str) -> usize {
+    fn position(&self, column: &str) -> Option<usize> {
+        if let Some(k) = self.columns.iter().position(|c| *c == column) {
+            return Some(self.index[k]);
+        }
         let k = self
-            .columns
+            .optional_columns
             .iter()
             .position(|c| *c == column)
-            .unwrap_or_else(|| panic!("column `{column}` is not declared in Record::COLUMNS"));
-        self.index[k]
+            .unwrap_or_else(|| {
+                panic!("column `{column}` is not declared in Record::COLUMNS or OPTIONAL_COLUMNS")
+            });
+        self.optional_index[k]
     }
 
-    /// The raw field, trimmed of surrounding spaces.
+    /// The raw field, trimmed of surrounding spaces; empty for an optional column the file lacks.
     pub fn raw(&self, column: &str) -> &str {
-        self.record.get(self.position(column)).unwrap_or("").trim()
+        self.position(column)
+            .and_then(|i| self.record.get(i))
+            .unwrap_or("")
+            .trim()
     }
 
     pub fn error(&self, column: &str, message: impl Into<String>) -> Error {
@@ -165,6 +179,10 @@ pub fn parse_csv<R: Record>(name: &Path, bytes: &[u8]) -> Result<Vec<R>> {
             }
         }
     }
+    let optional_index: Vec<Option<usize>> = R::OPTIONAL_COLUMNS
+        .iter()
+        .map(|column| found.iter().position(|h| h == column))
+        .collect();
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -195,6 +213,8 @@ pub fn parse_csv<R: Record>(name: &Path, bytes: &[u8]) -> Result<Vec<R>> {
             record: &record,
             index: &index,
             columns: R::COLUMNS,
+            optional_index: &optional_index,
+            optional_columns: R::OPTIONAL_COLUMNS,
         };
         rows.push(R::from_row(&row)?);
     }

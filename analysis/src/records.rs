@@ -221,6 +221,10 @@ pub struct ClientWindowRow {
     pub latency_mean_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub in_flight: u64,
+    /// 100 · successful attempts / attempts, cumulative from the start of the run to the window's
+    /// end (what the report plotted as "throughput %"); empty until an attempt ends, and in files
+    /// written before the column existed.
+    pub attempt_success_pct: Option<f64>,
 }
 
 impl Record for ClientWindowRow {
@@ -235,16 +239,20 @@ impl Record for ClientWindowRow {
         "latency_p95_ms",
         "in_flight",
     ];
+    const OPTIONAL_COLUMNS: &'static [&'static str] = &["attempt_success_pct"];
     fn from_row(r: &Row<'_>) -> Result<Self> {
-        let success_pct = r.opt_f64("success_pct")?;
-        if let Some(p) = success_pct {
-            if !(0.0..=100.0).contains(&p) {
-                return Err(r.error(
-                    "success_pct",
+        let pct = |column: &str| -> Result<Option<f64>> {
+            let v = r.opt_f64(column)?;
+            match v {
+                Some(p) if !(0.0..=100.0).contains(&p) => Err(r.error(
+                    column,
                     format!("expected a percentage in 0..100, found {p}"),
-                ));
+                )),
+                _ => Ok(v),
             }
-        }
+        };
+        let success_pct = pct("success_pct")?;
+        let attempt_success_pct = pct("attempt_success_pct")?;
         Ok(ClientWindowRow {
             strategy: r.string("strategy")?,
             window_start_s: r.u64("window_start_s")?,
@@ -254,6 +262,7 @@ impl Record for ClientWindowRow {
             latency_mean_ms: r.opt_f64("latency_mean_ms")?,
             latency_p95_ms: r.opt_f64("latency_p95_ms")?,
             in_flight: r.u64("in_flight")?,
+            attempt_success_pct,
         })
     }
 }

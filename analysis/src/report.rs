@@ -595,7 +595,14 @@ pub fn render_report(
 }
 
 const CHART_TITLES: &[(&str, &str)] = &[
-    ("client_success_pct", "Client success % over time"),
+    (
+        "client_success_pct",
+        "Client success % per window over time",
+    ),
+    (
+        "client_attempt_success",
+        "Successful attempts / attempts, cumulative (the report's \"throughput %\")",
+    ),
     ("client_latency", "Client mean latency over time"),
     ("latency_cdf", "Latency CDF"),
     ("offloads_per_node", "Offloads per node"),

@@ -3,8 +3,9 @@ mod common;
 use common::{scratch, write_fixture, Fixture};
 use vidmesh_analysis::{render_all, ChartOptions};
 
-const STEMS: [&str; 9] = [
+const STEMS: [&str; 10] = [
     "client_success_pct",
+    "client_attempt_success",
     "client_latency",
     "offloads_per_node",
     "responses_per_node",
@@ -73,7 +74,32 @@ fn charts_whose_input_is_absent_are_skipped() {
         .iter()
         .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["client_success_pct.png", "client_latency.png"]);
+    assert_eq!(
+        names,
+        [
+            "client_success_pct.png",
+            "client_attempt_success.png",
+            "client_latency.png"
+        ]
+    );
+}
+
+#[test]
+fn attempt_chart_is_skipped_for_csvs_without_the_attempt_columns() {
+    let dir = write_fixture(
+        &scratch("no_attempt_columns"),
+        &Fixture {
+            attempt_columns: false,
+            ..Fixture::default()
+        },
+    );
+    let written = render_all(&dir, &ChartOptions::default()).unwrap();
+    let expected: Vec<_> = STEMS
+        .iter()
+        .filter(|s| **s != "client_attempt_success")
+        .flat_map(|s| [dir.join(format!("{s}.png")), dir.join(format!("{s}.svg"))])
+        .collect();
+    assert_eq!(written, expected);
 }
 
 #[test]

@@ -58,6 +58,25 @@ fn empty_optional_fields_parse_as_unknown() {
     .unwrap();
     assert_eq!(cw[0].success_pct, None);
     assert_eq!(cw[0].in_flight, 12);
+    // A file from before `attempts,attempt_success_pct` reads with the column unknown.
+    assert_eq!(cw[0].attempt_success_pct, None);
+}
+
+#[test]
+fn attempt_success_pct_is_read_when_present() {
+    let cw: Vec<ClientWindowRow> = parse_csv(
+        Path::new("client_windows.csv"),
+        b"strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight,attempts,attempt_success_pct\nscore,0,0,0,,,,12,0,\nscore,5,4,3,75.000,900.000,1000.000,8,5,60.000\n",
+    )
+    .unwrap();
+    assert_eq!(cw[0].attempt_success_pct, None);
+    assert_eq!(cw[1].attempt_success_pct, Some(60.0));
+    let err = parse_csv::<ClientWindowRow>(
+        Path::new("client_windows.csv"),
+        b"strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight,attempts,attempt_success_pct\nscore,0,1,1,100.000,1.000,1.000,0,1,140.000\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("attempt_success_pct"), "{err}");
 }
 
 #[test]

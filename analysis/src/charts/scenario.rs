@@ -22,7 +22,8 @@ const GRAY: RGBColor = RGBColor(0x70, 0x70, 0x70);
 /// Reads the CSVs in `dir` and draws every chart whose input is present, as PNG and SVG next to
 /// them. Returns the files written, in a fixed order.
 ///
-/// Charts (file stems): `client_success_pct`, `client_latency`, `offloads_per_node`,
+/// Charts (file stems): `client_success_pct`, `client_attempt_success` (only when
+/// client_windows.csv has `attempt_success_pct`), `client_latency`, `offloads_per_node`,
 /// `responses_per_node`, `node_queue_len`, `node_cpu_pct`, `latency_cdf`, `gossip_convergence`,
 /// `failure_detection`.
 pub fn render_all(dir: &Path, opts: &ChartOptions) -> Result<Vec<PathBuf>> {
@@ -58,6 +59,13 @@ pub fn render_scenario(
                 opts,
             ))),
             "client_success_pct",
+        )?;
+        // Older CSVs have no attempt_success_pct column: every value reads as empty.
+        emit(
+            cw.iter().any(|r| r.attempt_success_pct.is_some()).then(|| {
+                Figureish::Xy(client_attempt_success_figure(cw, &strategies, events, opts))
+            }),
+            "client_attempt_success",
         )?;
         let timeout = opts
             .client_timeout_ms
@@ -260,7 +268,8 @@ fn client_success_figure(
     let mut legend = strategy_legend(strategies, LegendMark::Line);
     legend.extend(fault_legend(&markers));
     XyFigure {
-        title: opts.title("Client success % per 5 s window (the report's \"throughput %\")"),
+        // Windows where no request ended have no success % and leave a gap in the line.
+        title: opts.title("Client success % per 5 s window — requests that ended in the window"),
         panels: vec![XyPanel {
             caption: None,
             x_desc: TIME_DESC.to_string(),
@@ -268,6 +277,41 @@ fn client_success_figure(
             x_range: time_range(client_x_end(rows), &markers),
             y_range: 0.0..112.0,
             series: client_series(rows, strategies, |r| r.success_pct, SeriesStyle::Line, 0),
+            markers,
+            hlines: Vec::new(),
+            empty_note: None,
+        }],
+        grid: (1, 1),
+        legend,
+    }
+}
+
+/// Cumulative successful attempts / attempts: what the report plotted as "throughput %".
+fn client_attempt_success_figure(
+    rows: &[ClientWindowRow],
+    strategies: &[String],
+    events: &[EventRow],
+    opts: &ChartOptions,
+) -> XyFigure {
+    let markers = event_markers(events, None);
+    let mut legend = strategy_legend(strategies, LegendMark::Line);
+    legend.extend(fault_legend(&markers));
+    XyFigure {
+        title: opts
+            .title("Successful attempts / attempts, cumulative (the report's \"throughput %\")"),
+        panels: vec![XyPanel {
+            caption: None,
+            x_desc: TIME_DESC.to_string(),
+            y_desc: "successful attempts / attempts since the start (%)".to_string(),
+            x_range: time_range(client_x_end(rows), &markers),
+            y_range: 0.0..112.0,
+            series: client_series(
+                rows,
+                strategies,
+                |r| r.attempt_success_pct,
+                SeriesStyle::Line,
+                0,
+            ),
             markers,
             hlines: Vec::new(),
             empty_note: None,

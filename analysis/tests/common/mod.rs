@@ -45,6 +45,9 @@ pub struct Fixture {
     /// (time_ms, kind, node)
     pub events: Vec<(u64, &'static str, &'static str)>,
     pub seed: u64,
+    /// Write the `attempts` and `attempt_success_pct` columns (files from before they existed
+    /// lack them).
+    pub attempt_columns: bool,
 }
 
 impl Default for Fixture {
@@ -57,6 +60,7 @@ impl Default for Fixture {
             timeout_ms: 40_000,
             events: vec![(60_000, "crash", "node2"), (90_000, "restart", "node2")],
             seed: 7,
+            attempt_columns: true,
         }
     }
 }
@@ -97,8 +101,13 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
     let mut summary = String::from("strategy,requests,succeeded,failed,timeouts,rejected,success_rate,goodput_per_s,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,offloads_same_zone,offloads_cross_zone,cache_hits,duration_s\n");
     let mut requests = String::from("strategy,request_id,batch,submit_ms,end_ms,latency_ms,attempts,outcome,entry_node,entry_zone,exec_node,exec_zone,hops,cache_hit,offloaded,fallback,size_bytes,width,height,frames\n");
     let mut client = String::from(
-        "strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight\n",
+        "strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight",
     );
+    client.push_str(if fx.attempt_columns {
+        ",attempts,attempt_success_pct\n"
+    } else {
+        "\n"
+    });
     let mut nodes = String::from("strategy,window_start_s,node,zone,up,queue_len,in_flight,enqueues,dequeues,cpu_pct,mem_pct,jobs_done,cache_hits,offloads_same_zone,offloads_cross_zone,responses_same_zone,responses_cross_zone\n");
     let mut conv = String::from(
         "strategy,node,zone,seeds,start_ms,full_view_ms,time_to_full_view_ms,rounds\n",
@@ -221,6 +230,8 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
             f3(fx.duration_s as f64),
         )
         .unwrap();
+        // One attempt per request: cumulative successful attempts / attempts.
+        let (mut attempts_so_far, mut ok_so_far) = (0usize, 0usize);
         for w in 0..fx.duration_s / 5 {
             let (lo, hi) = (w * 5000, (w + 1) * 5000);
             let ended: Vec<&Req> = reqs.iter().filter(|r| r.end >= lo && r.end < hi).collect();
@@ -237,7 +248,7 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
                 s.sort_by(f64::total_cmp);
                 s[((s.len() - 1) as f64 * 0.95).round() as usize]
             });
-            writeln!(
+            write!(
                 client,
                 "{strategy},{},{},{},{},{},{},{in_flight}",
                 w * 5,
@@ -248,6 +259,14 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
                 opt(p95)
             )
             .unwrap();
+            attempts_so_far += ended.len();
+            ok_so_far += succ.len();
+            if fx.attempt_columns {
+                let cumulative = (attempts_so_far > 0)
+                    .then(|| 100.0 * ok_so_far as f64 / attempts_so_far as f64);
+                write!(client, ",{},{}", ended.len(), opt(cumulative)).unwrap();
+            }
+            client.push('\n');
             for (ni, (node, zone)) in NODES.iter().enumerate() {
                 let up = !down(&fx.events, node, hi);
                 let off: Vec<&&Req> = ended
