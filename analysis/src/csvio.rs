@@ -4,6 +4,7 @@
 //! the file, the line and the column. Columns a newer writer added can be declared optional, so an
 //! older file still reads (their fields read as empty).
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -237,12 +238,18 @@ fn csv_error(file: &Path, e: &csv::Error) -> Error {
 
 /// Formats a float with the crate's fixed 3 decimals (docs/metrics.md).
 pub fn f3(x: f64) -> String {
+    let mut s = String::new();
+    push_f3(&mut s, x);
+    s
+}
+
+/// Appends `x` with 3 decimals to `out`, as [`f3`].
+fn push_f3(out: &mut String, x: f64) {
+    let start = out.len();
+    write!(out, "{x:.3}").ok();
     // -0.000 would differ from 0.000 for the same value
-    let s = format!("{x:.3}");
-    if s == "-0.000" {
-        "0.000".to_string()
-    } else {
-        s
+    if &out[start..] == "-0.000" {
+        out.remove(start);
     }
 }
 
@@ -265,4 +272,126 @@ pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(
         .into_inner()
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// A row type of a CSV file the executors write (docs/metrics.md). The file's columns are the
+/// reader's: [`Record::COLUMNS`] then [`Record::OPTIONAL_COLUMNS`], written in that order, so the
+/// writer (`sim`) and the reader share one definition of each file.
+pub trait WriteRecord: Record {
+    /// Writes the row's fields in the order of [`header`].
+    fn write_fields(&self, f: &mut Fields<'_>);
+}
+
+/// Every column of `R`'s file, in the order written.
+pub fn header<R: Record>() -> impl Iterator<Item = &'static str> {
+    R::COLUMNS.iter().chain(R::OPTIONAL_COLUMNS).copied()
+}
+
+/// The fields of one row being written: each call appends one field, separated by commas.
+/// Integers as decimal, floats with 3 decimals ([`f3`]), booleans as `0`/`1`, unknown values as
+/// an empty field; text is quoted only if it holds a comma, a quote or a line break.
+pub struct Fields<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl Fields<'_> {
+    fn sep(&mut self) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+    }
+
+    pub fn empty(&mut self) {
+        self.sep();
+    }
+
+    pub fn str(&mut self, v: &str) {
+        self.sep();
+        if v.contains([',', '"', '\n', '\r']) {
+            self.out.push('"');
+            self.out.push_str(&v.replace('"', "\"\""));
+            self.out.push('"');
+        } else {
+            self.out.push_str(v);
+        }
+    }
+
+    pub fn opt_str(&mut self, v: Option<&str>) {
+        match v {
+            Some(v) => self.str(v),
+            None => self.empty(),
+        }
+    }
+
+    pub fn u64(&mut self, v: u64) {
+        self.sep();
+        write!(self.out, "{v}").ok();
+    }
+
+    pub fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            Some(v) => self.u64(v),
+            None => self.empty(),
+        }
+    }
+
+    /// A float with 3 decimals.
+    pub fn f3(&mut self, v: f64) {
+        self.sep();
+        push_f3(self.out, v);
+    }
+
+    pub fn opt_f3(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self.f3(v),
+            None => self.empty(),
+        }
+    }
+
+    /// A float in its shortest exact form: an integral value has no decimals (`1234`).
+    pub fn num(&mut self, v: f64) {
+        self.sep();
+        write!(self.out, "{v}").ok();
+    }
+
+    pub fn bool(&mut self, v: bool) {
+        self.sep();
+        self.out.push(if v { '1' } else { '0' });
+    }
+
+    pub fn opt_bool(&mut self, v: Option<bool>) {
+        match v {
+            Some(v) => self.bool(v),
+            None => self.empty(),
+        }
+    }
+}
+
+/// The header line of `R`'s file, without the line break.
+pub fn header_line<R: Record>() -> String {
+    header::<R>().collect::<Vec<_>>().join(",")
+}
+
+/// Appends `row` as one line (with its line break) to `out`.
+pub fn push_record<R: WriteRecord>(out: &mut String, row: &R) {
+    row.write_fields(&mut Fields { out, first: true });
+    out.push('\n');
+}
+
+/// Writes `R`'s header, then `rows`, to `w`.
+pub fn write_records<R: WriteRecord, W: std::io::Write>(
+    mut w: W,
+    rows: impl IntoIterator<Item = R>,
+) -> std::io::Result<()> {
+    let mut line = header_line::<R>();
+    line.push('\n');
+    w.write_all(line.as_bytes())?;
+    for row in rows {
+        line.clear();
+        push_record(&mut line, &row);
+        w.write_all(line.as_bytes())?;
+    }
+    w.flush()
 }

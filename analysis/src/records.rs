@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::csvio::{read_csv, Record, Row};
+use crate::csvio::{read_csv, Fields, Record, Row, WriteRecord};
 use crate::error::{Error, Result};
 
 /// `summary.csv`: one row per strategy.
@@ -27,6 +27,11 @@ pub struct SummaryRow {
     pub offloads_cross_zone: u64,
     pub cache_hits: u64,
     pub duration_s: f64,
+    /// Client attempts (a request makes one or more); empty in files written before the column.
+    pub attempts: Option<u64>,
+    /// 100 · successful attempts / attempts (the report's "throughput %"); empty without
+    /// attempts, and in files written before the column.
+    pub attempt_success_pct: Option<f64>,
 }
 
 impl SummaryRow {
@@ -57,6 +62,7 @@ impl Record for SummaryRow {
         "cache_hits",
         "duration_s",
     ];
+    const OPTIONAL_COLUMNS: &'static [&'static str] = &["attempts", "attempt_success_pct"];
     fn from_row(r: &Row<'_>) -> Result<Self> {
         let success_rate = r.f64("success_rate")?;
         if !(0.0..=1.0).contains(&success_rate) {
@@ -82,6 +88,8 @@ impl Record for SummaryRow {
             offloads_cross_zone: r.u64("offloads_cross_zone")?,
             cache_hits: r.u64("cache_hits")?,
             duration_s: r.f64("duration_s")?,
+            attempts: r.opt_u64("attempts")?,
+            attempt_success_pct: r.opt_f64("attempt_success_pct")?,
         })
     }
 }
@@ -106,7 +114,7 @@ impl Outcome {
             Outcome::Unavailable => "unavailable",
         }
     }
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "ok" => Outcome::Ok,
             "timeout" => Outcome::Timeout,
@@ -221,6 +229,8 @@ pub struct ClientWindowRow {
     pub latency_mean_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub in_flight: u64,
+    /// Client attempts that ended in the window; empty in files written before the column.
+    pub attempts: Option<u64>,
     /// 100 · successful attempts / attempts, cumulative from the start of the run to the window's
     /// end (what the report plotted as "throughput %"); empty until an attempt ends, and in files
     /// written before the column existed.
@@ -239,7 +249,7 @@ impl Record for ClientWindowRow {
         "latency_p95_ms",
         "in_flight",
     ];
-    const OPTIONAL_COLUMNS: &'static [&'static str] = &["attempt_success_pct"];
+    const OPTIONAL_COLUMNS: &'static [&'static str] = &["attempts", "attempt_success_pct"];
     fn from_row(r: &Row<'_>) -> Result<Self> {
         let pct = |column: &str| -> Result<Option<f64>> {
             let v = r.opt_f64(column)?;
@@ -262,6 +272,7 @@ impl Record for ClientWindowRow {
             latency_mean_ms: r.opt_f64("latency_mean_ms")?,
             latency_p95_ms: r.opt_f64("latency_p95_ms")?,
             in_flight: r.u64("in_flight")?,
+            attempts: r.opt_u64("attempts")?,
             attempt_success_pct,
         })
     }
@@ -429,6 +440,16 @@ impl EventKind {
             EventKind::Resume => "resume",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "crash" => EventKind::Crash,
+            "restart" => EventKind::Restart,
+            "pause" => EventKind::Pause,
+            "resume" => EventKind::Resume,
+            _ => return None,
+        })
+    }
 }
 
 /// `events.csv`: the fault timeline, per strategy.
@@ -445,24 +466,141 @@ impl Record for EventRow {
     const COLUMNS: &'static [&'static str] = &["strategy", "time_ms", "kind", "node"];
     fn from_row(r: &Row<'_>) -> Result<Self> {
         let raw = r.raw("kind");
-        let kind = match raw {
-            "crash" => EventKind::Crash,
-            "restart" => EventKind::Restart,
-            "pause" => EventKind::Pause,
-            "resume" => EventKind::Resume,
-            _ => {
-                return Err(r.error(
-                    "kind",
-                    format!("expected one of crash, restart, pause, resume; found {raw:?}"),
-                ))
-            }
-        };
+        let kind = EventKind::parse(raw).ok_or_else(|| {
+            r.error(
+                "kind",
+                format!("expected one of crash, restart, pause, resume; found {raw:?}"),
+            )
+        })?;
         Ok(EventRow {
             strategy: r.string("strategy")?,
             time_ms: r.u64("time_ms")?,
             kind,
             node: r.string("node")?,
         })
+    }
+}
+
+// Writing: the executors write every file through these (docs/metrics.md gives the formats:
+// floats with 3 decimals, booleans 0/1, unknown values empty).
+
+impl WriteRecord for SummaryRow {
+    fn write_fields(&self, f: &mut Fields<'_>) {
+        f.str(&self.strategy);
+        f.u64(self.requests);
+        f.u64(self.succeeded);
+        f.u64(self.failed);
+        f.u64(self.timeouts);
+        f.u64(self.rejected);
+        f.f3(self.success_rate);
+        f.f3(self.goodput_per_s);
+        f.opt_f3(self.latency_mean_ms);
+        f.opt_f3(self.latency_p50_ms);
+        f.opt_f3(self.latency_p95_ms);
+        f.opt_f3(self.latency_p99_ms);
+        f.u64(self.offloads_same_zone);
+        f.u64(self.offloads_cross_zone);
+        f.u64(self.cache_hits);
+        f.f3(self.duration_s);
+        f.opt_u64(self.attempts);
+        f.opt_f3(self.attempt_success_pct);
+    }
+}
+
+impl WriteRecord for RequestRow {
+    fn write_fields(&self, f: &mut Fields<'_>) {
+        f.str(&self.strategy);
+        f.str(&self.request_id);
+        f.opt_u64(self.batch);
+        f.u64(self.submit_ms);
+        f.u64(self.end_ms);
+        // Whole milliseconds as both executors measure them: no decimals.
+        f.num(self.latency_ms);
+        f.u64(self.attempts);
+        f.str(self.outcome.as_str());
+        f.opt_str(self.entry_node.as_deref());
+        f.opt_str(self.entry_zone.as_deref());
+        f.opt_str(self.exec_node.as_deref());
+        f.opt_str(self.exec_zone.as_deref());
+        f.opt_u64(self.hops);
+        f.opt_bool(self.cache_hit);
+        f.opt_bool(self.offloaded);
+        f.opt_bool(self.fallback);
+        f.opt_u64(self.size_bytes);
+        f.opt_u64(self.width);
+        f.opt_u64(self.height);
+        f.opt_u64(self.frames);
+    }
+}
+
+impl WriteRecord for ClientWindowRow {
+    fn write_fields(&self, f: &mut Fields<'_>) {
+        f.str(&self.strategy);
+        f.u64(self.window_start_s);
+        f.u64(self.ended);
+        f.u64(self.succeeded);
+        f.opt_f3(self.success_pct);
+        f.opt_f3(self.latency_mean_ms);
+        f.opt_f3(self.latency_p95_ms);
+        f.u64(self.in_flight);
+        f.opt_u64(self.attempts);
+        f.opt_f3(self.attempt_success_pct);
+    }
+}
+
+impl WriteRecord for NodeWindowRow {
+    fn write_fields(&self, f: &mut Fields<'_>) {
+        f.str(&self.strategy);
+        f.u64(self.window_start_s);
+        f.str(&self.node);
+        f.str(&self.zone);
+        f.bool(self.up);
+        f.opt_u64(self.queue_len);
+        f.opt_u64(self.in_flight);
+        f.u64(self.enqueues);
+        f.u64(self.dequeues);
+        f.opt_f3(self.cpu_pct);
+        f.opt_f3(self.mem_pct);
+        f.u64(self.jobs_done);
+        f.u64(self.cache_hits);
+        f.u64(self.offloads_same_zone);
+        f.u64(self.offloads_cross_zone);
+        f.u64(self.responses_same_zone);
+        f.u64(self.responses_cross_zone);
+    }
+}
+
+impl WriteRecord for ConvergenceRow {
+    fn write_fields(&self, f: &mut Fields<'_>) {
+        f.str(&self.strategy);
+        f.str(&self.node);
+        f.str(&self.zone);
+        f.opt_str(self.seeds.as_deref());
+        f.u64(self.start_ms);
+        f.opt_u64(self.full_view_ms);
+        f.opt_u64(self.time_to_full_view_ms);
+        f.opt_u64(self.rounds);
+    }
+}
+
+impl WriteRecord for FailureDetectionRow {
+    fn write_fields(&self, f: &mut Fields<'_>) {
+        f.str(&self.strategy);
+        f.str(&self.fault);
+        f.str(&self.failed_node);
+        f.u64(self.fault_ms);
+        f.str(&self.observer);
+        f.opt_u64(self.detected_ms);
+        f.opt_u64(self.detection_delay_ms);
+    }
+}
+
+impl WriteRecord for EventRow {
+    fn write_fields(&self, f: &mut Fields<'_>) {
+        f.str(&self.strategy);
+        f.u64(self.time_ms);
+        f.str(self.kind.as_str());
+        f.str(&self.node);
     }
 }
 

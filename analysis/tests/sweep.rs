@@ -22,6 +22,8 @@ fn row(strategy: &str, success_rate: f64, goodput: f64, p50: Option<f64>) -> Sum
         offloads_cross_zone: 10,
         cache_hits: 0,
         duration_s: 60.0,
+        attempts: None,
+        attempt_success_pct: None,
     }
 }
 

@@ -1,33 +1,21 @@
 //! What a run measured, and the CSV files of docs/metrics.md written from it.
 
-use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
+
+use vidmesh_analysis::csvio::{write_records, WriteRecord};
+use vidmesh_analysis::records::{
+    ClientWindowRow, ConvergenceRow as ConvergenceCsvRow, EventKind, EventRow, FailureDetectionRow,
+    NodeWindowRow, RequestRow,
+};
 
 use crate::scenario::Scenario;
 use crate::workload::Catalog;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReqOutcome {
-    Ok,
-    Timeout,
-    Rejected,
-    Error,
-    /// Every node tried was down.
-    Unavailable,
-}
-
-impl ReqOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReqOutcome::Ok => "ok",
-            ReqOutcome::Timeout => "timeout",
-            ReqOutcome::Rejected => "rejected",
-            ReqOutcome::Error => "error",
-            ReqOutcome::Unavailable => "unavailable",
-        }
-    }
-}
+/// How a logical request ended (`unavailable`: every node tried was down).
+pub use vidmesh_analysis::records::Outcome as ReqOutcome;
+/// One row of summary.csv.
+pub use vidmesh_analysis::records::SummaryRow as Summary;
 
 /// One logical client request, as it ended.
 #[derive(Clone, Debug)]
@@ -169,31 +157,6 @@ pub struct RunResult {
     pub wall_s: f64,
 }
 
-/// One row of summary.csv.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Summary {
-    pub strategy: String,
-    pub requests: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub timeouts: u64,
-    pub rejected: u64,
-    pub success_rate: f64,
-    pub goodput_per_s: f64,
-    pub latency_mean_ms: Option<f64>,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p95_ms: Option<f64>,
-    pub latency_p99_ms: Option<f64>,
-    pub offloads_same_zone: u64,
-    pub offloads_cross_zone: u64,
-    pub cache_hits: u64,
-    pub duration_s: f64,
-    /// Client attempts (each request makes one or more).
-    pub attempts: u64,
-    /// 100 · successful attempts / attempts: the report's "throughput %".
-    pub attempt_success_pct: Option<f64>,
-}
-
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[u64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -253,7 +216,7 @@ impl RunResult {
             offloads_cross_zone: self.offloads_cross_zone,
             cache_hits: hits,
             duration_s,
-            attempts: self.attempt_ends.len() as u64,
+            attempts: Some(self.attempt_ends.len() as u64),
             attempt_success_pct: attempt_pct(
                 self.attempt_ends.iter().filter(|a| a.1).count() as u64,
                 self.attempt_ends.len() as u64,
@@ -283,34 +246,14 @@ fn attempt_pct(ok: u64, attempts: u64) -> Option<f64> {
     (attempts > 0).then(|| 100.0 * ok as f64 / attempts as f64)
 }
 
-fn f3(v: f64) -> String {
-    format!("{v:.3}")
+/// Writes `rows` as `R`'s file in `dir`.
+fn write_file<R: WriteRecord>(dir: &Path, rows: impl IntoIterator<Item = R>) -> io::Result<()> {
+    let f = std::fs::File::create(dir.join(R::FILE))?;
+    write_records(io::BufWriter::with_capacity(1 << 20, f), rows)
 }
 
-fn opt3(v: Option<f64>) -> String {
-    v.map(f3).unwrap_or_default()
-}
-
-fn b(v: bool) -> &'static str {
-    if v {
-        "1"
-    } else {
-        "0"
-    }
-}
-
-pub const SUMMARY_HEADER: &str = "strategy,requests,succeeded,failed,timeouts,rejected,success_rate,goodput_per_s,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,offloads_same_zone,offloads_cross_zone,cache_hits,duration_s,attempts,attempt_success_pct";
-pub const REQUESTS_HEADER: &str = "strategy,request_id,batch,submit_ms,end_ms,latency_ms,attempts,outcome,entry_node,entry_zone,exec_node,exec_zone,hops,cache_hit,offloaded,fallback,size_bytes,width,height,frames";
-pub const CLIENT_WINDOWS_HEADER: &str =
-    "strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight,attempts,attempt_success_pct";
-pub const NODE_WINDOWS_HEADER: &str = "strategy,window_start_s,node,zone,up,queue_len,in_flight,enqueues,dequeues,cpu_pct,mem_pct,jobs_done,cache_hits,offloads_same_zone,offloads_cross_zone,responses_same_zone,responses_cross_zone";
-pub const CONVERGENCE_HEADER: &str =
-    "strategy,node,zone,seeds,start_ms,full_view_ms,time_to_full_view_ms,rounds";
-pub const FAILURE_HEADER: &str =
-    "strategy,fault,failed_node,fault_ms,observer,detected_ms,detection_delay_ms";
-pub const EVENTS_HEADER: &str = "strategy,time_ms,kind,node";
-
-/// Writes every CSV of docs/metrics.md for `runs` (in the scenario's strategy order) into `dir`.
+/// Writes every CSV of docs/metrics.md for `runs` (in the scenario's strategy order) into `dir`,
+/// through the row types of `vidmesh_analysis::records`.
 pub fn write_all(
     dir: &Path,
     scenario: &Scenario,
@@ -318,88 +261,52 @@ pub fn write_all(
     runs: &[RunResult],
 ) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let node_name = |i: u32| scenario.nodes[i as usize].name.as_str();
-    let zone_of = |i: u32| scenario.network.zones.name(scenario.nodes[i as usize].zone);
+    let node_name = |i: u32| scenario.nodes[i as usize].name.clone();
+    let zone_of = |i: u32| {
+        scenario
+            .network
+            .zones
+            .name(scenario.nodes[i as usize].zone)
+            .to_string()
+    };
     let window_ms = scenario.output.window_ms;
 
-    let mut out = String::new();
-    writeln!(out, "{SUMMARY_HEADER}").ok();
-    for r in runs {
-        let s = r.summary();
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            s.strategy,
-            s.requests,
-            s.succeeded,
-            s.failed,
-            s.timeouts,
-            s.rejected,
-            f3(s.success_rate),
-            f3(s.goodput_per_s),
-            opt3(s.latency_mean_ms),
-            opt3(s.latency_p50_ms),
-            opt3(s.latency_p95_ms),
-            opt3(s.latency_p99_ms),
-            s.offloads_same_zone,
-            s.offloads_cross_zone,
-            s.cache_hits,
-            f3(s.duration_s),
-            s.attempts,
-            opt3(s.attempt_success_pct)
-        )
-        .ok();
-    }
-    std::fs::write(dir.join("summary.csv"), &out)?;
+    write_file(dir, runs.iter().map(RunResult::summary))?;
 
     if scenario.output.requests_csv {
-        let f = std::fs::File::create(dir.join("requests.csv"))?;
-        let mut w = io::BufWriter::with_capacity(1 << 20, f);
-        writeln!(w, "{REQUESTS_HEADER}")?;
-        for r in runs {
-            for (id, q) in r.requests.iter().enumerate() {
+        let rows = runs.iter().flat_map(|r| {
+            r.requests.iter().enumerate().map(|(id, q)| {
                 let v = catalog.videos[q.item as usize];
                 let ok = q.outcome == ReqOutcome::Ok;
-                write!(
-                    w,
-                    "{},{},{},{},{},{},{},{},",
-                    r.strategy,
-                    id,
-                    q.batch.map(|b| b.to_string()).unwrap_or_default(),
-                    q.submit_ms,
-                    q.end_ms,
-                    q.latency_ms(),
-                    q.attempts,
-                    q.outcome.as_str()
-                )?;
-                match q.entry_node {
-                    Some(n) => write!(w, "{},{},", node_name(n), zone_of(n))?,
-                    None => write!(w, ",,")?,
+                let exec = q.exec_node.filter(|_| ok);
+                RequestRow {
+                    strategy: r.strategy.clone(),
+                    request_id: id.to_string(),
+                    batch: q.batch.map(u64::from),
+                    submit_ms: q.submit_ms,
+                    end_ms: q.end_ms,
+                    latency_ms: q.latency_ms() as f64,
+                    attempts: q.attempts.into(),
+                    outcome: q.outcome,
+                    entry_node: q.entry_node.map(node_name),
+                    entry_zone: q.entry_node.map(zone_of),
+                    exec_node: exec.map(node_name),
+                    exec_zone: exec.map(zone_of),
+                    hops: ok.then_some(q.hops.into()),
+                    cache_hit: ok.then_some(q.cache_hit),
+                    offloaded: ok.then_some(q.offloaded),
+                    fallback: ok.then_some(q.fallback),
+                    size_bytes: Some(v.size_bytes),
+                    width: Some(v.width.into()),
+                    height: Some(v.height.into()),
+                    frames: Some(v.frames.into()),
                 }
-                match (ok, q.exec_node) {
-                    (true, Some(n)) => write!(w, "{},{},", node_name(n), zone_of(n))?,
-                    _ => write!(w, ",,")?,
-                }
-                if ok {
-                    write!(
-                        w,
-                        "{},{},{},{},",
-                        q.hops,
-                        b(q.cache_hit),
-                        b(q.offloaded),
-                        b(q.fallback)
-                    )?;
-                } else {
-                    write!(w, ",,,,")?;
-                }
-                writeln!(w, "{},{},{},{}", v.size_bytes, v.width, v.height, v.frames)?;
-            }
-        }
-        w.flush()?;
+            })
+        });
+        write_file(dir, rows)?;
     }
 
-    let mut out = String::new();
-    writeln!(out, "{CLIENT_WINDOWS_HEADER}").ok();
+    let mut client_rows = Vec::new();
     for r in runs {
         let n = r.in_flight_at_window_end.len();
         // Attempts that ended in each window, and how many of them succeeded.
@@ -420,141 +327,104 @@ pub fn write_all(
         }
         for (w, (ended, lat)) in per.iter_mut().enumerate() {
             lat.sort_unstable();
-            let pct = (*ended > 0).then(|| 100.0 * lat.len() as f64 / *ended as f64);
             cum_att += att[w].0;
             cum_ok += att[w].1;
-            writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{},{}",
-                r.strategy,
-                w as u64 * window_ms / 1000,
-                ended,
-                lat.len(),
-                opt3(pct),
-                opt3(mean(lat)),
-                opt3(percentile(lat, 95.0)),
-                r.in_flight_at_window_end[w],
-                att[w].0,
-                opt3(attempt_pct(cum_ok, cum_att))
-            )
-            .ok();
+            client_rows.push(ClientWindowRow {
+                strategy: r.strategy.clone(),
+                window_start_s: w as u64 * window_ms / 1000,
+                ended: *ended,
+                succeeded: lat.len() as u64,
+                success_pct: (*ended > 0).then(|| 100.0 * lat.len() as f64 / *ended as f64),
+                latency_mean_ms: mean(lat),
+                latency_p95_ms: percentile(lat, 95.0),
+                in_flight: r.in_flight_at_window_end[w].into(),
+                attempts: Some(att[w].0),
+                attempt_success_pct: attempt_pct(cum_ok, cum_att),
+            });
         }
     }
-    std::fs::write(dir.join("client_windows.csv"), &out)?;
+    write_file(dir, client_rows)?;
 
     if scenario.output.node_windows_csv {
-        let f = std::fs::File::create(dir.join("node_windows.csv"))?;
-        let mut w = io::BufWriter::with_capacity(1 << 20, f);
-        writeln!(w, "{NODE_WINDOWS_HEADER}")?;
-        for r in runs {
-            for nw in &r.node_windows {
+        let rows = runs.iter().flat_map(|r| {
+            r.node_windows.iter().map(|nw| {
                 let c = &nw.counts;
-                write!(
-                    w,
-                    "{},{},{},{},{},",
-                    r.strategy,
-                    nw.window_start_s,
-                    node_name(nw.node),
-                    zone_of(nw.node),
-                    b(nw.up)
-                )?;
-                if nw.up {
-                    write!(
-                        w,
-                        "{},{},{},{},{},{},",
-                        nw.queue_len,
-                        nw.in_flight,
-                        c.enqueues,
-                        c.dequeues,
-                        f3(nw.cpu_pct as f64),
-                        f3(nw.mem_pct as f64)
-                    )?;
-                } else {
-                    write!(w, ",,{},{},,,", c.enqueues, c.dequeues)?;
+                let up = nw.up.then_some(());
+                NodeWindowRow {
+                    strategy: r.strategy.clone(),
+                    window_start_s: nw.window_start_s,
+                    node: node_name(nw.node),
+                    zone: zone_of(nw.node),
+                    up: nw.up,
+                    // Unknown while the node is down.
+                    queue_len: up.map(|_| nw.queue_len.into()),
+                    in_flight: up.map(|_| nw.in_flight.into()),
+                    enqueues: c.enqueues,
+                    dequeues: c.dequeues,
+                    cpu_pct: up.map(|_| nw.cpu_pct.into()),
+                    mem_pct: up.map(|_| nw.mem_pct.into()),
+                    jobs_done: c.jobs_done,
+                    cache_hits: c.cache_hits,
+                    offloads_same_zone: c.offloads_same_zone,
+                    offloads_cross_zone: c.offloads_cross_zone,
+                    responses_same_zone: c.responses_same_zone,
+                    responses_cross_zone: c.responses_cross_zone,
                 }
-                writeln!(
-                    w,
-                    "{},{},{},{},{},{}",
-                    c.jobs_done,
-                    c.cache_hits,
-                    c.offloads_same_zone,
-                    c.offloads_cross_zone,
-                    c.responses_same_zone,
-                    c.responses_cross_zone
-                )?;
-            }
-        }
-        w.flush()?;
+            })
+        });
+        write_file(dir, rows)?;
     }
 
     let period = scenario.gossip.period_ms.max(1);
-    let mut out = String::new();
-    writeln!(out, "{CONVERGENCE_HEADER}").ok();
-    for r in runs {
-        for c in &r.convergence {
-            let seeds: Vec<&str> = c.seeds.iter().map(|&s| node_name(s)).collect();
-            let (full, ttf, rounds) = match c.full_view_ms {
-                Some(t) => {
-                    let d = t - c.start_ms;
-                    (t.to_string(), d.to_string(), d.div_ceil(period).to_string())
-                }
-                None => Default::default(),
-            };
-            writeln!(
-                out,
-                "{},{},{},{},{},{},{},{}",
-                r.strategy,
-                node_name(c.node),
-                zone_of(c.node),
-                seeds.join(";"),
-                c.start_ms,
-                full,
-                ttf,
-                rounds
-            )
-            .ok();
-        }
-    }
-    std::fs::write(dir.join("convergence.csv"), &out)?;
+    let rows = runs.iter().flat_map(|r| {
+        r.convergence.iter().map(|c| {
+            let seeds: Vec<String> = c.seeds.iter().map(|&s| node_name(s)).collect();
+            let to_full = c.full_view_ms.map(|t| t - c.start_ms);
+            ConvergenceCsvRow {
+                strategy: r.strategy.clone(),
+                node: node_name(c.node),
+                zone: zone_of(c.node),
+                seeds: (!seeds.is_empty()).then(|| seeds.join(";")),
+                start_ms: c.start_ms,
+                full_view_ms: c.full_view_ms,
+                time_to_full_view_ms: to_full,
+                rounds: to_full.map(|d| d.div_ceil(period)),
+            }
+        })
+    });
+    write_file(dir, rows)?;
 
-    let mut out = String::new();
-    writeln!(out, "{FAILURE_HEADER}").ok();
-    for r in runs {
-        for d in &r.detections {
-            writeln!(
-                out,
-                "{},{},{},{},{},{},{}",
-                r.strategy,
-                d.kind,
-                node_name(d.failed_node),
-                d.fault_ms,
-                node_name(d.observer),
-                d.detected_ms.map(|t| t.to_string()).unwrap_or_default(),
-                d.detected_ms
-                    .map(|t| (t - d.fault_ms).to_string())
-                    .unwrap_or_default()
-            )
-            .ok();
-        }
-    }
-    std::fs::write(dir.join("failure_detection.csv"), &out)?;
+    let rows = runs.iter().flat_map(|r| {
+        r.detections.iter().map(|d| FailureDetectionRow {
+            strategy: r.strategy.clone(),
+            fault: d.kind.to_string(),
+            failed_node: node_name(d.failed_node),
+            fault_ms: d.fault_ms,
+            observer: node_name(d.observer),
+            detected_ms: d.detected_ms,
+            detection_delay_ms: d.detected_ms.map(|t| t - d.fault_ms),
+        })
+    });
+    write_file(dir, rows)?;
 
-    let mut out = String::new();
-    writeln!(out, "{EVENTS_HEADER}").ok();
+    let mut events = Vec::new();
     for r in runs {
         for e in &r.fault_events {
-            writeln!(
-                out,
-                "{},{},{},{}",
-                r.strategy,
-                e.time_ms,
-                e.kind,
-                node_name(e.node)
-            )
-            .ok();
+            let kind = EventKind::parse(e.kind).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("fault event of unknown kind {:?}", e.kind),
+                )
+            })?;
+            events.push(EventRow {
+                strategy: r.strategy.clone(),
+                time_ms: e.time_ms,
+                kind,
+                node: node_name(e.node),
+            });
         }
     }
-    std::fs::write(dir.join("events.csv"), &out)?;
+    write_file(dir, events)?;
     Ok(())
 }
 
@@ -570,5 +440,51 @@ mod tests {
         assert_eq!(percentile(&v, 99.0), Some(99.0));
         assert_eq!(percentile(&[7], 99.0), Some(7.0));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    /// The live client (vidmesh-node, which does not depend on vidmesh-analysis) writes
+    /// requests.csv itself; its header and rows must be exactly what the shared row type writes.
+    #[test]
+    fn live_client_requests_csv_matches_the_shared_row_type() {
+        use std::path::Path;
+        use vidmesh_analysis::csvio::{header_line, parse_csv, push_record};
+        use vidmesh_node::client::{RequestOutcome, RequestRecord as LiveRecord, REQUESTS_HEADER};
+
+        assert_eq!(REQUESTS_HEADER, header_line::<RequestRow>());
+        let ok = LiveRecord {
+            request_id: 7,
+            batch: Some(2),
+            submit_ms: 1000,
+            end_ms: 4500,
+            attempts: 2,
+            outcome: RequestOutcome::Ok,
+            entry_node: Some("node4".into()),
+            entry_zone: Some("FRA".into()),
+            exec_node: Some("node1".into()),
+            exec_zone: Some("FRA".into()),
+            hops: 1,
+            cache_hit: false,
+            offloaded: true,
+            fallback: false,
+            size_bytes: 123,
+            width: 640,
+            height: 360,
+            frames: 50,
+            output_bytes: 99,
+        };
+        let failed = LiveRecord {
+            batch: None,
+            outcome: RequestOutcome::Timeout,
+            ..ok.clone()
+        };
+        for r in [ok, failed] {
+            let text = format!("{REQUESTS_HEADER}\n{}\n", r.csv_row("score"));
+            let rows: Vec<RequestRow> = parse_csv(Path::new("requests.csv"), text.as_bytes())
+                .expect("the live client's row reads");
+            let mut again = header_line::<RequestRow>();
+            again.push('\n');
+            push_record(&mut again, &rows[0]);
+            assert_eq!(again, text);
+        }
     }
 }
