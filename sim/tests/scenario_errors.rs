@@ -7,9 +7,77 @@ use std::path::Path;
 use common::*;
 use vidmesh_sim::Scenario;
 
+/// A small valid scenario owned by these tests, so that editing a shipped scenario cannot break
+/// them.
+const FIXTURE: &str = r#"name = "fixture"
+duration_s = 150
+hop_limit = 1
+
+[network]
+zones = ["FRA", "IAD"]
+
+[[network.links]]
+zones = ["FRA", "IAD"]
+rtt_ms = 90
+
+[[nodes]]
+name = "node1"
+zone = "FRA"
+seeds = ["node2", "node3", "node4"]
+
+[[nodes]]
+name = "node2"
+zone = "IAD"
+seeds = ["node1"]
+
+[[nodes]]
+name = "node3"
+zone = "FRA"
+seeds = ["node1"]
+
+[[nodes]]
+name = "node4"
+zone = "IAD"
+seeds = ["node1"]
+
+[[strategies]]
+name = "random"
+strategy = { kind = "random" }
+
+[[strategies]]
+name = "score"
+strategy = { kind = "score", w_load = 0.3, w_rtt = 0.7 }
+
+[workload]
+kind = "batch"
+batch_size = 100
+"#;
+
+fn fixture_text(edits: &[(&str, &str)]) -> String {
+    let mut text = FIXTURE.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "the fixture has no `{from}`");
+        text = text.replacen(from, to, 1);
+    }
+    text
+}
+
+#[test]
+fn the_fixture_itself_is_valid() {
+    let dir = temp_dir("ok");
+    let path = dir.join("fixture.toml");
+    std::fs::write(&path, FIXTURE).unwrap();
+    let loaded = Scenario::load(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded.unwrap();
+}
+
 fn error_for(edits: &[(&str, &str)]) -> String {
-    let text = scenario_text("random_vs_score", edits);
-    let dir = temp_dir("err");
+    // Tests run in parallel: each call gets its own folder.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let text = fixture_text(edits);
+    let dir = temp_dir(&format!("err{n}"));
     let path = dir.join("broken.toml");
     std::fs::write(&path, text).unwrap();
     let e = Scenario::load(&path).unwrap_err().to_string();
@@ -18,7 +86,7 @@ fn error_for(edits: &[(&str, &str)]) -> String {
 }
 
 fn line_of(edits: &[(&str, &str)], needle: &str) -> usize {
-    let text = scenario_text("random_vs_score", edits);
+    let text = fixture_text(edits);
     text.lines().position(|l| l.contains(needle)).unwrap() + 1
 }
 
