@@ -80,6 +80,18 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// The verdict `compare` exits on: every strategy ranking agrees and every strategy's
+    /// goodput is within the tolerance. Latency and offload-share errors are reported, not gated:
+    /// they depend on the host far more than goodput does.
+    pub fn verdict_ok(&self) -> bool {
+        self.rankings.iter().all(|r| r.agrees)
+            && self
+                .rows
+                .iter()
+                .filter(|r| r.metric == "goodput_per_s")
+                .all(|r| r.within_tolerance != Some(false))
+    }
+
     /// True when every comparable value is within tolerance and every ranking agrees.
     pub fn all_agree(&self) -> bool {
         self.rows.iter().all(|r| r.within_tolerance != Some(false))

@@ -78,3 +78,51 @@ fn a_bad_tolerance_or_missing_summary_is_an_error() {
     let msg = compare(&dir, &empty, 0.1).unwrap_err().to_string();
     assert!(msg.contains("summary.csv is missing"), "{msg}");
 }
+
+/// The command users and the validation script gate on: status 0 when sim and live agree, 1
+/// when a ranking differs or goodput is off by more than the tolerance, with the files written
+/// either way.
+#[test]
+fn the_compare_command_exits_non_zero_when_sim_and_live_disagree() {
+    let bin = env!("CARGO_BIN_EXE_vidmesh-analysis");
+    let sim = write_fixture(&scratch("cmd_sim"), &Fixture::default());
+    let live = write_fixture(
+        &scratch("cmd_live"),
+        &Fixture {
+            strategies: vec![("score", 0.9), ("random", 0.8), ("round_robin", 0.5)],
+            seed: 11,
+            ..Fixture::default()
+        },
+    );
+    let run = |live: &std::path::Path, out: &std::path::Path| {
+        std::process::Command::new(bin)
+            .args(["compare", "--no-png", "--no-svg"])
+            .arg(&sim)
+            .arg(live)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let same_out = scratch("cmd_out_same");
+    let same = run(&sim, &same_out);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let differ_out = scratch("cmd_out_differ");
+    let differ = run(&live, &differ_out);
+    assert_eq!(
+        differ.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&differ.stderr)
+    );
+    assert!(String::from_utf8_lossy(&differ.stderr).contains("disagree"));
+    assert!(
+        differ_out.join("compare.csv").exists(),
+        "the comparison is written anyway"
+    );
+}

@@ -66,8 +66,9 @@ enum Command {
         live: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        /// Relative error accepted per metric (0.2 = 20 %).
-        #[arg(long, default_value_t = 0.2)]
+        /// Relative goodput error accepted per strategy (0.15 = 15 %); beyond it, or when any
+        /// strategy ranking differs, the command exits with status 1.
+        #[arg(long, default_value_t = 0.15)]
         tolerance: f64,
         #[command(flatten)]
         chart: ChartArgs,
@@ -150,10 +151,38 @@ fn run(cli: Cli) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
                     r.live_order.join(" > ")
                 );
             }
+            for r in c.rows.iter().filter(|r| r.metric == "goodput_per_s") {
+                if r.within_tolerance == Some(false) {
+                    println!(
+                        "{:<24} goodput differs by {:.1} % (tolerance {:.1} %)",
+                        r.strategy,
+                        100.0 * r.rel_error.unwrap_or(f64::NAN),
+                        100.0 * tolerance
+                    );
+                }
+            }
+            if !c.verdict_ok() {
+                for p in &written {
+                    println!("{}", p.display());
+                }
+                return Err(Mismatch.into());
+            }
             written
         }
     })
 }
+
+/// `compare` found the simulator and the live run disagreeing (its files are still written).
+#[derive(Debug)]
+struct Mismatch;
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("sim and live disagree: a strategy ranking differs or goodput is off by more than the tolerance")
+    }
+}
+
+impl std::error::Error for Mismatch {}
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -163,9 +192,13 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Err(e) if e.is::<Mismatch>() => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
