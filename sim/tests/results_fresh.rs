@@ -1,6 +1,8 @@
 //! The committed results/ are what the shipped scenarios produce now: every committed CSV of
-//! every shipped scenario (except the live ones and the large scale_1000) is regenerated into a
-//! temporary folder and compared byte for byte. Fix a failure with `scripts/regen-results`.
+//! every shipped scenario (except the live ones) is regenerated into a temporary folder and
+//! compared byte for byte. scale_1000 takes about a minute optimised and far longer in a debug
+//! build, so it is checked in optimised test runs (`cargo test --release`, as CI runs) only.
+//! Fix a failure with `scripts/regen-results`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,8 +25,15 @@ fn committed_results_match_a_fresh_run_of_every_shipped_scenario() {
             }
             Some(p.file_stem()?.to_string_lossy().into_owned())
         })
-        // live_* need real nodes; scale_1000 is checked by regenerating it by hand (minutes).
-        .filter(|n| !n.starts_with("live_") && n != "scale_1000")
+        // live_* need real nodes.
+        .filter(|n| !n.starts_with("live_"))
+        .filter(|n| {
+            let skip = n == "scale_1000" && cfg!(debug_assertions);
+            if skip {
+                eprintln!("results_fresh: scale_1000 is only checked in an optimised build");
+            }
+            !skip
+        })
         .collect();
     scenarios.sort();
     assert!(scenarios.len() >= 5, "shipped scenarios: {scenarios:?}");
