@@ -94,7 +94,7 @@ pub fn summary_table(runs: &[RunResult]) -> String {
         .max(8);
     writeln!(
         out,
-        "{:<w$} {:>8} {:>8} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6}",
+        "{:<w$} {:>8} {:>8} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6} {:>8} {:>7}",
         "strategy",
         "requests",
         "ok",
@@ -107,7 +107,9 @@ pub fn summary_table(runs: &[RunResult]) -> String {
         "p95 ms",
         "off-in",
         "off-x",
-        "cache"
+        "cache",
+        "attempts",
+        "att-ok"
     )
     .ok();
     let o = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "-".into());
@@ -115,7 +117,7 @@ pub fn summary_table(runs: &[RunResult]) -> String {
         let s = r.summary();
         writeln!(
             out,
-            "{:<w$} {:>8} {:>8} {:>6.1}% {:>8.3} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6}",
+            "{:<w$} {:>8} {:>8} {:>6.1}% {:>8.3} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6} {:>8} {:>7}",
             s.strategy,
             s.requests,
             s.succeeded,
@@ -128,7 +130,11 @@ pub fn summary_table(runs: &[RunResult]) -> String {
             o(s.latency_p95_ms),
             s.offloads_same_zone,
             s.offloads_cross_zone,
-            s.cache_hits
+            s.cache_hits,
+            s.attempts.map_or_else(|| "-".into(), |a| a.to_string()),
+            // The report's "throughput %": successful attempts / attempts.
+            s.attempt_success_pct
+                .map_or_else(|| "-".into(), |p| format!("{p:.1}%"))
         )
         .ok();
     }
