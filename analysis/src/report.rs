@@ -147,6 +147,9 @@ pub fn metric_value(data: &ScenarioData, strategy: &str, metric: Metric) -> Resu
             }
         }
         Metric::SuccessRatePct => Ok(summary()?.success_rate * 100.0),
+        Metric::AttemptSuccessPct => summary()?
+            .attempt_success_pct
+            .ok_or_else(|| none("client attempt")),
         Metric::Succeeded => Ok(summary()?.succeeded as f64),
         Metric::SameZoneOffloadPct => summary()?
             .same_zone_offload_share()
@@ -178,6 +181,7 @@ fn is_pct(metric: Metric) -> bool {
         Metric::AvgWindowSuccessPct
             | Metric::LatestWindowSuccessPct
             | Metric::SuccessRatePct
+            | Metric::AttemptSuccessPct
             | Metric::SameZoneOffloadPct
             | Metric::CrossZoneResponsePct
     )
@@ -209,6 +213,7 @@ fn fmt(metric: Metric, v: f64) -> String {
         Metric::AvgWindowSuccessPct
         | Metric::LatestWindowSuccessPct
         | Metric::SuccessRatePct
+        | Metric::AttemptSuccessPct
         | Metric::SameZoneOffloadPct
         | Metric::CrossZoneResponsePct => format!("{v:.1}%"),
         Metric::Succeeded | Metric::ZeroSuccessWindows => format!("{v:.0}"),

@@ -98,7 +98,12 @@ struct Req {
 pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let mut rng = Rng::new(fx.seed);
-    let mut summary = String::from("strategy,requests,succeeded,failed,timeouts,rejected,success_rate,goodput_per_s,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,offloads_same_zone,offloads_cross_zone,cache_hits,duration_s\n");
+    let mut summary = String::from("strategy,requests,succeeded,failed,timeouts,rejected,success_rate,goodput_per_s,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,offloads_same_zone,offloads_cross_zone,cache_hits,duration_s");
+    summary.push_str(if fx.attempt_columns {
+        ",attempts,attempt_success_pct\n"
+    } else {
+        "\n"
+    });
     let mut requests = String::from("strategy,request_id,batch,submit_ms,end_ms,latency_ms,attempts,outcome,entry_node,entry_zone,exec_node,exec_zone,hops,cache_hit,offloaded,fallback,size_bytes,width,height,frames\n");
     let mut client = String::from(
         "strategy,window_start_s,ended,succeeded,success_pct,latency_mean_ms,latency_p95_ms,in_flight",
@@ -216,7 +221,7 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
         let mut sorted = ok_lat.clone();
         sorted.sort_by(f64::total_cmp);
         let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
-        writeln!(
+        write!(
             summary,
             "{strategy},{},{},0,{timeouts},{rejected},{},{},{},{},{},{},{same},{cross},0,{}",
             reqs.len(),
@@ -230,6 +235,11 @@ pub fn write_fixture(dir: &Path, fx: &Fixture) -> PathBuf {
             f3(fx.duration_s as f64),
         )
         .unwrap();
+        if fx.attempt_columns {
+            // One attempt per request.
+            write!(summary, ",{},{}", reqs.len(), f3(100.0 * ok / n)).unwrap();
+        }
+        summary.push('\n');
         // One attempt per request: cumulative successful attempts / attempts.
         let (mut attempts_so_far, mut ok_so_far) = (0usize, 0usize);
         for w in 0..fx.duration_s / 5 {
