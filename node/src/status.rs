@@ -26,26 +26,12 @@ pub struct PeerStatus {
     pub in_flight_to: u32,
 }
 
-/// Running totals: the core's counters plus the driver's own.
+/// Running totals: the core's counters plus the driver's own. In JSON the core's fields sit next
+/// to the driver's, as one flat object.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CounterStatus {
-    pub uploads: u64,
-    pub cache_hits: u64,
-    pub transcodes_started: u64,
-    pub transcodes_ok: u64,
-    pub transcodes_failed: u64,
-    pub offloads_same_zone: u64,
-    pub offloads_cross_zone: u64,
-    pub offloads_failed: u64,
-    pub fallbacks: u64,
-    pub rejected: u64,
-    pub responses_same_zone: u64,
-    pub responses_cross_zone: u64,
-    pub enqueues: u64,
-    pub dequeues: u64,
-    pub messages_in: u64,
-    pub messages_out: u64,
-    pub bad_messages: u64,
+    #[serde(flatten)]
+    pub core: vidmesh_core::Counters,
     /// Uploads refused before reaching the core (bad input), by this node's HTTP layer.
     pub bad_requests: u64,
     /// Gossip requests refused (malformed or from an unknown peer).
@@ -137,7 +123,8 @@ impl Status {
             "gauge",
             self.cache_bytes.to_string(),
         );
-        let c = &self.counters;
+        let d = &self.counters;
+        let c = &d.core;
         for (name, v) in [
             ("uploads", c.uploads),
             ("cache_hits", c.cache_hits),
@@ -156,9 +143,9 @@ impl Status {
             ("messages_in", c.messages_in),
             ("messages_out", c.messages_out),
             ("bad_messages", c.bad_messages),
-            ("bad_requests", c.bad_requests),
-            ("bad_gossip", c.bad_gossip),
-            ("cache_evictions", c.cache_evictions),
+            ("bad_requests", d.bad_requests),
+            ("bad_gossip", d.bad_gossip),
+            ("cache_evictions", d.cache_evictions),
         ] {
             gauge(
                 &format!("{name}_total"),

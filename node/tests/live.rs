@@ -372,9 +372,9 @@ async fn upload_returns_a_640x360_h264_mp4_and_a_repeat_is_a_cache_hit() {
     let s = c.status(0).await.unwrap();
     assert_eq!(
         (
-            s.counters.uploads,
-            s.counters.cache_hits,
-            s.counters.transcodes_ok
+            s.counters.core.uploads,
+            s.counters.core.cache_hits,
+            s.counters.core.transcodes_ok
         ),
         (2, 1, 1)
     );
@@ -464,9 +464,9 @@ async fn a_saturated_node_offloads_to_a_same_zone_peer_under_score() {
         "offloads left the zone: {offloaded:?}"
     );
     let s = c.status(0).await.unwrap();
-    assert_eq!(s.counters.offloads_cross_zone, 0);
+    assert_eq!(s.counters.core.offloads_cross_zone, 0);
     // Counted when sent: an offload node4 refused ran here as a fallback.
-    assert!(s.counters.offloads_same_zone as usize >= offloaded.len());
+    assert!(s.counters.core.offloads_same_zone as usize >= offloaded.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -750,6 +750,7 @@ fn node_tick(s: &Status, recent: &VecDeque<(u64, u32, CounterStatus)>) -> NodeTi
     let (Some((t0, _, c0)), Some((t1, _, c1))) = (recent.front(), recent.back()) else {
         return tick;
     };
+    let (c0, c1) = (&c0.core, &c1.core);
     let dt = t1.saturating_sub(*t0) as f64 / 1000.0;
     if dt < 0.5 {
         return tick;
@@ -871,8 +872,8 @@ mod tests {
         let mut st = Store::new(vec!["127.0.0.1:7001".into()], None, 1_000, 60_000, 0);
         for (i, done) in [0u64, 2, 4].iter().enumerate() {
             let mut s = status("node1", 1, "FRA", &[]);
-            s.counters.transcodes_ok = *done;
-            s.counters.messages_in = 10 * i as u64;
+            s.counters.core.transcodes_ok = *done;
+            s.counters.core.messages_in = 10 * i as u64;
             st.ingest(Round {
                 t_ms: 1_000 * (i as u64 + 1),
                 results: vec![ok(s)],

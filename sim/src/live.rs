@@ -779,17 +779,7 @@ impl<'a> LiveRun<'a> {
 }
 
 fn counts(st: &Status) -> WindowCounts {
-    let c = &st.counters;
-    WindowCounts {
-        enqueues: c.enqueues,
-        dequeues: c.dequeues,
-        jobs_done: c.transcodes_ok,
-        cache_hits: c.cache_hits,
-        offloads_same_zone: c.offloads_same_zone,
-        offloads_cross_zone: c.offloads_cross_zone,
-        responses_same_zone: c.responses_same_zone,
-        responses_cross_zone: c.responses_cross_zone,
-    }
+    WindowCounts::from_core(&st.counters.core)
 }
 
 /// Applies the scenario's faults at their times: crash = SIGKILL to the node's process group,
