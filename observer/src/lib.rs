@@ -147,24 +147,5 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     bind(config).await?.run(shutdown_signal()).await
 }
 
-/// Ctrl-C, or SIGTERM on Unix (what `docker stop` sends).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-}
+/// Ctrl-C, or SIGTERM on Unix (what `docker stop` sends): the node's own handler.
+pub use vidmesh_node::serve::shutdown_signal;
