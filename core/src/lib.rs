@@ -9,6 +9,7 @@ pub mod load;
 pub mod node;
 pub mod peer;
 pub mod strategy;
+pub mod swim_codec;
 pub mod time;
 pub mod wire;
 pub mod zone;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::time::Duration;
 
-use foca::{Foca, NoCustomBroadcast, Notification, PostcardCodec, Runtime};
+use foca::{Foca, NoCustomBroadcast, Notification, Runtime};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -20,6 +20,7 @@ use crate::job::{
 use crate::load::{KnownReport, LoadDigest, LoadReport};
 use crate::peer::{NodeId, PeerAddr, PeerId};
 use crate::strategy::{Choice, ClusterView, PeerView, SelfView, Strategy};
+use crate::swim_codec::SwimCodec;
 use crate::time::Millis;
 use crate::wire::Message;
 use crate::zone::ZoneId;
@@ -160,7 +161,11 @@ struct Tracked {
     fallback: bool,
 }
 
-type Swim = Foca<PeerId, PostcardCodec, ChaCha8Rng, NoCustomBroadcast>;
+/// How many received message buffers of each kind a node keeps for reuse: it sends about as
+/// many as it receives, so a few are enough to stop allocating.
+const SPARE_BUFS: usize = 4;
+
+type Swim = Foca<PeerId, SwimCodec, ChaCha8Rng, NoCustomBroadcast>;
 
 /// Membership notifications collected during one foca call.
 enum Note {
@@ -178,6 +183,7 @@ struct SwimRuntime<'a> {
     out: &'a mut VecDeque<Output>,
     notes: &'a mut Vec<Note>,
     sent: &'a mut u64,
+    spare: &'a mut Vec<Vec<u8>>,
 }
 
 impl Runtime<PeerId> for SwimRuntime<'_> {
@@ -196,9 +202,11 @@ impl Runtime<PeerId> for SwimRuntime<'_> {
 
     fn send_to(&mut self, to: PeerId, data: &[u8]) {
         *self.sent += 1;
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.extend_from_slice(data);
         self.out.push_back(Output::Send {
             to,
-            msg: Message::Swim(data.to_vec()),
+            msg: Message::Swim(buf),
         });
     }
 
@@ -232,6 +240,10 @@ pub struct Node {
     notes: Vec<Note>,
     evicted: Vec<ContentHash>,
     scratch: Vec<usize>,
+    /// Emptied buffers of received membership datagrams, reused for the next ones sent.
+    spare_bufs: Vec<Vec<u8>>,
+    /// The same for the report lists of received load digests.
+    spare_reports: Vec<Vec<LoadReport>>,
     started: bool,
 }
 
@@ -247,7 +259,7 @@ impl Node {
         let mut swim_rng = rng.clone();
         swim_rng.set_stream(rng.get_stream().wrapping_add(1 << 32));
         let _ = rng.random::<u32>();
-        let swim = Foca::new(me, swim_config(&cfg), swim_rng, PostcardCodec);
+        let swim = Foca::new(me, swim_config(&cfg), swim_rng, SwimCodec);
         Node {
             strategy: Strategy::new(cfg.strategy.clone()),
             cache: CacheIndex::new(cfg.cache_bytes),
@@ -267,6 +279,8 @@ impl Node {
             notes: Vec::new(),
             evicted: Vec::new(),
             scratch: Vec::new(),
+            spare_bufs: Vec::new(),
+            spare_reports: Vec::new(),
             started: false,
             cfg,
         }
@@ -299,6 +313,7 @@ impl Node {
                     out: &mut self.out,
                     notes: &mut self.notes,
                     sent: &mut self.counters.messages_out,
+                    spare: &mut self.spare_bufs,
                 };
                 if let Err(e) = self.swim.handle_timer(t, &mut rt) {
                     self.out.push_back(Output::Event(Event::BadMessage(format!(
@@ -600,6 +615,7 @@ impl Node {
                 out: &mut self.out,
                 notes: &mut self.notes,
                 sent: &mut self.counters.messages_out,
+                spare: &mut self.spare_bufs,
             };
             // Announcing only fails if encoding fails, which plain identities cannot.
             let _ = self.swim.announce(PeerId::seed(addr), &mut rt);
@@ -616,6 +632,7 @@ impl Node {
                     out: &mut self.out,
                     notes: &mut self.notes,
                     sent: &mut self.counters.messages_out,
+                    spare: &mut self.spare_bufs,
                 };
                 if let Err(e) = self.swim.handle_data(&bytes, &mut rt) {
                     self.counters.bad_messages += 1;
@@ -623,6 +640,11 @@ impl Node {
                         .push_back(Output::Event(Event::BadMessage(format!("membership: {e}"))));
                 }
                 self.apply_notes();
+                if self.spare_bufs.len() < SPARE_BUFS {
+                    let mut bytes = bytes;
+                    bytes.clear();
+                    self.spare_bufs.push(bytes);
+                }
             }
             Message::Load(digest) => self.on_load_digest(now, digest),
         }
@@ -638,7 +660,7 @@ impl Node {
             ))));
             return;
         }
-        for r in digest.reports {
+        for &r in &digest.reports {
             if r.from.node == self.me.node {
                 continue;
             }
@@ -659,6 +681,11 @@ impl Node {
                     received_at: now,
                 });
             }
+        }
+        if self.spare_reports.len() < SPARE_BUFS {
+            let mut reports = digest.reports;
+            reports.clear();
+            self.spare_reports.push(reports);
         }
     }
 
@@ -709,7 +736,8 @@ impl Node {
         }
         for &i in &chosen {
             let to = self.peers[i].id;
-            let mut reports = Vec::with_capacity(relayed.len() + 1);
+            let mut reports = self.spare_reports.pop().unwrap_or_default();
+            reports.reserve(relayed.len() + 1);
             reports.push(own);
             reports.extend(relayed.iter().filter(|r| r.from.node != to.node).copied());
             self.counters.messages_out += 1;
