@@ -6,7 +6,7 @@
 //! crashes and pauses, and plays the report's client. It never looks at which strategy a node
 //! runs: all routing happens inside the cores.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,6 +49,57 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
+/// About how many requests the client will make (at most a few million), so their table is
+/// allocated once instead of being copied every time it doubles.
+fn expected_requests(s: &Scenario) -> usize {
+    let w = &s.workload;
+    let span_ms = s.duration_ms.saturating_sub(w.start_ms) as f64;
+    let n = match w.kind {
+        WorkloadKind::None => 0.0,
+        // Consecutive batches are at least `pause_ms` apart.
+        WorkloadKind::Batch if w.pause_ms > 0 => {
+            let batches = (span_ms / w.pause_ms as f64).floor() + 1.0;
+            let batches = w.batches.map_or(batches, |b| batches.min(b as f64));
+            batches * w.batch_size as f64
+        }
+        WorkloadKind::Batch => 0.0,
+        WorkloadKind::Poisson => w.rate_per_s * span_ms / 1000.0 * 1.05 + 64.0,
+    };
+    n.clamp(0.0, 4_000_000.0) as usize
+}
+
+/// Below this every f64 may have a fraction; from here on all are whole numbers.
+const WHOLE: f64 = (1u64 << 52) as f64;
+
+/// `x.round() as Millis`, bit for bit. Baseline x86-64 has no rounding instruction, so `round`
+/// is a library call; a truncating conversion and one comparison do the same on the delays
+/// here (the exact fraction `x − ⌊x⌋` decides; halves go away from zero as `round` does).
+#[inline]
+fn round_ms(x: f64) -> Millis {
+    if x.is_nan() || x >= WHOLE {
+        return x.round() as Millis; // whole already, infinite or NaN
+    }
+    if x <= 0.0 {
+        return 0; // rounds to 0 or below, which converts to 0
+    }
+    // In (0, 2^52) the signed conversions are single instructions and exact.
+    let t = x as i64;
+    (if x - t as f64 >= 0.5 { t + 1 } else { t }) as Millis
+}
+
+/// `x.ceil() as Millis`, bit for bit, without the library call (see [`round_ms`]).
+#[inline]
+fn ceil_ms(x: f64) -> Millis {
+    if x.is_nan() || x >= WHOLE {
+        return x.ceil() as Millis;
+    }
+    if x <= 0.0 {
+        return 0;
+    }
+    let t = x as i64;
+    (if (t as f64) < x { t + 1 } else { t }) as Millis
+}
+
 /// Seed lists of every node, as node indices (generated topologies resolved).
 pub fn resolve_seeds(s: &Scenario) -> Vec<Vec<usize>> {
     let n = s.nodes.len();
@@ -85,8 +136,8 @@ enum Status {
     Down,
 }
 
-/// A transcode on the processor-sharing CPU: done when the node's virtual work clock reaches
-/// `finish`.
+/// A transcode (or an upload's intake) on the processor-sharing CPU: done when the node's
+/// virtual work clock reaches `finish`.
 #[derive(Clone, Copy, Debug)]
 struct PsJob {
     finish: f64,
@@ -94,6 +145,8 @@ struct PsJob {
     job: JobId,
     out_bytes: u64,
     bad: bool,
+    /// The intake (probe) of an upload held in `SimNode::intake`, not a transcode.
+    intake: bool,
 }
 
 impl PartialEq for PsJob {
@@ -125,6 +178,8 @@ struct SimNode {
     /// Inputs that reached the node while it was paused and are not lost by a pause (its own
     /// timers, finished transcodes, offload answers on open connections), in arrival order.
     deferred: Vec<Input>,
+    /// Uploads being probed (`cost.probe_s`) before the core sees them.
+    intake: Vec<Job>,
     cores: f64,
     memory_mb: f64,
     // Processor sharing: every running transcode progresses at `rate()` CPU-s per second.
@@ -144,8 +199,9 @@ struct SimNode {
 }
 
 impl SimNode {
+    /// Transcodes running (intakes are short ffprobe runs, not ffmpeg-sized in memory).
     fn running(&self) -> usize {
-        self.ps.len()
+        self.ps.len() - self.intake.len()
     }
 
     fn rate(&self, job_threads: f64) -> f64 {
@@ -185,6 +241,58 @@ struct Route {
     kind: RouteKind,
 }
 
+/// Routes by job id. The driver issues ids in increasing order and a route lives from its job's
+/// arrival to its answer, so the live ones fit a sliding window: a deque indexed by id − base.
+#[derive(Default)]
+struct RouteTable {
+    base: u64,
+    slots: VecDeque<Option<Route>>,
+}
+
+impl RouteTable {
+    fn insert(&mut self, id: u64, route: Route) {
+        if self.slots.is_empty() {
+            self.base = id;
+        }
+        while id < self.base {
+            self.slots.push_front(None);
+            self.base -= 1;
+        }
+        let k = (id - self.base) as usize;
+        if k == self.slots.len() {
+            self.slots.push_back(Some(route)); // the usual case: the newest id
+            return;
+        }
+        if k > self.slots.len() {
+            self.slots.resize(k + 1, None);
+        }
+        self.slots[k] = Some(route);
+    }
+
+    fn get(&self, id: u64) -> Option<&Route> {
+        let k = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        self.slots.get(k)?.as_ref()
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Route> {
+        let k = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        let route = self.slots.get_mut(k)?.take()?;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Some(route)
+    }
+
+    /// Live routes in id order.
+    fn iter(&self) -> impl Iterator<Item = (u64, Route)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(k, r)| r.map(|r| (self.base + k as u64, r)))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AttemptEnd {
     Timeout,
@@ -219,12 +327,14 @@ enum Ev {
         node: u32,
         epoch: u64,
     },
+    /// The offloaded job waits in [`Run::in_transit`] at index `job`: a whole `Job` here would
+    /// double the size of every queued event.
     OffloadArrive {
         to: u32,
         origin: u32,
         origin_life: u32,
         origin_job: JobId,
-        job: Job,
+        job: u32,
         req: u32,
     },
     OffloadResult {
@@ -289,7 +399,12 @@ pub struct Run<'a> {
     draws: Draws,
     next_job: u64,
     ps_seq: u64,
-    routes: IdMap<Route>,
+    routes: RouteTable,
+    /// Jobs on their way to a peer (see [`Ev::OffloadArrive`]), and the free places.
+    in_transit: Vec<Job>,
+    in_transit_free: Vec<u32>,
+    /// Emptied `Request::tried` lists, kept for their allocations.
+    tried_pool: Vec<Vec<u32>>,
     /// Offloads awaiting an answer: origin job id → (origin node, life).
     offloads: IdMap<(u32, u32)>,
     requests: Vec<Request>,
@@ -339,9 +454,12 @@ impl<'a> Run<'a> {
             draws: Draws::new(s, catalog),
             next_job: 1,
             ps_seq: 0,
-            routes: IdMap::default(),
+            routes: RouteTable::default(),
+            in_transit: Vec::new(),
+            in_transit_free: Vec::new(),
+            tried_pool: Vec::new(),
             offloads: IdMap::default(),
-            requests: Vec::new(),
+            requests: Vec::with_capacity(expected_requests(s)),
             outstanding: 0,
             batch: 0,
             batch_left: 0,
@@ -369,6 +487,7 @@ impl<'a> Run<'a> {
                 life: 0,
                 status: Status::Down,
                 deferred: Vec::new(),
+                intake: Vec::new(),
                 cores: spec.cores,
                 memory_mb: spec.memory_mb,
                 ps: BinaryHeap::new(),
@@ -486,7 +605,11 @@ impl<'a> Run<'a> {
                 origin_job,
                 job,
                 req,
-            } => self.offload_arrive(to, origin, origin_life, origin_job, job, req),
+            } => {
+                self.in_transit_free.push(job);
+                let job = self.in_transit[job as usize];
+                self.offload_arrive(to, origin, origin_life, origin_job, job, req)
+            }
             Ev::OffloadResult {
                 node,
                 life,
@@ -608,7 +731,7 @@ impl<'a> Run<'a> {
         let link = self.zones.link(a, b);
         let base = self.zones.one_way_ms(a, b, bytes);
         let d = base + self.jitter(link.jitter_ms);
-        d.max(0.0).round() as Millis
+        round_ms(d.max(0.0))
     }
 
     /// Delay between the client and node `i` for `bytes`.
@@ -624,7 +747,7 @@ impl<'a> Run<'a> {
         if let Some(bw) = net.client_bandwidth_mbps {
             d += bytes as f64 * 8.0 / (bw * 1000.0);
         }
-        d.round() as Millis
+        round_ms(d)
     }
 
     fn target(&self, addr: PeerAddr) -> Option<usize> {
@@ -643,7 +766,7 @@ impl<'a> Run<'a> {
     }
 
     fn start_transcode(&mut self, i: usize, job: Job) {
-        let Some(route) = self.routes.get(&job.id.0).copied() else {
+        let Some(route) = self.routes.get(job.id.0).copied() else {
             tracing::warn!(
                 node = i,
                 job = job.id.0,
@@ -655,19 +778,41 @@ impl<'a> Run<'a> {
         let v = self.catalog.videos[draw.item as usize];
         let work = self.s.cost.cpu_s(v.width, v.height, v.frames) * draw.noise as f64;
         let out_bytes = (v.frames as f64 * self.s.cost.output_bytes_per_frame) as u64;
+        self.ps_start(i, job.id, work.max(1e-6), out_bytes, draw.bad, false);
+    }
+
+    /// Puts `work` CPU seconds for `job` on node `i`'s processor-sharing pool.
+    fn ps_start(
+        &mut self,
+        i: usize,
+        job: JobId,
+        work: f64,
+        out_bytes: u64,
+        bad: bool,
+        intake: bool,
+    ) {
         let jt = self.job_threads;
         let now = self.now;
         let n = &mut self.nodes[i];
         n.ps_advance(now, jt);
         self.ps_seq += 1;
         n.ps.push(PsJob {
-            finish: n.ps_v + work.max(1e-6),
+            finish: n.ps_v + work,
             seq: self.ps_seq,
-            job: job.id,
+            job,
             out_bytes,
-            bad: draw.bad,
+            bad,
+            intake,
         });
         self.reschedule_ps(i);
+    }
+
+    /// Starts the intake of an uncached upload: `cost.probe_s` of CPU on the node's
+    /// processor-sharing pool, then the core gets the upload.
+    fn start_intake(&mut self, i: usize, job: Job, probe_s: f64) {
+        let id = job.id;
+        self.nodes[i].intake.push(job);
+        self.ps_start(i, id, probe_s, 0, false, true);
     }
 
     fn reschedule_ps(&mut self, i: usize) {
@@ -676,7 +821,7 @@ impl<'a> Run<'a> {
         n.ps_epoch += 1;
         if let Some(top) = n.ps.peek() {
             let rate = n.rate(jt);
-            let ms = ((top.finish - n.ps_v).max(0.0) / rate * 1000.0).ceil() as Millis;
+            let ms = ceil_ms((top.finish - n.ps_v).max(0.0) / rate * 1000.0);
             let ev = Ev::PsDone {
                 node: i as u32,
                 epoch: n.ps_epoch,
@@ -696,6 +841,19 @@ impl<'a> Run<'a> {
         let Some(done) = n.ps.pop() else { return };
         n.ps_v = n.ps_v.max(done.finish);
         self.reschedule_ps(i);
+        if done.intake {
+            let n = &mut self.nodes[i];
+            let Some(k) = n.intake.iter().position(|j| j.id == done.job) else {
+                return;
+            };
+            let input = Input::Upload(n.intake.swap_remove(k));
+            match n.status {
+                Status::Up => self.input(i, input),
+                Status::Paused => n.deferred.push(input),
+                Status::Down => {}
+            }
+            return;
+        }
         let result = if done.bad {
             Err(FailKind::Transcode)
         } else {
@@ -714,7 +872,7 @@ impl<'a> Run<'a> {
 
     fn offload(&mut self, from: usize, job: Job, to: PeerAddr) {
         let life = self.nodes[from].life;
-        let req = self.routes.get(&job.id.0).map(|r| r.req);
+        let req = self.routes.get(job.id.0).map(|r| r.req);
         let (Some(t), Some(req)) = (self.target(to), req) else {
             self.q.push(
                 self.now,
@@ -759,8 +917,18 @@ impl<'a> Run<'a> {
         let mut d = self.delay(fz, tz, job.features.size_bytes);
         if self.s.network.offload_latency == OffloadLatency::FullRtt {
             // The other half of the RTT: the original slept a whole RTT before posting.
-            d += (self.zones.rtt_ms(fz, tz) / 2.0).round() as Millis;
+            d += round_ms(self.zones.rtt_ms(fz, tz) / 2.0);
         }
+        let slot = match self.in_transit_free.pop() {
+            Some(k) => {
+                self.in_transit[k as usize] = job;
+                k
+            }
+            None => {
+                self.in_transit.push(job);
+                (self.in_transit.len() - 1) as u32
+            }
+        };
         self.q.push(
             self.now + d,
             Ev::OffloadArrive {
@@ -768,7 +936,7 @@ impl<'a> Run<'a> {
                 origin: from as u32,
                 origin_life: life,
                 origin_job: job.id,
-                job,
+                job: slot,
                 req,
             },
         );
@@ -845,7 +1013,7 @@ impl<'a> Run<'a> {
     }
 
     fn reply(&mut self, i: usize, job: JobId, outcome: Outcome) {
-        let Some(route) = self.routes.remove(&job.0) else {
+        let Some(route) = self.routes.remove(job.0) else {
             return;
         };
         match route.kind {
@@ -1030,19 +1198,18 @@ impl<'a> Run<'a> {
         n.base = WindowCounts::default();
         n.status = Status::Down;
         n.deferred.clear();
+        n.intake.clear();
         n.ps.clear();
         n.ps_epoch += 1;
         // Open connections to the dead process are reset: its clients and the peers that
         // offloaded to it learn at once. Sorted so the order of what follows is fixed.
-        let mut held: Vec<(u64, Route)> = self
+        let held: Vec<(u64, Route)> = self
             .routes
             .iter()
             .filter(|(_, r)| r.node == i as u32)
-            .map(|(k, r)| (*k, *r))
             .collect();
-        held.sort_unstable_by_key(|(k, _)| *k);
         for (k, r) in held {
-            self.routes.remove(&k);
+            self.routes.remove(k);
             match r.kind {
                 RouteKind::Client { attempt } => {
                     let d = self.client_delay(i, 0);
@@ -1135,7 +1302,7 @@ impl<'a> Run<'a> {
             batch,
             submit: self.now,
             attempt: 0,
-            tried: Vec::new(),
+            tried: self.tried_pool.pop().unwrap_or_default(),
             pending: true,
             all_unavailable: true,
             last_fail: AttemptEnd::Unavailable,
@@ -1170,7 +1337,7 @@ impl<'a> Run<'a> {
         self.next_attempt(id);
         let gap = self.draws.next_gap_ms(self.s.workload.rate_per_s);
         self.next_arrival_ms += gap;
-        let at = (self.next_arrival_ms.round() as Millis).max(self.now);
+        let at = round_ms(self.next_arrival_ms).max(self.now);
         self.q.push(at, Ev::Arrival);
     }
 
@@ -1296,7 +1463,16 @@ impl<'a> Run<'a> {
             hops: 0,
             origin: self.nodes[i].id,
         };
-        self.input(i, Input::Upload(job));
+        let probe_s = self.s.cost.probe_s;
+        let cached = self.nodes[i]
+            .core
+            .as_ref()
+            .is_some_and(|c| c.cache().contains(&job.content));
+        if probe_s > 0.0 && !cached {
+            self.start_intake(i, job, probe_s);
+        } else {
+            self.input(i, Input::Upload(job));
+        }
     }
 
     fn client_reply(&mut self, req: u32, attempt: u8, outcome: Outcome) {
@@ -1361,7 +1537,7 @@ impl<'a> Run<'a> {
         let now = self.now;
         let r = &mut self.requests[req as usize];
         r.pending = false;
-        r.record = Some(rec.unwrap_or(RequestRecord {
+        r.record = Some(rec.unwrap_or_else(|| RequestRecord {
             batch: r.batch,
             submit_ms: r.submit,
             end_ms: now,
@@ -1375,7 +1551,9 @@ impl<'a> Run<'a> {
             fallback: false,
             item: r.draw.item,
         }));
-        r.tried = Vec::new();
+        let mut tried = std::mem::take(&mut r.tried);
+        tried.clear();
+        self.tried_pool.push(tried);
         self.outstanding -= 1;
         if r.batch.is_some() {
             self.batch_left -= 1;
@@ -1445,6 +1623,108 @@ impl<'a> Run<'a> {
             end_ms: self.now,
             events: self.events,
             wall_s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn round_and_ceil_match_the_library() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let check = |v: f64| {
+            assert_eq!(round_ms(v), v.round() as Millis, "round {v:e}");
+            assert_eq!(ceil_ms(v), v.ceil() as Millis, "ceil {v:e}");
+        };
+        for v in [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            0.5000000000000001,
+            -0.49999999999999994,
+            -1.5,
+            WHOLE - 0.5,
+            WHOLE - 1.5,
+            WHOLE,
+            WHOLE + 1.0,
+            2.0 * WHOLE,
+            1e19,
+            1e20,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ] {
+            check(v);
+            check(f64::from_bits(v.to_bits().wrapping_add(1)));
+            check(f64::from_bits(v.to_bits().wrapping_sub(1)));
+        }
+        for _ in 0..1_000_000 {
+            let r = next();
+            // Delays of every magnitude, halves and near-halves, and raw bit patterns.
+            check((r >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((r % 17) as i32 - 2));
+            check((r % 100_000) as f64 / 2.0);
+            check(f64::from_bits(r));
+        }
+    }
+
+    /// The window against a map, with ids issued in increasing order and routes ending in any
+    /// order, plus the odd id below the window.
+    #[test]
+    fn route_table_behaves_like_a_map() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut t = RouteTable::default();
+        let mut m = BTreeMap::new();
+        let mut next = 1u64;
+        for step in 0..100_000u32 {
+            let route = Route {
+                node: step % 7,
+                req: step,
+                kind: RouteKind::Client { attempt: 1 },
+            };
+            match rnd(10) {
+                0..=3 => {
+                    t.insert(next, route);
+                    m.insert(next, route);
+                    next += 1 + rnd(3);
+                }
+                4 => {
+                    let id = rnd(next + 5);
+                    t.insert(id, route);
+                    m.insert(id, route);
+                }
+                _ => {
+                    let id = rnd(next + 5);
+                    assert_eq!(t.get(id).map(|r| r.req), m.get(&id).map(|r| r.req));
+                    assert_eq!(t.remove(id).map(|r| r.req), m.remove(&id).map(|r| r.req));
+                }
+            }
+            if step % 1000 == 0 {
+                let a: Vec<(u64, u32)> = t.iter().map(|(k, r)| (k, r.req)).collect();
+                let b: Vec<(u64, u32)> = m.iter().map(|(k, r)| (*k, r.req)).collect();
+                assert_eq!(a, b);
+            }
         }
     }
 }

@@ -200,6 +200,10 @@ struct CostFile {
     /// Cores one ffmpeg can keep busy on its own.
     #[serde(default = "d_threads")]
     job_threads: Spanned<f64>,
+    /// CPU seconds a node spends on an uncached client upload before it can route it (the live
+    /// node runs ffprobe on it; offloaded uploads carry the entry node's probe).
+    #[serde(default = "d_zero")]
+    probe_s: Spanned<f64>,
     /// Probability that a transcode fails (bad input).
     #[serde(default = "d_zero")]
     fail_prob: Spanned<f64>,
@@ -256,6 +260,7 @@ impl Default for CostFile {
             per_frame_s: d_frame(),
             noise: Spanned::new(0..0, NoiseFile::default()),
             job_threads: d_threads(),
+            probe_s: d_zero(),
             fail_prob: Spanned::new(0..0, 0.0),
             output_bytes_per_frame: d_out(),
             ffmpeg_rss_mb: d_rss(),
@@ -517,6 +522,8 @@ pub struct CostModel {
     pub per_frame_s: f64,
     pub noise: Noise,
     pub job_threads: f64,
+    /// CPU seconds of the intake of an uncached client upload (ffprobe), 0 = free.
+    pub probe_s: f64,
     pub fail_prob: f64,
     pub output_bytes_per_frame: f64,
     pub ffmpeg_rss_mb: f64,
@@ -964,6 +971,13 @@ fn build(
             "cost.job_threads must be > 0".into(),
         ));
     }
+    let probe_s = *c.probe_s.get_ref();
+    if !(probe_s.is_finite() && probe_s >= 0.0) {
+        return Err(err(
+            at(&c.probe_s.span()),
+            format!("cost.probe_s must be a number of seconds ≥ 0, got {probe_s}"),
+        ));
+    }
     let fp = *c.fail_prob.get_ref();
     if !(0.0..=1.0).contains(&fp) {
         return Err(err(
@@ -983,6 +997,7 @@ fn build(
         per_frame_s: c.per_frame_s,
         noise,
         job_threads: *c.job_threads.get_ref(),
+        probe_s,
         fail_prob: fp,
         output_bytes_per_frame: c.output_bytes_per_frame,
         ffmpeg_rss_mb: c.ffmpeg_rss_mb,
