@@ -79,6 +79,10 @@ pub enum Command {
 pub struct HttpCounters {
     pub bad_requests: AtomicU64,
     pub bad_gossip: AtomicU64,
+    /// ffprobe runs on uploads.
+    pub probes: AtomicU64,
+    /// Peer uploads whose features came in their header instead of from ffprobe.
+    pub probes_skipped: AtomicU64,
 }
 
 /// Fixed facts about this node, shared with the HTTP handlers.
@@ -561,6 +565,8 @@ impl Driver {
                 core: *c,
                 bad_requests: self.info.http.bad_requests.load(Ordering::Relaxed),
                 bad_gossip: self.info.http.bad_gossip.load(Ordering::Relaxed),
+                probes: self.info.http.probes.load(Ordering::Relaxed),
+                probes_skipped: self.info.http.probes_skipped.load(Ordering::Relaxed),
                 cache_evictions: self.evictions,
             },
         }

@@ -27,3 +27,7 @@ pub const ORIGIN: &str = "x-vidmesh-origin";
 /// On a request from a peer: the sending node's id and zone code.
 pub const FROM_NODE: &str = "x-vidmesh-from-node";
 pub const FROM_ZONE: &str = "x-vidmesh-from-zone";
+/// On an offload: the job's features as the sending node probed them, so the peer need not run
+/// ffprobe again (`v=1;w=1280;h=720;frames=50;duration_ms=2000;size=1048576`; see
+/// [`crate::features`]). Read only on requests from peers; a client's is ignored.
+pub const FEATURES: &str = "x-vidmesh-features";

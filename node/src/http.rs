@@ -13,9 +13,10 @@ use axum::Router;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use vidmesh_core::job::{FailKind, Job, JobId, Outcome};
-use vidmesh_core::{wire, NodeId, ZoneTable};
+use vidmesh_core::{wire, JobFeatures, NodeId, ZoneTable};
 
 use crate::driver::{Command, JobResult, NodeInfo};
+use crate::features::{self, Decoded};
 use crate::headers as h;
 use crate::probe::{probe, ProbeError};
 use crate::transport::GOSSIP_CONTENT_TYPE;
@@ -121,6 +122,30 @@ fn peer_sender(st: &AppState, headers: &HeaderMap) -> Result<(NodeId, String), A
     Ok((NodeId(node), zone.to_string()))
 }
 
+/// The features a peer sent with an offload; `None` when it sent none (an older peer) or a
+/// version this node does not read, and the node probes.
+fn sent_features(st: &AppState, headers: &HeaderMap) -> Result<Option<JobFeatures>, ApiError> {
+    let Some(value) = headers.get(h::FEATURES) else {
+        return Ok(None);
+    };
+    let malformed = |why: String| {
+        st.bad(
+            StatusCode::BAD_REQUEST,
+            format!("malformed {} header: {why}", h::FEATURES),
+        )
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| malformed("it is not visible ASCII".into()))?;
+    match features::decode(value).map_err(malformed)? {
+        Decoded::Known(f) => Ok(Some(f)),
+        Decoded::OtherVersion(v) => {
+            tracing::debug!(version = v, "ignoring {} of another version", h::FEATURES);
+            Ok(None)
+        }
+    }
+}
+
 async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     match upload_inner(&st, &headers, body, started).await {
@@ -157,7 +182,7 @@ async fn upload_inner(
             )
         })?,
     };
-    let origin = if hops > 0 {
+    let (origin, sent) = if hops > 0 {
         let (from, _) = peer_sender(st, headers)?;
         let known = st
             .ask(|reply| Command::IsPeer { node: from, reply })
@@ -179,9 +204,10 @@ async fn upload_inner(
                     format!("{} must name the entry node's number", h::ORIGIN),
                 )
             })?;
-        NodeId(origin)
+        (NodeId(origin), sent_features(st, headers)?)
     } else {
-        st.info.id
+        // A client's features would steer routing: only a member's are believed.
+        (st.info.id, None)
     };
     if let Some(len) =
         header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok())
@@ -204,16 +230,37 @@ async fn upload_inner(
             UploadError::Interrupted { .. } => st.bad(StatusCode::BAD_REQUEST, e.to_string()),
             UploadError::Io(_) => err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         })?;
+    if let Some(f) = &sent {
+        if f.size_bytes != received.bytes {
+            return Err(st.bad(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{} describes a {}-byte upload but {} bytes arrived",
+                    h::FEATURES,
+                    f.size_bytes,
+                    received.bytes
+                ),
+            ));
+        }
+    }
     // Content the cache holds is a video checked before; the core will answer it from the
     // cache, so ffprobe would only add latency. (Evicted meanwhile: it runs with size only.)
     let content = received.content;
     let cached = st.ask(|reply| Command::IsCached { content, reply }).await?;
     let features = if cached {
-        Ok(vidmesh_core::JobFeatures {
+        Ok(JobFeatures {
             size_bytes: received.bytes,
             ..Default::default()
         })
+    } else if let Some(f) = sent {
+        // The sending member probed these bytes already.
+        st.info.http.probes_skipped.fetch_add(1, Ordering::Relaxed);
+        Ok(JobFeatures {
+            size_bytes: received.bytes,
+            ..f
+        })
     } else {
+        st.info.http.probes.fetch_add(1, Ordering::Relaxed);
         probe(
             &st.ffprobe,
             received.file.path(),

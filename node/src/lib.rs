@@ -13,6 +13,7 @@ pub mod cli;
 pub mod client;
 pub mod client_metrics;
 pub mod driver;
+pub mod features;
 pub mod ffmpeg;
 pub mod headers;
 pub mod http;

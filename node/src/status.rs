@@ -36,6 +36,13 @@ pub struct CounterStatus {
     pub bad_requests: u64,
     /// Gossip requests refused (malformed or from an unknown peer).
     pub bad_gossip: u64,
+    /// ffprobe runs on uploads (every upload that is neither a cache hit nor an offload that
+    /// brought its features).
+    #[serde(default)]
+    pub probes: u64,
+    /// Offloads received with their features in a header, which spared an ffprobe run.
+    #[serde(default)]
+    pub probes_skipped: u64,
     pub cache_evictions: u64,
 }
 
@@ -145,6 +152,8 @@ impl Status {
             ("bad_messages", c.bad_messages),
             ("bad_requests", d.bad_requests),
             ("bad_gossip", d.bad_gossip),
+            ("probes", d.probes),
+            ("probes_skipped", d.probes_skipped),
             ("cache_evictions", d.cache_evictions),
         ] {
             gauge(

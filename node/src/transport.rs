@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use vidmesh_core::job::{FailKind, Job, OffloadError, RemoteDone};
 use vidmesh_core::{wire, Message, NodeId, PeerId, ZoneId, ZoneTable};
 
+use crate::features;
 use crate::headers as h;
 use crate::upload::{temp_path, TempFile};
 
@@ -159,7 +160,7 @@ impl Net {
             file,
             256 * 1024,
         ));
-        let resp = self
+        let mut req = self
             .http
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
@@ -167,7 +168,12 @@ impl Net {
             .header(h::HOPS, job.hops.to_string())
             .header(h::ORIGIN, job.origin.0.to_string())
             .header(h::FROM_NODE, self.me.0.to_string())
-            .header(h::FROM_ZONE, self.zones.name(self.zone))
+            .header(h::FROM_ZONE, self.zones.name(self.zone));
+        // What this node probed, so the peer skips its own ffprobe run.
+        if let Some(f) = features::encode(&job.features) {
+            req = req.header(h::FEATURES, f);
+        }
+        let resp = req
             .body(body)
             .send()
             .await

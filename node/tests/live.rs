@@ -232,6 +232,29 @@ impl Cluster {
         }
     }
 
+    /// Waits until node `i` reports peer `name` in `state`; panics with its last view otherwise.
+    async fn wait_peer_state(&self, i: usize, name: &str, state: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        let mut last = None;
+        while Instant::now() < deadline {
+            let seen = self.status(i).await.and_then(|s| {
+                s.peers
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map(|p| p.state.clone())
+            });
+            if seen.as_deref() == Some(state) {
+                return;
+            }
+            last = seen;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{} still sees {name} as {last:?}, not {state}, after {within:?}",
+            self.nodes[i].launch.name
+        );
+    }
+
     async fn upload(&self, i: usize, clip: &Path) -> reqwest::Response {
         self.http
             .post(format!("{}/upload", self.url(i)))
@@ -501,14 +524,10 @@ async fn killing_a_node_under_load_loses_no_request() {
     assert!(records
         .iter()
         .all(|r| r.exec_node.as_deref() != Some("") && r.output_bytes > 0));
-    // The survivors noticed.
-    let s = c.status(0).await.unwrap();
-    let node3 = s
-        .peers
-        .iter()
-        .find(|p| p.name == "node3")
-        .expect("node3 was seen");
-    assert_eq!(node3.state, "down");
+    // The survivors noticed: suspected within a probe or two, declared down once the
+    // suspicion timeout (3 s) runs out. The client may finish before that, so wait for it.
+    c.wait_peer_state(0, "node3", "down", Duration::from_secs(15))
+        .await;
     // requests.csv has the documented columns.
     let csv = root().join("kill").join("requests.csv");
     client::write_requests_csv(&csv, &[("score", &records)]).unwrap();
@@ -848,4 +867,148 @@ async fn a_paused_node_costs_a_timeout_and_the_client_retries_elsewhere() {
     );
     // The paused node answers again once resumed.
     c.wait_healthy(0).await;
+}
+
+/// Uploads `clip` to node `i` as the peer `from` (FRA) would offload it, with `features` as the
+/// features header if given.
+async fn peer_upload(
+    c: &Cluster,
+    i: usize,
+    from: u32,
+    clip: &Path,
+    features: Option<&str>,
+) -> reqwest::Response {
+    let mut req = c
+        .http
+        .post(format!("{}/upload", c.url(i)))
+        .header("content-type", "application/octet-stream")
+        .header(h::HOPS, "1")
+        .header(h::ORIGIN, from.to_string())
+        .header(h::FROM_NODE, from.to_string())
+        .header(h::FROM_ZONE, "FRA");
+    if let Some(f) = features {
+        req = req.header(h::FEATURES, f);
+    }
+    req.body(std::fs::read(clip).unwrap()).send().await.unwrap()
+}
+
+/// `(probes, probes_skipped)` of node `i`, from `/metrics` (what Prometheus scrapes).
+async fn probe_counters(c: &Cluster, i: usize) -> (u64, u64) {
+    let text = c
+        .http
+        .get(format!("{}/metrics", c.url(i)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |metric: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{metric}{{")))
+            .unwrap_or_else(|| panic!("no {metric} in /metrics:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    (
+        value("vidmesh_probes_total"),
+        value("vidmesh_probes_skipped_total"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offloaded_job_is_probed_only_on_the_entry_node() {
+    let _g = serial().await;
+    let clips = clips();
+    let c = Cluster::start("probe_once", &[("node1", "FRA"), ("node4", "FRA")], |l| {
+        l.strategy = StrategyConfig::RoundRobin; // node1 then node4, in turn
+        l.cache_mb = 0.0;
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+    let mut offloaded = 0;
+    for clip in &clips[..4] {
+        let r = c.upload(0, &clip.path).await;
+        assert_eq!(r.status(), 200);
+        if header(&r, h::OFFLOADED) == "1" {
+            assert_eq!(header(&r, h::EXEC_NODE), "node4");
+            offloaded += 1;
+        }
+        let _ = r.bytes().await;
+    }
+    assert_eq!(offloaded, 2, "round robin should have sent every other job");
+    // The entry node probed every upload; node4 none of the jobs it ran for node1.
+    assert_eq!(probe_counters(&c, 0).await, (4, 0));
+    assert_eq!(probe_counters(&c, 1).await, (0, offloaded));
+    let s = c.status(1).await.unwrap();
+    assert_eq!((s.counters.probes, s.counters.probes_skipped), (0, 2));
+    assert_eq!(s.counters.core.transcodes_ok, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_upload_uses_its_features_header_and_a_malformed_one_is_a_400() {
+    let _g = serial().await;
+    let small = clips().iter().min_by_key(|c| c.size_bytes).unwrap().clone();
+    let c = Cluster::start("features", &[("node1", "FRA"), ("node4", "FRA")], |l| {
+        l.cache_mb = 0.0;
+        l.hop_limit = 0; // every job runs where it arrives
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+    let size = small.size_bytes;
+    let good = format!("v=1;w=640;h=360;frames=25;duration_ms=1000;size={size}");
+
+    // Well formed: node4 transcodes without probing.
+    let r = peer_upload(&c, 1, 1, &small.path, Some(&good)).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(header(&r, h::EXEC_NODE), "node4");
+    assert!(!r.bytes().await.unwrap().is_empty());
+    assert_eq!(probe_counters(&c, 1).await, (0, 1));
+
+    // Malformed, or not about these bytes: refused, naming the header and the fault.
+    let r = peer_upload(&c, 1, 1, &small.path, Some("v=1;w=wide;h=360")).await;
+    expect_status(
+        r,
+        400,
+        "malformed x-vidmesh-features header: `w` must be a whole number",
+    )
+    .await;
+    let r = peer_upload(&c, 1, 1, &small.path, Some("v=1;w=640;h=360")).await;
+    expect_status(
+        r,
+        400,
+        "malformed x-vidmesh-features header: `frames` is missing",
+    )
+    .await;
+    let wrong_size = format!(
+        "v=1;w=640;h=360;frames=25;duration_ms=1000;size={}",
+        size + 1
+    );
+    let r = peer_upload(&c, 1, 1, &small.path, Some(&wrong_size)).await;
+    expect_status(r, 400, "x-vidmesh-features describes a").await;
+    assert_eq!(probe_counters(&c, 1).await, (0, 1));
+
+    // No header (an older peer) or a version node4 does not read: it probes.
+    let r = peer_upload(&c, 1, 1, &small.path, None).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let _ = r.bytes().await;
+    assert_eq!(probe_counters(&c, 1).await, (1, 1));
+    let r = peer_upload(&c, 1, 1, &small.path, Some("v=2;whatever")).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let _ = r.bytes().await;
+    assert_eq!(probe_counters(&c, 1).await, (2, 1));
+
+    // A client's header is not believed, however well formed.
+    let r = c
+        .http
+        .post(format!("{}/upload", c.url(1)))
+        .header("content-type", "video/mp4")
+        .header(h::FEATURES, &good)
+        .body(std::fs::read(&small.path).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let _ = r.bytes().await;
+    assert_eq!(probe_counters(&c, 1).await, (3, 1));
+    // node1 saw none of this.
+    assert_eq!(probe_counters(&c, 0).await, (0, 0));
 }
