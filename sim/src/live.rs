@@ -1,5 +1,6 @@
-//! `sim live`: a scenario's cluster as real `vidmesh-node` processes on loopback, the load
-//! client in-process, the scenario's faults applied to the processes, and the same CSV files as
+//! `sim live`: a scenario's cluster as real `vidmesh-node` processes on loopback (or, with
+//! `--docker`, as the docker-compose services, see `compose.rs`), the load client in-process,
+//! the scenario's faults applied to the processes or containers, and the same CSV files as
 //! `sim run` (docs/metrics.md), written by `vidmesh_sim::metrics::write_all`.
 //!
 //! Strategies run one after another, each on a fresh cluster (fresh caches) on the same ports.
@@ -30,6 +31,8 @@ use vidmesh_sim::metrics::{
 use vidmesh_sim::scenario::{FaultKind, Scenario, Video, WorkloadKind};
 use vidmesh_sim::workload::Catalog;
 
+use crate::compose::{ComposeFleet, ComposeOptions};
+
 /// More nodes than this would not fit one machine's cores and file descriptors.
 const MAX_LIVE_NODES: usize = 50;
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -43,12 +46,24 @@ pub struct LiveOptions {
     pub out: PathBuf,
     /// The scenario file's folder: a relative `live.catalog_dir` is taken from here.
     pub scenario_dir: PathBuf,
-    /// A program that runs `vidmesh_node::cli::run` with the arguments after `leading`.
-    pub program: PathBuf,
-    pub leading: Vec<String>,
+    /// Where the nodes run.
+    pub backend: Backend,
     /// Start the observer's dashboard here.
     pub dashboard: Option<String>,
     pub ffmpeg: String,
+}
+
+/// Where `sim live` runs the nodes.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// Processes of a program that runs `vidmesh_node::cli::run` with the arguments after
+    /// `leading`, on free loopback ports.
+    Processes {
+        program: PathBuf,
+        leading: Vec<String>,
+    },
+    /// The compose file's node services.
+    Compose(ComposeOptions),
 }
 
 /// The scenario as `sim live` runs it: `[live] duration_s` applied, faults past the end dropped.
@@ -101,9 +116,9 @@ pub fn prepare_catalog(s: &Scenario, opts: &LiveOptions) -> Result<(PathBuf, Vec
     Ok((dir, clips))
 }
 
-/// The simulator's view of the real clips, so the shared CSV writer can describe them.
-pub fn sim_catalog(clips: &[Clip]) -> Catalog {
-    let videos: Vec<Video> = clips
+/// The real clips as the simulator describes videos.
+pub fn clip_videos(clips: &[Clip]) -> Vec<Video> {
+    clips
         .iter()
         .map(|c| Video {
             width: c.width,
@@ -112,7 +127,12 @@ pub fn sim_catalog(clips: &[Clip]) -> Catalog {
             size_bytes: c.size_bytes,
             duration_ms: c.duration_ms,
         })
-        .collect();
+        .collect()
+}
+
+/// The simulator's view of the real clips, so the shared CSV writer can describe them.
+pub fn sim_catalog(clips: &[Clip]) -> Catalog {
+    let videos = clip_videos(clips);
     let mean_size_bytes =
         videos.iter().map(|v| v.size_bytes as f64).sum::<f64>() / videos.len().max(1) as f64;
     Catalog {
@@ -222,6 +242,71 @@ impl Drop for Cluster {
     }
 }
 
+/// The nodes of one run, wherever they run.
+enum Fleet {
+    Processes(Cluster),
+    Compose(ComposeFleet),
+}
+
+impl Fleet {
+    /// Starts every node; returns each one's start time in ms after `epoch`.
+    async fn start_all(&mut self, epoch: Instant) -> Result<Vec<u64>> {
+        match self {
+            Fleet::Processes(c) => {
+                let mut t = Vec::with_capacity(c.children.len());
+                for i in 0..c.children.len() {
+                    t.push(ms_since(epoch));
+                    c.spawn(i)?;
+                }
+                Ok(t)
+            }
+            Fleet::Compose(c) => {
+                c.up().await?;
+                // Containers start together once compose has created them all.
+                Ok(vec![ms_since(epoch); c.node_count()])
+            }
+        }
+    }
+
+    async fn apply(&mut self, kind: &str, i: usize) -> Result<()> {
+        match self {
+            Fleet::Processes(c) => {
+                match kind {
+                    "crash" => c.crash(i),
+                    "restart" => c.spawn(i)?,
+                    "pause" => c.signal(i, libc::SIGSTOP),
+                    _ => c.signal(i, libc::SIGCONT),
+                }
+                Ok(())
+            }
+            Fleet::Compose(c) => match kind {
+                "crash" => c.crash(i).await,
+                "restart" => c.restart(i).await,
+                "pause" => c.pause(i).await,
+                _ => c.resume(i).await,
+            },
+        }
+    }
+
+    async fn exited(&mut self, i: usize) -> Option<String> {
+        match self {
+            Fleet::Processes(c) => c.exited(i),
+            Fleet::Compose(c) => c.exited(i).await,
+        }
+    }
+
+    /// Stops every node (a compose stack keeps its logs and is removed).
+    async fn finish(self) -> Result<()> {
+        match self {
+            Fleet::Processes(c) => {
+                drop(c);
+                Ok(())
+            }
+            Fleet::Compose(mut c) => c.down().await,
+        }
+    }
+}
+
 /// Removes a folder when dropped (node data dirs: caches and temp files).
 struct RemoveOnDrop(PathBuf);
 
@@ -301,7 +386,10 @@ pub struct LiveRun<'a> {
 
 impl<'a> LiveRun<'a> {
     pub fn new(scenario: &'a Scenario, clips: &'a [Clip], opts: &'a LiveOptions) -> Result<Self> {
-        let addrs = free_addrs(scenario.nodes.len())?;
+        let addrs = match &opts.backend {
+            Backend::Processes { .. } => free_addrs(scenario.nodes.len())?,
+            Backend::Compose(c) => c.addrs(scenario.nodes.len())?,
+        };
         let data_root = std::env::temp_dir().join(format!("vidmesh-live-{}", std::process::id()));
         Ok(LiveRun {
             scenario,
@@ -312,10 +400,32 @@ impl<'a> LiveRun<'a> {
         })
     }
 
+    /// Each node's seeds as node indices.
+    fn seed_indices(&self) -> Vec<Vec<usize>> {
+        let s = self.scenario;
+        let n = s.nodes.len();
+        (0..n)
+            .map(|i| {
+                let spec = &s.nodes[i];
+                // Generated topologies get their seeds when the simulator builds them; live
+                // runs use the report's ring (node i knows node i+1).
+                if spec.seeds.is_empty() && s.generated_seeds.is_some() {
+                    if n > 1 {
+                        vec![(i + 1) % n]
+                    } else {
+                        vec![]
+                    }
+                } else {
+                    spec.seeds.clone()
+                }
+            })
+            .collect()
+    }
+
     fn launches(&self, k: usize, zones_file: &Path) -> Vec<NodeLaunch> {
         let s = self.scenario;
         let (strategy, config) = &s.strategies[k];
-        let n = s.nodes.len();
+        let seeds = self.seed_indices();
         s.nodes
             .iter()
             .enumerate()
@@ -328,18 +438,7 @@ impl<'a> LiveRun<'a> {
                     self.addrs[i],
                     self.data_root.join(strategy).join(&spec.name),
                 );
-                // Generated topologies get their seeds when the simulator builds them; live
-                // runs use the report's ring (node i knows node i+1).
-                let seeds: Vec<usize> = if spec.seeds.is_empty() && s.generated_seeds.is_some() {
-                    if n > 1 {
-                        vec![(i + 1) % n]
-                    } else {
-                        vec![]
-                    }
-                } else {
-                    spec.seeds.clone()
-                };
-                l.seeds = seeds.iter().map(|&j| self.addrs[j]).collect();
+                l.seeds = seeds[i].iter().map(|&j| self.addrs[j]).collect();
                 l.strategy = config.clone();
                 l.gossip = s.gossip.clone();
                 l.workers = spec.workers;
@@ -373,19 +472,37 @@ impl<'a> LiveRun<'a> {
             .with_context(|| format!("creating {}", log_dir.display()))?;
         let launches = self.launches(k, &zones_file);
         let n = launches.len();
-        let mut cluster = Cluster {
-            logs: launches
-                .iter()
-                .map(|l| log_dir.join(format!("{}.log", l.name)))
-                .collect(),
-            children: (0..n).map(|_| None).collect(),
-            launches,
-            program: self.opts.program.clone(),
-            leading: self.opts.leading.clone(),
-        };
-        for p in &cluster.logs {
+        let logs: Vec<PathBuf> = launches
+            .iter()
+            .map(|l| log_dir.join(format!("{}.log", l.name)))
+            .collect();
+        for p in &logs {
             let _ = std::fs::remove_file(p);
         }
+        let mut cluster = match &self.opts.backend {
+            Backend::Processes { program, leading } => Fleet::Processes(Cluster {
+                logs,
+                children: (0..n).map(|_| None).collect(),
+                launches,
+                program: program.clone(),
+                leading: leading.clone(),
+            }),
+            Backend::Compose(c) => {
+                let seeds: Vec<Vec<String>> = self
+                    .seed_indices()
+                    .iter()
+                    .map(|v| v.iter().map(|&j| s.nodes[j].name.clone()).collect())
+                    .collect();
+                Fleet::Compose(ComposeFleet::new(
+                    c,
+                    &launches,
+                    &seeds,
+                    &zones_file,
+                    log_dir.join("compose.override.yml"),
+                    logs,
+                )?)
+            }
+        };
 
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -394,18 +511,25 @@ impl<'a> LiveRun<'a> {
             .context("building the HTTP client")?;
 
         // Time 0 of the run: the nodes start now.
-        let epoch = Instant::now();
-        let epoch_unix = unix_ms();
-        let mut start_ms = vec![0u64; n];
-        for (i, t) in start_ms.iter_mut().enumerate() {
-            *t = ms_since(epoch);
-            cluster.spawn(i)?;
-        }
+        let mut epoch = Instant::now();
+        let mut epoch_unix = unix_ms();
+        let start_ms = cluster.start_all(epoch).await?;
+        let mut boot_ms = 0;
         self.wait_ready(&mut cluster, &http).await?;
         println!(
             "  {strategy}: {n} nodes up after {:.1} s",
             epoch.elapsed().as_secs_f64()
         );
+        if matches!(cluster, Fleet::Compose(_)) {
+            // Containers take seconds to be created and started, processes a fraction of one;
+            // the simulator's nodes are up at t = 0. So a compose run's time 0 is the moment
+            // every node answers, and its client and faults are timed from there.
+            // Gossip convergence is still measured from the containers' start (`boot_ms`
+            // before time 0), or it would all have happened "before" the run.
+            boot_ms = ms_since(epoch);
+            epoch = Instant::now();
+            epoch_unix = unix_ms();
+        }
 
         let duration = Duration::from_millis(s.duration_ms);
         let stop = Arc::new(AtomicBool::new(false));
@@ -444,7 +568,7 @@ impl<'a> LiveRun<'a> {
         let ((records, faults), ()) = tokio::join!(main, poll);
         faults?;
         let end_ms = ms_since(epoch).max(s.duration_ms);
-        drop(cluster);
+        cluster.finish().await?;
 
         Ok(self.result(
             strategy,
@@ -452,13 +576,14 @@ impl<'a> LiveRun<'a> {
             samples,
             applied,
             start_ms,
+            boot_ms,
             epoch_unix,
             end_ms,
             wall.elapsed().as_secs_f64(),
         ))
     }
 
-    async fn wait_ready(&self, cluster: &mut Cluster, http: &reqwest::Client) -> Result<()> {
+    async fn wait_ready(&self, cluster: &mut Fleet, http: &reqwest::Client) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut ready = vec![false; self.addrs.len()];
         while ready.iter().any(|r| !r) {
@@ -466,7 +591,7 @@ impl<'a> LiveRun<'a> {
                 if ready[i] {
                     continue;
                 }
-                if let Some(why) = cluster.exited(i) {
+                if let Some(why) = cluster.exited(i).await {
                     bail!("a node did not start: {why}");
                 }
                 let url = format!("http://{a}/health");
@@ -478,9 +603,9 @@ impl<'a> LiveRun<'a> {
             if Instant::now() > deadline {
                 let late: Vec<&str> = ready
                     .iter()
-                    .zip(&cluster.launches)
+                    .zip(&self.scenario.nodes)
                     .filter(|(r, _)| !**r)
-                    .map(|(_, l)| l.name.as_str())
+                    .map(|(_, spec)| spec.name.as_str())
                     .collect();
                 bail!(
                     "nodes {} did not answer /health within {} s (logs in {})",
@@ -539,6 +664,7 @@ impl<'a> LiveRun<'a> {
         samples: Vec<Sample>,
         applied: Vec<Applied>,
         start_ms: Vec<u64>,
+        boot_ms: u64,
         epoch_unix: u64,
         end_ms: u64,
         wall_s: f64,
@@ -678,29 +804,48 @@ impl<'a> LiveRun<'a> {
 
         // Convergence: the first poll of a node's first life at which it saw every other node
         // alive; the time is the latest of those peers' up-changes as the node recorded them.
+        // Counted from the nodes' start: `boot_ms` before time 0 when the run's clock started
+        // only once every node answered (compose), so start and full-view times are then on
+        // that earlier clock.
+        let boot_unix = epoch_unix.saturating_sub(boot_ms);
         let convergence = (0..n)
             .map(|i| {
                 let first_gen = per_node[i]
                     .iter()
                     .find_map(|x| x.1.as_ref().map(|st| st.gen));
+                // A container starts during `docker-compose up`, seconds before it returns: its
+                // own clock (now − uptime) says when.
+                let start = if boot_ms > 0 {
+                    per_node[i]
+                        .iter()
+                        .find_map(|x| x.1.as_ref())
+                        .map(|st| {
+                            st.unix_ms
+                                .saturating_sub(st.uptime_ms)
+                                .saturating_sub(boot_unix)
+                        })
+                        .unwrap_or(start_ms[i])
+                } else {
+                    start_ms[i]
+                };
                 let full_view_ms = per_node[i].iter().find_map(|(t, st, _)| {
                     let st = st.as_ref()?;
                     if Some(st.gen) != first_gen {
                         return None;
                     }
-                    let mut latest = start_ms[i];
+                    let mut latest = start;
                     for j in (0..n).filter(|&j| j != i) {
-                        match peer_state(st, j, epoch_unix) {
+                        match peer_state(st, j, boot_unix) {
                             Some(("alive", since)) => latest = latest.max(since),
                             _ => return None,
                         }
                     }
-                    Some(latest.min(*t))
+                    Some(latest.min(*t + boot_ms))
                 });
                 ConvergenceRow {
                     node: i as u32,
                     seeds: s.nodes[i].seeds.iter().map(|&j| j as u32).collect(),
-                    start_ms: start_ms[i],
+                    start_ms: start,
                     full_view_ms,
                 }
             })
@@ -787,7 +932,7 @@ fn counts(st: &Status) -> WindowCounts {
 /// pause = SIGSTOP, resume = SIGCONT.
 async fn apply_faults(
     s: &Scenario,
-    cluster: &mut Cluster,
+    cluster: &mut Fleet,
     epoch: Instant,
     applied: &mut Vec<Applied>,
 ) -> Result<()> {
@@ -813,12 +958,10 @@ async fn apply_faults(
         }
         tokio::time::sleep_until((epoch + Duration::from_millis(at)).into()).await;
         let t_ms = ms_since(epoch);
-        match kind {
-            "crash" => cluster.crash(i),
-            "restart" => cluster.spawn(i)?,
-            "pause" => cluster.signal(i, libc::SIGSTOP),
-            _ => cluster.signal(i, libc::SIGCONT),
-        }
+        cluster
+            .apply(kind, i)
+            .await
+            .with_context(|| format!("{kind} of {}", s.nodes[i].name))?;
         println!(
             "  {:>6.1} s  {kind} {}",
             t_ms as f64 / 1000.0,

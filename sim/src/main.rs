@@ -1,8 +1,11 @@
-//! `sim`: run vidmesh scenarios in the discrete-event simulator (`run`, `sweep`, `bench`) or as
-//! real node processes on loopback (`live`).
+//! `sim`: run vidmesh scenarios in the discrete-event simulator (`run`, `sweep`, `bench`), as
+//! real node processes or docker-compose containers (`live`), or both side by side
+//! (`validate`).
 
+mod compose;
 mod live;
 mod sweep;
+mod validate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vidmesh_sim::{metrics, run_scenario, select_strategies, summary_table, Catalog, Scenario};
 
@@ -69,6 +72,40 @@ enum Cmd {
         /// The ffmpeg used to generate clips (the nodes find theirs on PATH).
         #[arg(long, default_value = "ffmpeg")]
         ffmpeg: String,
+        /// Run the nodes as the compose file's services instead of local processes.
+        #[arg(long)]
+        docker: bool,
+        #[command(flatten)]
+        compose: ComposeArgs,
+    },
+    /// Validate the simulator on docker-compose: the scenario's workload and faults on the
+    /// compose stack (one fresh stack per strategy), `sim run` of the same scenario on the same
+    /// clips, and `vidmesh-analysis compare` of the two. Exits 1 when they disagree.
+    Validate {
+        /// The scenario TOML file (its nodes must be services of the compose file).
+        #[arg(default_value = "docker/validation.toml")]
+        scenario: PathBuf,
+        /// CI mode: the first two strategies, each for at most 150 s.
+        #[arg(long)]
+        short: bool,
+        /// Output directory (default: results/live/<scenario name>/): live/, sim/, compare/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Relative goodput error accepted, and the margin within which two strategies count
+        /// as tied when rankings are compared.
+        #[arg(long, default_value_t = 0.15)]
+        tolerance: f64,
+        /// Run only this strategy (repeatable).
+        #[arg(long = "strategy")]
+        strategies: Vec<String>,
+        /// Do not render charts.
+        #[arg(long)]
+        no_charts: bool,
+        /// The ffmpeg used to generate clips on the host.
+        #[arg(long, default_value = "ffmpeg")]
+        ffmpeg: String,
+        #[command(flatten)]
+        compose: ComposeArgs,
     },
     /// Independent replications under a range of seeds, in parallel: sweep.csv (mean and 95 %
     /// CI per strategy and metric) and an error-bar chart.
@@ -111,6 +148,34 @@ enum Cmd {
     },
 }
 
+/// Where the compose stack of `live --docker` and `validate` comes from.
+#[derive(Args, Clone, Debug)]
+struct ComposeArgs {
+    /// The compose file whose node1…nodeN services run the nodes.
+    #[arg(long, default_value = "docker-compose.yml")]
+    compose_file: PathBuf,
+    /// Compose project name (kept apart from a stack started by hand).
+    #[arg(long, default_value = "vidmesh-sim")]
+    project: String,
+    /// Node i is published on 127.0.0.1:(port-base + i).
+    #[arg(long, default_value_t = 18100)]
+    port_base: u16,
+    /// The image the services run.
+    #[arg(long, env = "VIDMESH_IMAGE", default_value = "vidmesh:latest")]
+    image: String,
+}
+
+impl ComposeArgs {
+    fn options(&self) -> compose::ComposeOptions {
+        compose::ComposeOptions {
+            file: self.compose_file.clone(),
+            project: self.project.clone(),
+            port_base: self.port_base,
+            image: self.image.clone(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // `sim node serve …` is a vidmesh-node, so `sim live` needs no second binary.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -144,6 +209,8 @@ fn main() -> ExitCode {
             no_charts,
             dashboard,
             ffmpeg,
+            docker,
+            compose,
         } => cmd_live(
             &scenario,
             seed,
@@ -152,7 +219,29 @@ fn main() -> ExitCode {
             no_charts,
             dashboard,
             ffmpeg,
+            docker.then(|| compose.options()),
         ),
+        Cmd::Validate {
+            scenario,
+            short,
+            out,
+            tolerance,
+            strategies,
+            no_charts,
+            ffmpeg,
+            compose,
+        } => {
+            return validate::cmd_validate(&validate::ValidateArgs {
+                scenario,
+                short,
+                out,
+                tolerance,
+                strategies,
+                charts: !no_charts,
+                ffmpeg,
+                compose: compose.options(),
+            })
+        }
         Cmd::Sweep {
             scenario,
             seeds,
@@ -178,7 +267,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &Path, seed: Option<u64>, strategies: &[String]) -> Result<Scenario> {
+pub(crate) fn load(path: &Path, seed: Option<u64>, strategies: &[String]) -> Result<Scenario> {
     let mut s = Scenario::load(path)?;
     if let Some(seed) = seed {
         s.seed = seed;
@@ -280,6 +369,7 @@ fn cmd_run(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cmd_live(
     path: &Path,
     seed: Option<u64>,
@@ -288,29 +378,59 @@ fn cmd_live(
     no_charts: bool,
     dashboard: Option<String>,
     ffmpeg: String,
+    compose: Option<compose::ComposeOptions>,
 ) -> Result<()> {
     let s = live::live_scenario(&load(path, seed, strategies)?)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-live", s.name)));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let backend = match compose {
+        Some(c) => live::Backend::Compose(c),
+        None => live::Backend::Processes {
+            program: std::env::current_exe().context("finding the sim executable")?,
+            leading: vec!["node".into()],
+        },
+    };
+    let (runs, clips) = run_live(&s, path, &dir, dashboard, ffmpeg, backend)?;
+    metrics::write_all(&dir, &s, &live::sim_catalog(&clips), &runs)
+        .with_context(|| format!("writing results into {}", dir.display()))?;
+    println!("wrote {}", dir.display());
+    if !no_charts {
+        render_charts(&dir, &s);
+    }
+    Ok(())
+}
+
+/// Runs every strategy of `s` live (processes or compose) with output into `dir`; returns the
+/// runs and the clips they uploaded.
+pub(crate) fn run_live(
+    s: &Scenario,
+    path: &Path,
+    dir: &Path,
+    dashboard: Option<String>,
+    ffmpeg: String,
+    backend: live::Backend,
+) -> Result<(Vec<metrics::RunResult>, Vec<vidmesh_node::catalog::Clip>)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let opts = live::LiveOptions {
-        out: dir.clone(),
+        out: dir.to_path_buf(),
         scenario_dir: path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".")),
-        program: std::env::current_exe().context("finding the sim executable")?,
-        leading: vec!["node".into()],
+        backend,
         dashboard,
         ffmpeg,
     };
     vidmesh_node::ffmpeg::check_installed(&opts.ffmpeg).map_err(anyhow::Error::msg)?;
-    let (_, clips) = live::prepare_catalog(&s, &opts)?;
-    let catalog = live::sim_catalog(&clips);
+    let (_, clips) = live::prepare_catalog(s, &opts)?;
     println!(
-        "live scenario {} · seed {} · {} nodes · {} s per strategy · {} clips · strategies: {}",
+        "live scenario {} · seed {} · {} nodes ({}) · {} s per strategy · {} clips · strategies: {}",
         s.name,
         s.seed,
         s.nodes.len(),
+        match &opts.backend {
+            live::Backend::Processes { .. } => "processes".to_string(),
+            live::Backend::Compose(c) => format!("docker-compose project {}", c.project),
+        },
         s.duration_ms / 1000,
         clips.len(),
         s.strategies
@@ -327,7 +447,11 @@ fn cmd_live(
         .build()
         .context("starting the async runtime")?;
     let runs = rt.block_on(async {
-        let run = live::LiveRun::new(&s, &clips, &opts)?;
+        if let live::Backend::Compose(c) = &opts.backend {
+            let names: Vec<String> = s.nodes.iter().map(|n| n.name.clone()).collect();
+            c.check(&names).await?;
+        }
+        let run = live::LiveRun::new(s, &clips, &opts)?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let mut observer = None;
         if let Some(addr) = &opts.dashboard {
@@ -351,7 +475,7 @@ fn cmd_live(
             }
             anyhow::Ok(runs)
         };
-        // Ctrl-C or SIGTERM drops the run, and with it every node process.
+        // Ctrl-C or SIGTERM drops the run, and with it every node process or container.
         let result = tokio::select! {
             r = work => r,
             _ = vidmesh_observer::shutdown_signal() => {
@@ -368,13 +492,7 @@ fn cmd_live(
     let wall = started.elapsed().as_secs_f64();
     print!("{}", summary_table(&runs));
     println!("live run took {wall:.1} s wall");
-    metrics::write_all(&dir, &s, &catalog, &runs)
-        .with_context(|| format!("writing results into {}", dir.display()))?;
-    println!("wrote {}", dir.display());
-    if !no_charts {
-        render_charts(&dir, &s);
-    }
-    Ok(())
+    Ok((runs, clips))
 }
 
 fn cmd_sweep(
@@ -412,7 +530,7 @@ fn cmd_sweep(
     Ok(())
 }
 
-fn render_charts(dir: &Path, s: &Scenario) {
+pub(crate) fn render_charts(dir: &Path, s: &Scenario) {
     let opts = vidmesh_analysis::ChartOptions {
         client_timeout_ms: Some(s.workload.attempt_timeout_ms),
         title_prefix: Some(s.name.clone()),

@@ -1,0 +1,223 @@
+//! `sim validate`: how well does the simulator predict the docker-compose deployment?
+//!
+//! 1. live: the scenario's strategies one after another, each on a fresh compose stack (see
+//!    `compose.rs`), with its client and its faults applied by docker; CSVs into `OUT/live/`;
+//! 2. sim: `sim run` of the same scenario on the very clips the live client uploaded, into
+//!    `OUT/sim/`;
+//! 3. compare: `vidmesh-analysis compare OUT/sim OUT/live` into `OUT/compare/`.
+//!
+//! Exit codes: 0 when they agree, 1 when the comparison fails (ranking or goodput), 2 when the
+//! validation could not run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use vidmesh_analysis::records::ScenarioData;
+use vidmesh_node::catalog::Clip;
+use vidmesh_sim::scenario::{Catalog as CatalogSpec, Scenario};
+use vidmesh_sim::{metrics, run_scenario, summary_table, Catalog};
+
+use crate::compose::ComposeOptions;
+use crate::live;
+
+/// `--short` runs this many strategies …
+const SHORT_STRATEGIES: usize = 2;
+/// … for at most this long each (CI budget: 15 minutes with images built).
+const SHORT_DURATION_MS: u64 = 150_000;
+
+pub struct ValidateArgs {
+    pub scenario: PathBuf,
+    pub short: bool,
+    pub out: Option<PathBuf>,
+    pub tolerance: f64,
+    pub strategies: Vec<String>,
+    pub charts: bool,
+    pub ffmpeg: String,
+    pub compose: ComposeOptions,
+}
+
+pub fn cmd_validate(a: &ValidateArgs) -> ExitCode {
+    match validate(a) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The scenario as validated: `--short` limits applied, faults past the end dropped.
+fn plan(a: &ValidateArgs) -> Result<Scenario> {
+    if !(a.tolerance.is_finite() && a.tolerance >= 0.0) {
+        anyhow::bail!("--tolerance must be a number ≥ 0, got {}", a.tolerance);
+    }
+    let mut s = crate::load(&a.scenario, None, &a.strategies)?;
+    if a.short {
+        s.strategies.truncate(SHORT_STRATEGIES);
+        s.duration_ms = s.duration_ms.min(SHORT_DURATION_MS);
+        if let Some(d) = s.live.duration_ms {
+            s.live.duration_ms = Some(d.min(SHORT_DURATION_MS));
+        }
+    }
+    let s = live::live_scenario(&s)?;
+    let cores: f64 = s.nodes.iter().map(|n| n.cores).sum();
+    let host = std::thread::available_parallelism().map_or(1, |p| p.get()) as f64;
+    if cores > host {
+        tracing::warn!(
+            "the nodes are allotted {cores} CPUs on a {host}-core host: they will not get their \
+             allotment and the live run will be slower than the simulated one"
+        );
+    }
+    Ok(s)
+}
+
+/// The scenario with the live clips as its explicit catalog, so both executors draw from one
+/// workload (same sizes, resolutions and frame counts, same order).
+fn with_clips(s: &Scenario, clips: &[Clip]) -> Scenario {
+    let mut sim = s.clone();
+    sim.catalog = CatalogSpec::Explicit(live::clip_videos(clips));
+    sim
+}
+
+fn validate(a: &ValidateArgs) -> Result<bool> {
+    let started = Instant::now();
+    let s = plan(a)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join("live").join(&s.name));
+    let (live_dir, sim_dir, cmp_dir) = (out.join("live"), out.join("sim"), out.join("compare"));
+    println!(
+        "validate {}{}: {} strategies × {} s live on docker-compose ({}), then sim run, then compare (tolerance {:.0} %)",
+        s.name,
+        if a.short { " (short)" } else { "" },
+        s.strategies.len(),
+        s.duration_ms / 1000,
+        a.compose.file.display(),
+        a.tolerance * 100.0
+    );
+
+    // 1. live
+    let (runs, clips) = crate::run_live(
+        &s,
+        &a.scenario,
+        &live_dir,
+        None,
+        a.ffmpeg.clone(),
+        live::Backend::Compose(a.compose.clone()),
+    )?;
+    metrics::write_all(&live_dir, &s, &live::sim_catalog(&clips), &runs)
+        .with_context(|| format!("writing {}", live_dir.display()))?;
+
+    // 2. sim, same clips
+    let sim = with_clips(&s, &clips);
+    let catalog = Catalog::build(&sim);
+    let sim_runs = run_scenario(&sim, &catalog, &|_, _| {});
+    println!("sim run of the same scenario and clips:");
+    print!("{}", summary_table(&sim_runs));
+    metrics::write_all(&sim_dir, &sim, &catalog, &sim_runs)
+        .with_context(|| format!("writing {}", sim_dir.display()))?;
+    if a.charts {
+        crate::render_charts(&live_dir, &s);
+        crate::render_charts(&sim_dir, &sim);
+    }
+
+    // 3. compare
+    let ok = compare(&sim_dir, &live_dir, &cmp_dir, a.tolerance, &s)?;
+    println!(
+        "validation {} in {:.0} s: {}",
+        if ok { "passed" } else { "FAILED" },
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(ok)
+}
+
+fn compare(
+    sim_dir: &Path,
+    live_dir: &Path,
+    out: &Path,
+    tolerance: f64,
+    s: &Scenario,
+) -> Result<bool> {
+    let sim = ScenarioData::load(sim_dir)?;
+    let live = ScenarioData::load(live_dir)?;
+    let c = vidmesh_analysis::compare::compare_data(&sim, &live, tolerance)?;
+    let opts = vidmesh_analysis::ChartOptions {
+        client_timeout_ms: Some(s.workload.attempt_timeout_ms),
+        title_prefix: Some(s.name.clone()),
+        ..Default::default()
+    };
+    vidmesh_analysis::write_comparison(out, &c, &sim, &live, &opts)
+        .with_context(|| format!("writing {}", out.display()))?;
+    print!("{}", c.table());
+    Ok(c.verdict_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(short: bool) -> ValidateArgs {
+        ValidateArgs {
+            scenario: PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../docker/validation.toml"
+            )),
+            short,
+            out: None,
+            tolerance: 0.15,
+            strategies: Vec::new(),
+            charts: false,
+            ffmpeg: "ffmpeg".into(),
+            compose: ComposeOptions {
+                file: "docker-compose.yml".into(),
+                project: "t".into(),
+                port_base: 18100,
+                image: "vidmesh:latest".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn short_keeps_two_strategies_and_the_faults_inside_150_s() {
+        let full = plan(&args(false)).unwrap();
+        let short = plan(&args(true)).unwrap();
+        assert!(full.strategies.len() >= 2);
+        assert_eq!(short.strategies.len(), 2);
+        assert_eq!(short.duration_ms, 150_000);
+        // One node stopped and restarted inside the short run (the CI drill).
+        assert!(short
+            .faults
+            .iter()
+            .any(|f| f.for_ms.is_some_and(|d| f.at_ms + d < 150_000)));
+    }
+
+    #[test]
+    fn a_bad_tolerance_is_refused() {
+        let mut a = args(true);
+        a.tolerance = -1.0;
+        let e = plan(&a).unwrap_err().to_string();
+        assert!(e.contains("--tolerance"), "{e}");
+    }
+
+    #[test]
+    fn the_sim_draws_from_the_live_clips() {
+        let s = plan(&args(true)).unwrap();
+        let clips = vec![Clip {
+            path: "a.mp4".into(),
+            width: 640,
+            height: 360,
+            frames: 50,
+            duration_ms: 2000,
+            size_bytes: 123_456,
+        }];
+        let sim = with_clips(&s, &clips);
+        let cat = Catalog::build(&sim);
+        assert_eq!(cat.videos.len(), 1);
+        assert_eq!(cat.videos[0].size_bytes, 123_456);
+    }
+}
