@@ -743,29 +743,7 @@ impl<'a> LiveRun<'a> {
         }
         for series in per_node.iter_mut() {
             series.sort_by_key(|x| x.0);
-            let mut base = WindowCounts::default();
-            let mut last: Option<(u32, WindowCounts)> = None;
-            for (_, st, cum) in series.iter_mut() {
-                if let Some(st) = st {
-                    let now = counts(st);
-                    if let Some((gen, prev)) = last {
-                        if gen != st.gen {
-                            // A new life starts from zero; what the last one counted stays.
-                            base.add(&prev);
-                        }
-                    }
-                    let mut c = base;
-                    c.add(&now);
-                    *cum = c;
-                    last = Some((st.gen, now));
-                } else {
-                    let mut c = base;
-                    if let Some((_, prev)) = last {
-                        c.add(&prev);
-                    }
-                    *cum = c;
-                }
-            }
+            accumulate_lives(series);
         }
 
         let mut node_windows = Vec::new();
@@ -810,9 +788,7 @@ impl<'a> LiveRun<'a> {
         let boot_unix = epoch_unix.saturating_sub(boot_ms);
         let convergence = (0..n)
             .map(|i| {
-                let first_gen = per_node[i]
-                    .iter()
-                    .find_map(|x| x.1.as_ref().map(|st| st.gen));
+                let first_life = per_node[i].iter().find_map(|x| x.1.as_ref().map(Life::of));
                 // A container starts during `docker-compose up`, seconds before it returns: its
                 // own clock (now − uptime) says when.
                 let start = if boot_ms > 0 {
@@ -830,7 +806,7 @@ impl<'a> LiveRun<'a> {
                 };
                 let full_view_ms = per_node[i].iter().find_map(|(t, st, _)| {
                     let st = st.as_ref()?;
-                    if Some(st.gen) != first_gen {
+                    if first_life.is_some_and(|f| Life::of(st).is_after(&f)) {
                         return None;
                     }
                     let mut latest = start;
@@ -927,6 +903,58 @@ fn counts(st: &Status) -> WindowCounts {
     WindowCounts::from_core(&st.counters.core)
 }
 
+/// Fills in each sample's counters made cumulative across the node's restarts: a restarted
+/// process counts from zero again, and what its earlier lives counted stays. A failed poll
+/// carries the last value forward. `series` is one node's polls in time order.
+fn accumulate_lives(series: &mut [(u64, Option<Status>, WindowCounts)]) {
+    let mut base = WindowCounts::default();
+    let mut last: Option<(Life, WindowCounts)> = None;
+    for (_, st, cum) in series.iter_mut() {
+        let mut c = base;
+        if let Some(st) = st {
+            let now = counts(st);
+            let life = Life::of(st);
+            if let Some((prev_life, prev)) = last {
+                if life.is_after(&prev_life) {
+                    base.add(&prev);
+                    c = base;
+                }
+            }
+            c.add(&now);
+            last = Some((life, now));
+        } else if let Some((_, prev)) = last {
+            c.add(&prev);
+        }
+        *cum = c;
+    }
+}
+
+/// One run of a node's process, as its `/status` shows it. Not the membership generation:
+/// a live node bumps that itself when it refutes a false suspicion, without restarting, and
+/// its counters keep running.
+#[derive(Clone, Copy, Debug)]
+struct Life {
+    uptime_ms: u64,
+    /// When the process started, on the node's own clock.
+    started_unix_ms: u64,
+}
+
+impl Life {
+    fn of(st: &Status) -> Life {
+        Life {
+            uptime_ms: st.uptime_ms,
+            started_unix_ms: st.unix_ms.saturating_sub(st.uptime_ms),
+        }
+    }
+
+    /// Whether this sample comes from a later process than `earlier` (polled before it).
+    fn is_after(&self, earlier: &Life) -> bool {
+        // Uptime going back means a restart; a restart between two polls that still shows a
+        // longer uptime (a short first life) shows as a start time more than a second later.
+        self.uptime_ms < earlier.uptime_ms || self.started_unix_ms > earlier.started_unix_ms + 1_000
+    }
+}
+
 /// Applies the scenario's faults at their times: crash = SIGKILL to the node's process group,
 /// restart = the same launch again (same data dir; the node picks a later life number),
 /// pause = SIGSTOP, resume = SIGCONT.
@@ -974,4 +1002,59 @@ async fn apply_faults(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(unix_ms: u64, uptime_ms: u64, gen: u32, done: u64) -> Option<Status> {
+        let mut st = Status {
+            unix_ms,
+            uptime_ms,
+            gen,
+            ..Status::default()
+        };
+        st.counters.core.transcodes_ok = done;
+        Some(st)
+    }
+
+    fn jobs_done(series: &[(u64, Option<Status>, WindowCounts)]) -> Vec<u64> {
+        series.iter().map(|x| x.2.jobs_done).collect()
+    }
+
+    #[test]
+    fn a_refuted_suspicion_is_not_a_restart() {
+        // The node bumps its membership generation at 3 s but keeps running: its counter
+        // goes on from 7, and nothing is counted twice.
+        let mut series = vec![
+            (1_000, status(101_000, 1_000, 5, 3), WindowCounts::default()),
+            (2_000, status(102_000, 2_000, 5, 7), WindowCounts::default()),
+            (3_000, status(103_000, 3_000, 6, 7), WindowCounts::default()),
+            (4_000, status(104_000, 4_000, 6, 9), WindowCounts::default()),
+        ];
+        accumulate_lives(&mut series);
+        assert_eq!(jobs_done(&series), [3, 7, 7, 9]);
+    }
+
+    #[test]
+    fn a_restart_keeps_what_the_earlier_life_counted() {
+        let mut series = vec![
+            (1_000, status(101_000, 9_000, 5, 4), WindowCounts::default()),
+            (2_000, None, WindowCounts::default()),
+            // Restarted: uptime went back, counters start from zero.
+            (3_000, status(103_000, 500, 7, 1), WindowCounts::default()),
+            (4_000, status(104_000, 1_500, 7, 2), WindowCounts::default()),
+        ];
+        accumulate_lives(&mut series);
+        assert_eq!(jobs_done(&series), [4, 4, 5, 6]);
+        // A restart between two polls that already shows a longer uptime than the first life
+        // had is still seen, by its later start.
+        let mut series = vec![
+            (1_000, status(101_000, 300, 5, 2), WindowCounts::default()),
+            (3_000, status(103_000, 800, 6, 1), WindowCounts::default()),
+        ];
+        accumulate_lives(&mut series);
+        assert_eq!(jobs_done(&series), [2, 3]);
+    }
 }
