@@ -150,13 +150,14 @@ fn last_lines(s: &str, n: usize) -> String {
     }
 }
 
-struct PidGuard {
+/// Keeps a child's pid in the set the self-measurement reads while the child runs.
+pub(crate) struct PidGuard {
     set: ChildPids,
     pid: u32,
 }
 
 impl PidGuard {
-    fn new(set: &ChildPids, pid: u32) -> Self {
+    pub(crate) fn new(set: &ChildPids, pid: u32) -> Self {
         set.lock().expect("pid set").insert(pid);
         PidGuard {
             set: set.clone(),

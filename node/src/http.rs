@@ -17,6 +17,7 @@ use vidmesh_core::{wire, JobFeatures, NodeId, ZoneTable};
 
 use crate::driver::{Command, JobResult, NodeInfo};
 use crate::features::{self, Decoded};
+use crate::ffmpeg::ChildPids;
 use crate::headers as h;
 use crate::probe::{probe, ProbeError};
 use crate::transport::GOSSIP_CONTENT_TYPE;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub max_upload: u64,
     pub ffprobe: String,
     pub probe_timeout: Duration,
+    /// Running ffmpeg/ffprobe children, for the node's CPU figure.
+    pub children: ChildPids,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -266,6 +269,7 @@ async fn upload_inner(
             received.file.path(),
             received.bytes,
             st.probe_timeout,
+            &st.children,
         )
         .await
     };

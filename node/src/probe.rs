@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use vidmesh_core::job::JobFeatures;
 
+use crate::ffmpeg::{ChildPids, PidGuard};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("not a video the node can read: {0}")]
@@ -53,12 +55,15 @@ fn rate(r: &str) -> Option<f64> {
     (d > 0.0 && n > 0.0).then_some(n / d)
 }
 
-/// Probes `path`; `size_bytes` is filled in from the caller's count.
+/// Probes `path`; `size_bytes` is filled in from the caller's count. The ffprobe process is
+/// registered in `children` while it runs, so the node's CPU figure counts it as it burns
+/// CPU rather than all at once when it is reaped.
 pub async fn probe(
     ffprobe: &str,
     path: &Path,
     size_bytes: u64,
     timeout: Duration,
+    children: &ChildPids,
 ) -> Result<JobFeatures, ProbeError> {
     let mut cmd = tokio::process::Command::new(ffprobe);
     cmd.args([
@@ -76,16 +81,20 @@ pub async fn probe(
     ])
     .arg(path)
     .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
     .kill_on_drop(true);
     crate::ffmpeg::die_with_parent(&mut cmd);
-    let out = match tokio::time::timeout(timeout, cmd.output()).await {
+    let spawn_err = |e: std::io::Error| ProbeError::Spawn {
+        program: ffprobe.to_string(),
+        error: e.to_string(),
+    };
+    let child = cmd.spawn().map_err(spawn_err)?;
+    let _registered = child.id().map(|p| PidGuard::new(children, p));
+    // On timeout the child is dropped, which kills it.
+    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Err(_) => return Err(ProbeError::Timeout(timeout)),
-        Ok(Err(e)) => {
-            return Err(ProbeError::Spawn {
-                program: ffprobe.to_string(),
-                error: e.to_string(),
-            })
-        }
+        Ok(Err(e)) => return Err(spawn_err(e)),
         Ok(Ok(out)) => out,
     };
     // ffprobe names the file; the client does not need this node's temp paths.

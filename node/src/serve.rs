@@ -187,10 +187,11 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     let mem_bytes = (args.mem_mb * 1_000_000.0) as u64;
     let interval = Duration::from_millis(args.stats_interval_ms.max(100));
     let stats_tx = tx.clone();
+    let stats_children = children.clone();
     std::thread::Builder::new()
         .name("self-stats".into())
         .spawn(move || {
-            let mut stats = SelfStats::new(children, cpus, mem_bytes);
+            let mut stats = SelfStats::new(stats_children, cpus, mem_bytes);
             loop {
                 std::thread::sleep(interval);
                 let (cpu_pct, mem_pct) = stats.sample();
@@ -210,6 +211,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         max_upload: (args.max_upload_mb * 1_000_000.0) as u64,
         ffprobe: args.ffprobe.clone(),
         probe_timeout: Duration::from_secs(15),
+        children,
     });
     Ok(BoundNode {
         local_addr,
