@@ -102,17 +102,22 @@ impl ComposeOptions {
     }
 
     fn compose_cmd(&self, overrides: &[&Path]) -> Command {
-        let mut c = Command::new("docker-compose");
+        Command::from(self.compose_std(overrides))
+    }
+
+    /// The docker-compose invocation every call shares (blocking form, also used on drop).
+    fn compose_std(&self, overrides: &[&Path]) -> std::process::Command {
+        let mut c = std::process::Command::new("docker-compose");
         c.arg("-p").arg(&self.project).arg("-f").arg(&self.file);
         for o in overrides {
             c.arg("-f").arg(o);
         }
         c.env("VIDMESH_IMAGE", &self.image).stdin(Stdio::null());
         for i in 0..9u16 {
-            c.env(
-                format!("VIDMESH_NODE{}_PORT", i + 1),
-                (self.port_base + i + 1).to_string(),
-            );
+            // A port past 65535 is left unset; `addrs` refuses such a base with a clear error.
+            if let Some(port) = self.port_base.checked_add(i + 1) {
+                c.env(format!("VIDMESH_NODE{}_PORT", i + 1), port.to_string());
+            }
         }
         c
     }
@@ -338,16 +343,8 @@ impl ComposeFleet {
 impl Drop for ComposeFleet {
     fn drop(&mut self) {
         if self.up {
-            let mut c = std::process::Command::new("docker-compose");
-            c.arg("-p")
-                .arg(&self.opts.project)
-                .arg("-f")
-                .arg(&self.opts.file)
-                .arg("-f")
-                .arg(&self.override_file)
-                .args(["down", "-v", "--remove-orphans", "-t", "1"])
-                .env("VIDMESH_IMAGE", &self.opts.image)
-                .stdin(Stdio::null())
+            let mut c = self.opts.compose_std(&[&self.override_file]);
+            c.args(["down", "-v", "--remove-orphans", "-t", "1"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
             let _ = c.status();
