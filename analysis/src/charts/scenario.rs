@@ -526,7 +526,7 @@ fn node_time_figure(
                 x_desc: TIME_DESC.to_string(),
                 y_desc: match metric {
                     NodeMetric::Queue => "jobs waiting in queue".to_string(),
-                    NodeMetric::Cpu => "CPU (% of one core)".to_string(),
+                    NodeMetric::Cpu => "CPU (% of the node's cores)".to_string(),
                 },
                 x_range: time_range(x_end, &markers),
                 y_range: 0.0..y_top,
