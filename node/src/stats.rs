@@ -5,7 +5,8 @@
 //! CPU is cumulative CPU time over wall time between samples: this process and its running
 //! children (from `sysinfo`) plus children already finished (the kernel's `cutime`/`cstime` of
 //! this process). Sampling only running children would miss every ffmpeg that started and
-//! ended between two samples. Memory is the resident size of this process and its running
+//! ended between two samples. Times are in 10 ms ticks per process, so a 1 s sample of a small
+//! allotment can read a little over 100 %. Memory is the resident size of this process and its running
 //! children.
 
 use std::time::Instant;
@@ -70,13 +71,25 @@ impl SelfStats {
             .map(|p| Pid::from_u32(*p))
             .collect();
         pids.extend(self.own);
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&pids),
-            true,
-            ProcessRefreshKind::nothing().with_cpu().with_memory(),
-        );
+        // A child reaped between reading its running time and reading the reaped total would
+        // be counted twice (and then vanish from the next sample: a spike, then a dip). The
+        // reaped total unchanged across the read means no child was reaped in between: every
+        // child is then either in it or among the processes read, exactly once.
+        let mut reaped = reaped_children_cpu_ms();
+        for _ in 0..3 {
+            sys.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&pids),
+                true,
+                ProcessRefreshKind::nothing().with_cpu().with_memory(),
+            );
+            let after = reaped_children_cpu_ms();
+            if after == reaped {
+                break;
+            }
+            reaped = after;
+        }
         let now = Instant::now();
-        let (mut cpu_ms, mut mem) = (reaped_children_cpu_ms(), 0u64);
+        let (mut cpu_ms, mut mem) = (reaped, 0u64);
         for pid in &pids {
             if let Some(p) = sys.process(*pid) {
                 cpu_ms += p.accumulated_cpu_time();
