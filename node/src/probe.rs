@@ -55,6 +55,20 @@ fn rate(r: &str) -> Option<f64> {
     (d > 0.0 && n > 0.0).then_some(n / d)
 }
 
+/// ffprobe's arguments before the file. Demuxing every packet (no decoding) finds a file cut
+/// short: it holds fewer packets than its header declares.
+pub const PROBE_ARGS: &[&str] = &[
+    "-v",
+    "error",
+    "-count_packets",
+    "-select_streams",
+    "v:0",
+    "-show_entries",
+    "stream=width,height,nb_frames,nb_read_packets,avg_frame_rate,duration:format=duration",
+    "-of",
+    "json",
+];
+
 /// Probes `path`; `size_bytes` is filled in from the caller's count. The ffprobe process is
 /// registered in `children` while it runs, so the node's CPU figure counts it as it burns
 /// CPU rather than all at once when it is reaped.
@@ -66,24 +80,12 @@ pub async fn probe(
     children: &ChildPids,
 ) -> Result<JobFeatures, ProbeError> {
     let mut cmd = tokio::process::Command::new(ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        // Demuxing every packet (no decoding) finds a file cut short: it holds fewer packets
-        // than its header declares.
-        "-count_packets",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "stream=width,height,nb_frames,nb_read_packets,avg_frame_rate,duration:format=duration",
-        "-of",
-        "json",
-    ])
-    .arg(path)
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .kill_on_drop(true);
+    cmd.args(PROBE_ARGS)
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
     crate::ffmpeg::die_with_parent(&mut cmd);
     let spawn_err = |e: std::io::Error| ProbeError::Spawn {
         program: ffprobe.to_string(),

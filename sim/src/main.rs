@@ -2,6 +2,7 @@
 //! real node processes or docker-compose containers (`live`), or both side by side
 //! (`validate`).
 
+mod calibrate;
 mod compose;
 mod live;
 mod sweep;
@@ -104,6 +105,14 @@ enum Cmd {
         /// The ffmpeg used to generate clips on the host.
         #[arg(long, default_value = "ffmpeg")]
         ffmpeg: String,
+        /// Keep the live run already in OUT/live (and its clips) and redo only `sim run` and
+        /// the comparison: to compare a changed cost model without running the stack again.
+        #[arg(long)]
+        reuse_live: bool,
+        /// Simulate with the scenario's cost model as written, instead of first measuring what
+        /// ffmpeg and ffprobe cost in the nodes' containers on this host and scaling it to that.
+        #[arg(long)]
+        no_calibrate: bool,
         #[command(flatten)]
         compose: ComposeArgs,
     },
@@ -229,6 +238,8 @@ fn main() -> ExitCode {
             strategies,
             no_charts,
             ffmpeg,
+            reuse_live,
+            no_calibrate,
             compose,
         } => {
             return validate::cmd_validate(&validate::ValidateArgs {
@@ -239,6 +250,8 @@ fn main() -> ExitCode {
                 strategies,
                 charts: !no_charts,
                 ffmpeg,
+                reuse_live,
+                calibrate: !no_calibrate,
                 compose: compose.options(),
             })
         }

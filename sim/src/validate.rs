@@ -19,6 +19,7 @@ use vidmesh_node::catalog::Clip;
 use vidmesh_sim::scenario::{Catalog as CatalogSpec, Scenario};
 use vidmesh_sim::{metrics, run_scenario, summary_table, Catalog};
 
+use crate::calibrate::{self, Calibration};
 use crate::compose::ComposeOptions;
 use crate::live;
 
@@ -35,6 +36,10 @@ pub struct ValidateArgs {
     pub strategies: Vec<String>,
     pub charts: bool,
     pub ffmpeg: String,
+    /// Keep OUT/live as it is and redo only the simulator and the comparison.
+    pub reuse_live: bool,
+    /// Measure ffmpeg's and ffprobe's cost in the nodes' containers and scale the model to it.
+    pub calibrate: bool,
     pub compose: ComposeOptions,
 }
 
@@ -101,19 +106,40 @@ fn validate(a: &ValidateArgs) -> Result<bool> {
     );
 
     // 1. live
-    let (runs, clips) = crate::run_live(
-        &s,
-        &a.scenario,
-        &live_dir,
-        None,
-        a.ffmpeg.clone(),
-        live::Backend::Compose(a.compose.clone()),
-    )?;
-    metrics::write_all(&live_dir, &s, &live::sim_catalog(&clips), &runs)
-        .with_context(|| format!("writing {}", live_dir.display()))?;
+    let clips = if a.reuse_live {
+        let catalog_dir = live_dir.join("catalog");
+        let clips = vidmesh_node::catalog::load(&catalog_dir).with_context(|| {
+            format!(
+                "--reuse-live needs an earlier live run in {}",
+                live_dir.display()
+            )
+        })?;
+        println!(
+            "reusing the live run in {} ({} clips)",
+            live_dir.display(),
+            clips.len()
+        );
+        clips
+    } else {
+        let (runs, clips) = crate::run_live(
+            &s,
+            &a.scenario,
+            &live_dir,
+            None,
+            a.ffmpeg.clone(),
+            live::Backend::Compose(a.compose.clone()),
+        )?;
+        metrics::write_all(&live_dir, &s, &live::sim_catalog(&clips), &runs)
+            .with_context(|| format!("writing {}", live_dir.display()))?;
+        clips
+    };
 
-    // 2. sim, same clips
-    let sim = with_clips(&s, &clips);
+    // 2. what a job costs in the nodes' containers here, then sim on the same clips
+    let mut sim = with_clips(&s, &clips);
+    if a.calibrate {
+        let cal = calibration(a, &s, &out, &live_dir, &clips)?;
+        cal.apply(&mut sim.cost);
+    }
     let catalog = Catalog::build(&sim);
     let sim_runs = run_scenario(&sim, &catalog, &|_, _| {});
     println!("sim run of the same scenario and clips:");
@@ -121,7 +147,9 @@ fn validate(a: &ValidateArgs) -> Result<bool> {
     metrics::write_all(&sim_dir, &sim, &catalog, &sim_runs)
         .with_context(|| format!("writing {}", sim_dir.display()))?;
     if a.charts {
-        crate::render_charts(&live_dir, &s);
+        if !a.reuse_live {
+            crate::render_charts(&live_dir, &s);
+        }
         crate::render_charts(&sim_dir, &sim);
     }
 
@@ -134,6 +162,56 @@ fn validate(a: &ValidateArgs) -> Result<bool> {
         out.display()
     );
     Ok(ok)
+}
+
+/// Measures the cost of the live clips in containers like the nodes' (or, with
+/// `--reuse-live`, reads the measurement taken with that live run) and writes
+/// OUT/calibration.csv.
+fn calibration(
+    a: &ValidateArgs,
+    s: &Scenario,
+    out: &Path,
+    live_dir: &Path,
+    clips: &[Clip],
+) -> Result<Calibration> {
+    let file = out.join("calibration.csv");
+    let cal = if a.reuse_live && file.exists() {
+        Calibration::read(&file)?
+    } else {
+        println!(
+            "calibrating: {} clips probed and transcoded in {} containers at once ({} CPU each)",
+            clips.len(),
+            s.nodes.len(),
+            s.nodes
+                .iter()
+                .map(|n| n.cores.to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        let cores: Vec<f64> = s.nodes.iter().map(|n| n.cores).collect();
+        let lanes = s.nodes.iter().map(|n| n.workers).min().unwrap_or(1).min(2) as usize;
+        let cal = calibrate::measure(
+            &a.compose.image,
+            &a.compose.project,
+            &live_dir.join("catalog"),
+            clips,
+            &cores,
+            lanes,
+            &s.cost,
+        )
+        .context("calibrating the cost model (--no-calibrate skips it)")?;
+        std::fs::write(&file, cal.to_csv())
+            .with_context(|| format!("writing {}", file.display()))?;
+        cal
+    };
+    println!(
+        "  ffmpeg {:.3} CPU-s per clip here vs {:.3} by the scenario's curve (× {:.2}); ffprobe {:.3} CPU-s",
+        cal.ffmpeg_cpu_s,
+        cal.model_cpu_s,
+        cal.factor(),
+        cal.probe_cpu_s
+    );
+    Ok(cal)
 }
 
 fn compare(
@@ -173,6 +251,8 @@ mod tests {
             strategies: Vec::new(),
             charts: false,
             ffmpeg: "ffmpeg".into(),
+            reuse_live: false,
+            calibrate: false,
             compose: ComposeOptions {
                 file: "docker-compose.yml".into(),
                 project: "t".into(),
@@ -202,6 +282,18 @@ mod tests {
         a.tolerance = -1.0;
         let e = plan(&a).unwrap_err().to_string();
         assert!(e.contains("--tolerance"), "{e}");
+    }
+
+    #[test]
+    fn reuse_live_without_a_live_run_says_so() {
+        let dir = std::env::temp_dir().join(format!("vidmesh-reuse-{}", std::process::id()));
+        let mut a = args(true);
+        a.reuse_live = true;
+        a.out = Some(dir.clone());
+        let e = format!("{:#}", validate(&a).unwrap_err());
+        assert!(e.contains("--reuse-live needs an earlier live run"), "{e}");
+        assert!(e.contains("catalog.csv"), "{e}");
+        assert!(!dir.join("sim").exists(), "nothing written");
     }
 
     #[test]
