@@ -246,26 +246,19 @@ pub fn measure(
         }
         Ok::<_, anyhow::Error>(all)
     })?;
-    let n = clips.len() as f64;
-    let k = counters.len() as f64;
-    let ns = |d: u64| d as f64 / 1e9;
-    let probe = counters
-        .iter()
-        .map(|&(s, p, _)| ns(p.saturating_sub(s)))
-        .sum::<f64>()
-        / k
-        / n;
-    let ffmpeg = counters
-        .iter()
-        .map(|&(_, p, t)| ns(t.saturating_sub(p)))
-        .sum::<f64>()
-        / k
-        / n;
+    // Mean CPU-s per clip of one phase, over the containers.
+    let per_clip = |phase: fn(&(u64, u64, u64)) -> u64| {
+        counters.iter().map(|c| phase(c) as f64 / 1e9).sum::<f64>()
+            / counters.len() as f64
+            / clips.len() as f64
+    };
+    let probe = per_clip(|&(start, probed, _)| probed.saturating_sub(start));
+    let ffmpeg = per_clip(|&(_, probed, done)| done.saturating_sub(probed));
     let model = clips
         .iter()
         .map(|c| cost.cpu_s(c.width, c.height, c.frames))
         .sum::<f64>()
-        / n;
+        / clips.len() as f64;
     if ffmpeg <= 0.0 || model <= 0.0 {
         bail!("calibration measured no ffmpeg CPU ({ffmpeg} CPU-s per clip; model {model})");
     }
