@@ -102,6 +102,15 @@ impl Calibration {
     }
 }
 
+/// Mean CPU-s the curve of `cost` charges for one of `clips` (no noise).
+pub fn model_cpu_s(cost: &CostModel, clips: &[Clip]) -> f64 {
+    clips
+        .iter()
+        .map(|c| cost.cpu_s(c.width, c.height, c.frames))
+        .sum::<f64>()
+        / clips.len().max(1) as f64
+}
+
 /// Quotes one word for `sh`.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -254,11 +263,7 @@ pub fn measure(
     };
     let probe = per_clip(|&(start, probed, _)| probed.saturating_sub(start));
     let ffmpeg = per_clip(|&(_, probed, done)| done.saturating_sub(probed));
-    let model = clips
-        .iter()
-        .map(|c| cost.cpu_s(c.width, c.height, c.frames))
-        .sum::<f64>()
-        / clips.len() as f64;
+    let model = model_cpu_s(cost, clips);
     if ffmpeg <= 0.0 || model <= 0.0 {
         bail!("calibration measured no ffmpeg CPU ({ffmpeg} CPU-s per clip; model {model})");
     }

@@ -176,7 +176,10 @@ fn calibration(
 ) -> Result<Calibration> {
     let file = out.join("calibration.csv");
     let cal = if a.reuse_live && file.exists() {
-        Calibration::read(&file)?
+        // The measurement stands; the curve it scales may have changed since.
+        let mut cal = Calibration::read(&file)?;
+        cal.model_cpu_s = calibrate::model_cpu_s(&s.cost, clips);
+        cal
     } else {
         println!(
             "calibrating: {} clips probed and transcoded in {} containers at once ({} CPU each)",
