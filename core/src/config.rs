@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::CostCurve;
 use crate::peer::{NodeId, PeerAddr};
 use crate::strategy::StrategyConfig;
 use crate::zone::{ZoneId, ZoneTable};
@@ -54,6 +55,61 @@ impl Default for GossipConfig {
     }
 }
 
+/// How a node guards itself against more work than it can do in time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionConfig {
+    /// Admit only what is predicted to finish before its deadline: offload the rest to a peer
+    /// that can make it, or refuse at once. Off is the report's behaviour: queue until the cap,
+    /// and run whatever was queued however late.
+    pub deadline_aware: bool,
+    /// ffprobe runs at once; further uploads wait for a slot (0 = one per core, at least 1).
+    /// Probes share the CPU with transcodes, so they are bounded by the same allotment.
+    pub probe_slots: u32,
+    /// A cancelled transcode at least this far along (fraction of its predicted time) runs to
+    /// the end so its output lands in the cache; above 1 never.
+    pub finish_for_cache: f64,
+    /// Drop a job whose submitter went away ([`crate::Input::Cancel`]); off, it runs anyway.
+    pub cancel_abandoned: bool,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            deadline_aware: true,
+            probe_slots: 0,
+            finish_for_cache: 0.9,
+            cancel_abandoned: true,
+        }
+    }
+}
+
+impl AdmissionConfig {
+    /// The report's system: no deadline, unbounded probing, nothing cancelled.
+    pub fn off() -> Self {
+        AdmissionConfig {
+            deadline_aware: false,
+            probe_slots: u32::MAX,
+            finish_for_cache: 0.0,
+            cancel_abandoned: false,
+        }
+    }
+}
+
+/// Transcodes a node runs at once by default: as many as its CPU allotment sustains, each
+/// ffmpeg using `job_threads` cores, and at least one.
+pub fn capacity_workers(cores: f64, job_threads: f64) -> u32 {
+    if !(cores.is_finite() && job_threads.is_finite()) || job_threads <= 0.0 {
+        return 1;
+    }
+    ((cores / job_threads + 1e-9).floor() as u32).max(1)
+}
+
+/// A [`NodeConfig`] that cannot run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("node configuration: {0}")]
+pub struct ConfigError(pub String);
+
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
     pub id: NodeId,
@@ -72,6 +128,13 @@ pub struct NodeConfig {
     /// Addresses announced to at start.
     pub seeds: Vec<PeerAddr>,
     pub zones: Arc<ZoneTable>,
+    /// The CPU allotment, in cores (may be fractional: a share of a machine).
+    pub cores: f64,
+    /// Cores one transcode keeps busy (ffmpeg's thread count).
+    pub job_threads: f64,
+    /// The transcode cost curve the node starts from before it has measured itself.
+    pub cost: CostCurve,
+    pub admission: AdmissionConfig,
 }
 
 impl NodeConfig {
@@ -90,6 +153,62 @@ impl NodeConfig {
             gossip: GossipConfig::default(),
             seeds: Vec::new(),
             zones,
+            cores: 2.0,
+            job_threads: 2.0,
+            cost: CostCurve::default(),
+            admission: AdmissionConfig::default(),
         }
+    }
+
+    /// Refuses settings the core cannot run with, naming the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError(m));
+        if self.workers == 0 {
+            return bad("workers must be at least 1".into());
+        }
+        if !(self.cores.is_finite() && self.cores > 0.0) {
+            return bad(format!("cores must be > 0, got {}", self.cores));
+        }
+        if !(self.job_threads.is_finite() && self.job_threads > 0.0) {
+            return bad(format!("job_threads must be > 0, got {}", self.job_threads));
+        }
+        if !self.admission.finish_for_cache.is_finite() || self.admission.finish_for_cache < 0.0 {
+            return bad(format!(
+                "admission.finish_for_cache must be ≥ 0, got {}",
+                self.admission.finish_for_cache
+            ));
+        }
+        self.cost.validate().map_err(ConfigError)?;
+        self.strategy.validate().map_err(ConfigError)?;
+        Ok(())
+    }
+
+    /// Cores one running transcode gets: its threads, or its share of the allotment when the
+    /// workers together ask for more than there is.
+    pub fn slot_cores(&self) -> f64 {
+        self.job_threads
+            .min(self.cores / self.workers.max(1) as f64)
+    }
+
+    /// Concurrent probes.
+    pub fn probe_slots(&self) -> u32 {
+        match self.admission.probe_slots {
+            0 => (self.cores.floor() as u32).max(1),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_follow_the_allotment() {
+        assert_eq!(capacity_workers(2.0, 1.0), 2);
+        assert_eq!(capacity_workers(0.4, 1.0), 1);
+        assert_eq!(capacity_workers(4.0, 2.0), 2);
+        assert_eq!(capacity_workers(3.0, 2.0), 1);
+        assert_eq!(capacity_workers(f64::NAN, 1.0), 1);
     }
 }

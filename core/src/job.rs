@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::peer::NodeId;
+use crate::time::Millis;
 
 /// A node-local job number, chosen by the driver.
 #[derive(
@@ -56,12 +57,35 @@ pub struct Job {
     pub hops: u8,
     /// The node the client uploaded to.
     pub origin: NodeId,
+    /// When whoever waits for the answer stops waiting, on the receiving node's clock
+    /// ([`NO_DEADLINE`]: never). Drivers convert the remaining budget that travels with an
+    /// upload into this.
+    pub deadline: Millis,
+    /// `features` came from a probe of these bytes (here, or at the peer that sent the job);
+    /// otherwise only `size_bytes` is known and the core asks the driver to probe.
+    pub probed: bool,
 }
+
+/// The deadline of a job nobody times out.
+pub const NO_DEADLINE: Millis = Millis::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RejectReason {
     /// Every worker busy and the wait queue at its cap.
     QueueFull,
+    /// Neither this node nor any peer it knows could finish the job before its deadline; there
+    /// should be room in about `retry_after_ms`.
+    Deadline { retry_after_ms: u64 },
+}
+
+impl RejectReason {
+    /// When the refusing node expects room, if it knows.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            RejectReason::QueueFull => None,
+            RejectReason::Deadline { retry_after_ms } => Some(*retry_after_ms),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +96,12 @@ pub enum FailKind {
     Timeout,
     /// The node could not store or read the result.
     Io,
+    /// The upload is not a video ffprobe can read.
+    NotAVideo,
+    /// The job's deadline passed before it finished (its client had stopped waiting).
+    DeadlinePassed,
+    /// Whoever submitted the job went away, so it was dropped.
+    Cancelled,
 }
 
 /// A peer's answer to an offloaded job, as its driver reports it back.
@@ -109,4 +139,34 @@ pub enum Outcome {
     },
     Rejected(RejectReason),
     Failed(FailKind),
+}
+
+impl Outcome {
+    /// What the peer that offloaded the job learns of this outcome.
+    pub fn to_remote(self) -> Result<RemoteDone, OffloadError> {
+        match self {
+            Outcome::Done {
+                executed_by,
+                cache_hit,
+                hops,
+                output_bytes,
+                ..
+            } => Ok(RemoteDone {
+                executed_by,
+                cache_hit,
+                hops,
+                output_bytes,
+            }),
+            Outcome::Rejected(_) => Err(OffloadError::Rejected),
+            Outcome::Failed(k) => Err(OffloadError::Failed(k)),
+        }
+    }
+
+    /// Output bytes that travel with the answer.
+    pub fn output_bytes(&self) -> u64 {
+        match self {
+            Outcome::Done { output_bytes, .. } => *output_bytes,
+            _ => 0,
+        }
+    }
 }

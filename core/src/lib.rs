@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod cost;
 pub mod job;
 pub mod load;
 pub mod node;
@@ -14,10 +15,14 @@ pub mod time;
 pub mod wire;
 pub mod zone;
 
-pub use config::{GossipConfig, NodeConfig};
-pub use job::{ContentHash, FailKind, Job, JobFeatures, JobId, OffloadError, Outcome, RemoteDone};
+pub use config::{capacity_workers, AdmissionConfig, ConfigError, GossipConfig, NodeConfig};
+pub use cost::{CostCurve, CostModel, CostStats};
+pub use job::{
+    ContentHash, FailKind, Job, JobFeatures, JobId, OffloadError, Outcome, RejectReason,
+    RemoteDone, NO_DEADLINE,
+};
 pub use load::{KnownReport, LoadDigest, LoadReport};
-pub use node::{Counters, Event, Input, MemberState, Node, Output, Timer};
+pub use node::{Counters, Event, Input, MemberState, Node, Output, ProbeFailed, Timer};
 pub use peer::{NodeId, PeerAddr, PeerId};
 pub use strategy::{Choice, ClusterView, PeerView, SelfView, Strategy, StrategyConfig};
 pub use time::Millis;

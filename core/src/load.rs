@@ -20,6 +20,12 @@ pub struct LoadReport {
     pub queue_cap: u32,
     /// Milliseconds since the origin issued this report, as of when it was sent.
     pub age_ms: u32,
+    /// How long a job arriving then would have waited for a worker, in ms (as predicted by the
+    /// origin's calibrated cost model).
+    pub backlog_ms: u32,
+    /// The origin's service time per CPU-second of the cost curve, in ms: its calibrated
+    /// speed over the cores one transcode gets there. 0 = not known.
+    pub ms_per_cpu_s: f32,
 }
 
 impl LoadReport {

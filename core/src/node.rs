@@ -13,9 +13,11 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::cache::CacheIndex;
-use crate::config::NodeConfig;
+use crate::config::{ConfigError, NodeConfig};
+use crate::cost::{CostModel, CostStats};
 use crate::job::{
-    ContentHash, FailKind, Job, JobId, OffloadError, Outcome, RejectReason, RemoteDone,
+    ContentHash, FailKind, Job, JobFeatures, JobId, OffloadError, Outcome, RejectReason,
+    RemoteDone, NO_DEADLINE,
 };
 use crate::load::{KnownReport, LoadDigest, LoadReport};
 use crate::peer::{NodeId, PeerAddr, PeerId};
@@ -33,12 +35,29 @@ pub struct Timer(TimerKind);
 enum TimerKind {
     Swim(foca::Timer<PeerId>),
     GossipRound,
+    /// A job's deadline.
+    Deadline(JobId),
 }
+
+/// The shortest Retry-After a refusal names: clients that come back sooner find the same.
+const MIN_RETRY_MS: u64 = 1_000;
+
+/// The driver could not read the upload as a video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeFailed;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// A job from a client (`hops == 0`) or from an offloading peer.
     Upload(Job),
+    /// The answer to [`Output::Probe`]: the upload's features, or that it is no video.
+    Probed {
+        job: JobId,
+        result: Result<JobFeatures, ProbeFailed>,
+    },
+    /// Whoever submitted the job has gone (the client disconnected, or the peer that offloaded
+    /// it dropped the transfer): stop spending anything on it.
+    Cancel(JobId),
     /// A message that arrived from another node.
     Message(Message),
     /// A transcode this node started has ended (output size in bytes, or why it failed).
@@ -71,15 +90,26 @@ pub enum Output {
         to: PeerId,
         msg: Message,
     },
+    /// Read the upload's features (ffprobe); answer with [`Input::Probed`].
+    Probe(Job),
     /// Run the transcode; answer with [`Input::TranscodeDone`].
     StartTranscode(Job),
+    /// Stop the probe or transcode of this job now (kill the process). No answer is expected;
+    /// one that still arrives is ignored.
+    Abort(JobId),
+    /// Drop the transfer of an offloaded job (close the connection, or tell the peer), so the
+    /// peer cancels it too. No answer is expected.
+    CancelOffload {
+        job: JobId,
+        to: PeerId,
+    },
     /// Transfer the job to `to` (its `hops` already counts this hop); answer with
     /// [`Input::OffloadDone`].
     Offload {
         job: Job,
         to: PeerId,
     },
-    /// The job is finished; answer whoever submitted it.
+    /// The job is finished; answer whoever submitted it. Every job gets exactly one reply.
     Reply {
         job: JobId,
         outcome: Outcome,
@@ -137,6 +167,20 @@ pub struct Counters {
     pub offloads_failed: u64,
     pub fallbacks: u64,
     pub rejected: u64,
+    /// Of `rejected`: refused because no candidate could finish before the deadline.
+    pub rejected_deadline: u64,
+    /// Uploads sent to the driver's probe (ffprobe).
+    pub probes: u64,
+    /// Uploads the probe found to be no video.
+    pub not_a_video: u64,
+    /// Jobs whose submitter went away before the answer.
+    pub cancelled: u64,
+    /// Jobs whose deadline passed before they were done.
+    pub deadline_missed: u64,
+    /// Transcodes killed because nobody would collect them.
+    pub transcodes_aborted: u64,
+    /// Cancelled transcodes left to finish for the cache, being nearly done.
+    pub kept_for_cache: u64,
     /// Jobs this node executed (or answered from cache) whose entry node is in this zone.
     pub responses_same_zone: u64,
     pub responses_cross_zone: u64,
@@ -149,6 +193,11 @@ pub struct Counters {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum JobState {
+    /// Waiting for a probe slot.
+    AwaitProbe,
+    Probing,
+    /// Features known, being placed (transient).
+    Routing,
     Queued,
     Running,
     Offloaded(PeerId),
@@ -159,6 +208,12 @@ struct Tracked {
     job: Job,
     state: JobState,
     fallback: bool,
+    /// Predicted time in a worker slot (queued or running jobs).
+    predicted_ms: u64,
+    /// When it started running (or was queued).
+    started_at: Millis,
+    /// Already answered (cancelled, but finishing for the cache).
+    answered: bool,
 }
 
 /// How many received message buffers of each kind a node keeps for reuse: it sends about as
@@ -231,7 +286,13 @@ pub struct Node {
     cache: CacheIndex,
     jobs: BTreeMap<JobId, Tracked>,
     queue: VecDeque<JobId>,
+    /// Sum of the predicted service times of the queued jobs.
+    queued_ms: u64,
     running: u32,
+    running_ids: Vec<JobId>,
+    probe_queue: VecDeque<JobId>,
+    probing: u32,
+    cost: CostModel,
     cpu_pct: f32,
     mem_pct: f32,
     report_version: u64,
@@ -248,7 +309,9 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(cfg: NodeConfig, mut rng: ChaCha8Rng) -> Node {
+    /// A node for `cfg`, which is checked first. Drawing from `rng` only, never the OS.
+    pub fn new(cfg: NodeConfig, mut rng: ChaCha8Rng) -> Result<Node, ConfigError> {
+        cfg.validate()?;
         let me = PeerId {
             node: cfg.id,
             zone: cfg.zone,
@@ -260,7 +323,12 @@ impl Node {
         swim_rng.set_stream(rng.get_stream().wrapping_add(1 << 32));
         let _ = rng.random::<u32>();
         let swim = Foca::new(me, swim_config(&cfg), swim_rng, SwimCodec);
-        Node {
+        Ok(Node {
+            cost: CostModel::new(cfg.cost, cfg.slot_cores()),
+            queued_ms: 0,
+            running_ids: Vec::new(),
+            probe_queue: VecDeque::new(),
+            probing: 0,
             strategy: Strategy::new(cfg.strategy.clone()),
             cache: CacheIndex::new(cfg.cache_bytes),
             me,
@@ -283,7 +351,7 @@ impl Node {
             spare_reports: Vec::new(),
             started: false,
             cfg,
-        }
+        })
     }
 
     /// Joins through the configured seeds and starts the gossip rounds.
@@ -303,10 +371,24 @@ impl Node {
     pub fn handle_input(&mut self, now: Millis, input: Input) {
         match input {
             Input::Upload(job) => self.on_upload(now, job),
+            Input::Probed { job, result } => self.on_probed(now, job, result),
+            Input::Cancel(job) => {
+                let live = self.jobs.get(&job).is_some_and(|t| !t.answered);
+                if live && self.cfg.admission.cancel_abandoned {
+                    self.counters.cancelled += 1;
+                    self.drop_job(now, job, FailKind::Cancelled);
+                }
+            }
             Input::Message(msg) => self.on_message(now, msg),
-            Input::TranscodeDone { job, result } => self.on_transcode_done(job, result),
-            Input::OffloadDone { job, result } => self.on_offload_done(job, result),
+            Input::TranscodeDone { job, result } => self.on_transcode_done(now, job, result),
+            Input::OffloadDone { job, result } => self.on_offload_done(now, job, result),
             Input::Timer(Timer(TimerKind::GossipRound)) => self.gossip_round(now),
+            Input::Timer(Timer(TimerKind::Deadline(job))) => {
+                if self.jobs.get(&job).is_some_and(|t| !t.answered) {
+                    self.counters.deadline_missed += 1;
+                    self.drop_job(now, job, FailKind::DeadlinePassed);
+                }
+            }
             Input::Timer(Timer(TimerKind::Swim(t))) => {
                 let mut rt = SwimRuntime {
                     now,
@@ -379,6 +461,26 @@ impl Node {
         &self.strategy
     }
 
+    /// How well the cost model predicts this node's transcodes.
+    pub fn cost_stats(&self) -> CostStats {
+        self.cost.stats()
+    }
+
+    /// Predicted service time of `features` here, in ms.
+    pub fn predict_service_ms(&self, features: &JobFeatures) -> u64 {
+        self.cost.service_ms(features)
+    }
+
+    /// Uploads waiting for or in a probe.
+    pub fn probes_pending(&self) -> u32 {
+        self.probing + self.probe_queue.len() as u32
+    }
+
+    /// How long a job arriving now would wait for a worker, by the cost model.
+    pub fn backlog_ms(&self, now: Millis) -> u64 {
+        self.local_wait_ms(now)
+    }
+
     pub fn self_view(&self) -> SelfView {
         SelfView {
             id: self.me,
@@ -403,14 +505,47 @@ impl Node {
 
     // ---- jobs ----------------------------------------------------------------------------
 
-    fn on_upload(&mut self, now: Millis, job: Job) {
+    fn reply(&mut self, job: JobId, outcome: Outcome) {
+        self.out.push_back(Output::Reply { job, outcome });
+    }
+
+    fn refuse(&mut self, job: JobId, reason: RejectReason) {
+        self.counters.rejected += 1;
+        if matches!(reason, RejectReason::Deadline { .. }) {
+            self.counters.rejected_deadline += 1;
+        }
+        self.reply(job, Outcome::Rejected(reason));
+    }
+
+    fn track(&mut self, now: Millis, job: Job, state: JobState) {
+        if job.deadline != NO_DEADLINE && !self.jobs.contains_key(&job.id) {
+            // The transcode time limit is the deadline: nobody collects a result after it.
+            self.out.push_back(Output::SetTimer {
+                at: job.deadline.max(now),
+                timer: Timer(TimerKind::Deadline(job.id)),
+            });
+        }
+        self.jobs.insert(
+            job.id,
+            Tracked {
+                job,
+                state,
+                fallback: false,
+                predicted_ms: 0,
+                started_at: now,
+                answered: false,
+            },
+        );
+    }
+
+    fn on_upload(&mut self, now: Millis, mut job: Job) {
         self.counters.uploads += 1;
         if let Some(bytes) = self.cache.touch(&job.content) {
             self.counters.cache_hits += 1;
             self.count_response(&job);
-            self.out.push_back(Output::Reply {
-                job: job.id,
-                outcome: Outcome::Done {
+            self.reply(
+                job.id,
+                Outcome::Done {
                     executed_by: self.me.node,
                     cache_hit: true,
                     hops: job.hops,
@@ -418,69 +553,254 @@ impl Node {
                     offloaded: false,
                     fallback: false,
                 },
-            });
+            );
             return;
         }
-        if job.hops < self.cfg.hop_limit {
-            if let Choice::Peer(i) = self.route(now, &job) {
-                let peer = &mut self.peers[i];
-                peer.in_flight_to += 1;
-                let to = peer.id;
-                if to.zone == self.me.zone {
-                    self.counters.offloads_same_zone += 1;
+        if !self.cfg.admission.deadline_aware {
+            job.deadline = NO_DEADLINE; // the report's system knew no deadlines
+        }
+        if job.deadline <= now {
+            self.counters.deadline_missed += 1;
+            self.reply(job.id, Outcome::Failed(FailKind::DeadlinePassed));
+            return;
+        }
+        if job.probed {
+            self.track(now, job, JobState::Routing);
+            self.route_job(now, job);
+            return;
+        }
+        if job.deadline != NO_DEADLINE {
+            // Before spending a probe: if this node cannot even start the job in time, send it
+            // on unprobed to a peer that can, or refuse it now.
+            let wait = self.local_wait_ms(now);
+            if now + wait >= job.deadline {
+                let best = if job.hops < self.cfg.hop_limit {
+                    self.earliest_peer(now, &job)
                 } else {
-                    self.counters.offloads_cross_zone += 1;
-                }
-                self.jobs.insert(
-                    job.id,
-                    Tracked {
-                        job,
-                        state: JobState::Offloaded(to),
-                        fallback: false,
-                    },
-                );
-                let sent = Job {
-                    hops: job.hops + 1,
-                    ..job
+                    None
                 };
-                self.out.push_back(Output::Offload { job: sent, to });
+                match best {
+                    Some((i, eta)) if eta <= job.deadline => {
+                        self.track(now, job, JobState::Routing);
+                        self.offload_to(i, job);
+                    }
+                    _ => {
+                        let retry_after_ms = (now + wait - job.deadline).max(MIN_RETRY_MS);
+                        self.refuse(job.id, RejectReason::Deadline { retry_after_ms });
+                    }
+                }
                 return;
             }
         }
-        self.run_locally(job, false);
+        self.track(now, job, JobState::AwaitProbe);
+        self.probe_queue.push_back(job.id);
+        self.pump_probes();
     }
 
-    fn run_locally(&mut self, job: Job, fallback: bool) {
+    /// Starts waiting probes while there are free probe slots.
+    fn pump_probes(&mut self) {
+        let slots = self.cfg.probe_slots();
+        while self.probing < slots {
+            let Some(id) = self.probe_queue.pop_front() else {
+                break;
+            };
+            let Some(t) = self.jobs.get_mut(&id) else {
+                continue; // cancelled while waiting
+            };
+            if t.state != JobState::AwaitProbe {
+                continue;
+            }
+            t.state = JobState::Probing;
+            let job = t.job;
+            self.probing += 1;
+            self.counters.probes += 1;
+            self.out.push_back(Output::Probe(job));
+        }
+    }
+
+    fn on_probed(&mut self, now: Millis, id: JobId, result: Result<JobFeatures, ProbeFailed>) {
+        let Some(t) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        if t.state != JobState::Probing {
+            return;
+        }
+        self.probing -= 1;
+        match result {
+            Ok(f) => {
+                t.job.features = JobFeatures {
+                    size_bytes: t.job.features.size_bytes,
+                    ..f
+                };
+                t.job.probed = true;
+                t.state = JobState::Routing;
+                let job = t.job;
+                self.route_job(now, job);
+            }
+            Err(ProbeFailed) => {
+                self.jobs.remove(&id);
+                self.counters.not_a_video += 1;
+                self.reply(id, Outcome::Failed(FailKind::NotAVideo));
+            }
+        }
+        self.pump_probes();
+    }
+
+    /// Decides where a tracked job with known features runs: the strategy's choice when it can
+    /// make the deadline, else the candidate predicted to finish first, else nowhere.
+    fn route_job(&mut self, now: Millis, job: Job) {
+        let may_offload = job.hops < self.cfg.hop_limit;
+        let choice = if may_offload {
+            self.route(now, &job)
+        } else {
+            Choice::Local
+        };
+        if job.deadline == NO_DEADLINE {
+            match choice {
+                Choice::Peer(i) => self.offload_to(i, job),
+                Choice::Local => self.run_locally(now, job, false),
+            }
+            return;
+        }
+        let local_eta = now + self.local_wait_ms(now) + self.cost.service_ms(&job.features);
+        let chosen_eta = match choice {
+            Choice::Local => Some(local_eta),
+            Choice::Peer(i) => self.peer_eta(now, i, &job),
+        };
+        let pick = if chosen_eta.is_some_and(|e| e <= job.deadline) {
+            Some(choice)
+        } else {
+            let mut best = (local_eta, Choice::Local);
+            if may_offload {
+                if let Some((i, eta)) = self.earliest_peer(now, &job) {
+                    if eta < best.0 {
+                        best = (eta, Choice::Peer(i));
+                    }
+                }
+            }
+            (best.0 <= job.deadline).then_some(best.1)
+        };
+        match pick {
+            Some(Choice::Peer(i)) => self.offload_to(i, job),
+            Some(Choice::Local) => self.run_locally(now, job, false),
+            None => {
+                self.jobs.remove(&job.id);
+                let retry_after_ms = local_eta.saturating_sub(job.deadline).max(MIN_RETRY_MS);
+                self.refuse(job.id, RejectReason::Deadline { retry_after_ms });
+            }
+        }
+    }
+
+    /// When `job` would be done if sent to peer `i` now, from its last report; `None` when the
+    /// peer has not reported what it needs.
+    fn peer_eta(&self, now: Millis, i: usize, job: &Job) -> Option<Millis> {
+        let p = &self.peers[i];
+        let k = p.report.as_ref()?;
+        let r = &k.report;
+        if r.ms_per_cpu_s <= 0.0 || r.workers == 0 {
+            return None;
+        }
+        let service = self.cost.curve().job_cpu_s(&job.features) * r.ms_per_cpu_s as f64;
+        let backlog = (r.backlog_ms as u64).saturating_sub(k.age_ms(now)) as f64;
+        // Jobs sent there since (or not yet counted in) its report take free slots first.
+        let free = r.workers.saturating_sub(r.in_flight + r.queue_len);
+        let extra = p.in_flight_to.saturating_sub(free) as f64 * service / r.workers as f64;
+        let zones = &self.cfg.zones;
+        let net = zones.one_way_ms(self.me.zone, p.id.zone, job.features.size_bytes)
+            + zones.one_way_ms(p.id.zone, self.me.zone, 0);
+        Some(now + (net + backlog + extra + service).ceil() as Millis)
+    }
+
+    /// The peer predicted to finish `job` first, with that time.
+    fn earliest_peer(&self, now: Millis, job: &Job) -> Option<(usize, Millis)> {
+        let mut best: Option<(usize, Millis)> = None;
+        for i in 0..self.peers.len() {
+            if let Some(eta) = self.peer_eta(now, i, job) {
+                if best.is_none_or(|(_, b)| eta < b) {
+                    best = Some((i, eta));
+                }
+            }
+        }
+        best
+    }
+
+    /// How long a job arriving now would wait for a worker here, by the cost model.
+    pub(crate) fn local_wait_ms(&self, now: Millis) -> u64 {
+        let workers = self.cfg.workers.max(1) as u64;
+        if (self.running as u64) < workers && self.queue.is_empty() {
+            return 0;
+        }
+        let mut left: u64 = self.queued_ms;
+        for id in &self.running_ids {
+            if let Some(t) = self.jobs.get(id) {
+                left += (t.started_at + t.predicted_ms).saturating_sub(now);
+            }
+        }
+        left / workers
+    }
+
+    fn offload_to(&mut self, i: usize, job: Job) {
+        let peer = &mut self.peers[i];
+        peer.in_flight_to += 1;
+        let to = peer.id;
+        if to.zone == self.me.zone {
+            self.counters.offloads_same_zone += 1;
+        } else {
+            self.counters.offloads_cross_zone += 1;
+        }
+        if let Some(t) = self.jobs.get_mut(&job.id) {
+            t.state = JobState::Offloaded(to);
+        } else {
+            self.jobs.insert(
+                job.id,
+                Tracked {
+                    job,
+                    state: JobState::Offloaded(to),
+                    fallback: false,
+                    predicted_ms: 0,
+                    started_at: 0,
+                    answered: false,
+                },
+            );
+        }
+        let sent = Job {
+            hops: job.hops + 1,
+            ..job
+        };
+        self.out.push_back(Output::Offload { job: sent, to });
+    }
+
+    fn run_locally(&mut self, now: Millis, job: Job, fallback: bool) {
+        let predicted_ms = self.cost.service_ms(&job.features);
         let state = if self.running < self.cfg.workers {
             self.running += 1;
+            self.running_ids.push(job.id);
             self.counters.transcodes_started += 1;
             self.out.push_back(Output::StartTranscode(job));
             JobState::Running
         } else if (self.queue.len() as u32) < self.cfg.queue_cap {
             self.queue.push_back(job.id);
+            self.queued_ms += predicted_ms;
             self.counters.enqueues += 1;
             self.out.push_back(Output::Event(Event::Enqueued(job.id)));
             JobState::Queued
         } else {
             self.jobs.remove(&job.id);
-            self.counters.rejected += 1;
-            self.out.push_back(Output::Reply {
-                job: job.id,
-                outcome: Outcome::Rejected(RejectReason::QueueFull),
-            });
+            self.refuse(job.id, RejectReason::QueueFull);
             return;
         };
-        self.jobs.insert(
-            job.id,
-            Tracked {
-                job,
-                state,
-                fallback,
-            },
-        );
+        if !self.jobs.contains_key(&job.id) {
+            self.track(now, job, state);
+        }
+        let t = self.jobs.get_mut(&job.id).expect("tracked above");
+        t.job = job;
+        t.state = state;
+        t.fallback = fallback;
+        t.predicted_ms = predicted_ms;
+        t.started_at = now;
     }
 
-    fn on_transcode_done(&mut self, id: JobId, result: Result<u64, FailKind>) {
+    fn on_transcode_done(&mut self, now: Millis, id: JobId, result: Result<u64, FailKind>) {
         let Some(t) = self.jobs.get(&id).copied() else {
             return; // not ours, or already answered: drivers may race a timeout
         };
@@ -488,13 +808,17 @@ impl Node {
             return;
         }
         self.jobs.remove(&id);
-        self.running -= 1;
+        self.finish_running(id);
         let outcome = match result {
             Ok(bytes) => {
                 self.counters.transcodes_ok += 1;
+                self.cost
+                    .observe(&t.job.features, t.predicted_ms, now - t.started_at.min(now));
                 self.cache.insert(t.job.content, bytes, &mut self.evicted);
                 self.flush_evictions();
-                self.count_response(&t.job);
+                if !t.answered {
+                    self.count_response(&t.job);
+                }
                 Outcome::Done {
                     executed_by: self.me.node,
                     cache_hit: false,
@@ -509,11 +833,20 @@ impl Node {
                 Outcome::Failed(kind)
             }
         };
-        self.out.push_back(Output::Reply { job: id, outcome });
-        self.start_queued();
+        if !t.answered {
+            self.reply(id, outcome);
+        }
+        self.start_queued(now);
     }
 
-    fn start_queued(&mut self) {
+    fn finish_running(&mut self, id: JobId) {
+        self.running -= 1;
+        if let Some(k) = self.running_ids.iter().position(|j| *j == id) {
+            self.running_ids.swap_remove(k);
+        }
+    }
+
+    fn start_queued(&mut self, now: Millis) {
         while self.running < self.cfg.workers {
             let Some(id) = self.queue.pop_front() else {
                 break;
@@ -521,9 +854,14 @@ impl Node {
             let Some(t) = self.jobs.get_mut(&id) else {
                 continue;
             };
+            self.queued_ms = self.queued_ms.saturating_sub(t.predicted_ms);
             t.state = JobState::Running;
+            // Predicted again at start: the model may have learned since it was queued.
+            t.predicted_ms = self.cost.service_ms(&t.job.features);
+            t.started_at = now;
             let job = t.job;
             self.running += 1;
+            self.running_ids.push(id);
             self.counters.dequeues += 1;
             self.counters.transcodes_started += 1;
             self.out.push_back(Output::Event(Event::Dequeued(id)));
@@ -531,7 +869,63 @@ impl Node {
         }
     }
 
-    fn on_offload_done(&mut self, id: JobId, result: Result<RemoteDone, OffloadError>) {
+    /// Drops a job nobody will collect: its submitter left (`Cancelled`) or its deadline passed.
+    /// Whatever it was doing stops, except a transcode nearly done, which finishes for the
+    /// cache. The submitter still gets exactly one answer.
+    fn drop_job(&mut self, now: Millis, id: JobId, why: FailKind) {
+        let Some(t) = self.jobs.get(&id).copied() else {
+            return;
+        };
+        if t.answered {
+            return;
+        }
+        match t.state {
+            JobState::AwaitProbe | JobState::Routing => {}
+            JobState::Probing => {
+                self.probing -= 1;
+                self.out.push_back(Output::Abort(id));
+            }
+            JobState::Queued => {
+                if let Some(k) = self.queue.iter().position(|j| *j == id) {
+                    self.queue.remove(k);
+                }
+                self.queued_ms = self.queued_ms.saturating_sub(t.predicted_ms);
+                self.counters.dequeues += 1;
+            }
+            JobState::Running => {
+                let done = now.saturating_sub(t.started_at) as f64;
+                if done >= self.cfg.admission.finish_for_cache * t.predicted_ms as f64 {
+                    self.counters.kept_for_cache += 1;
+                    if let Some(t) = self.jobs.get_mut(&id) {
+                        t.answered = true;
+                    }
+                    self.reply(id, Outcome::Failed(why));
+                    return;
+                }
+                self.finish_running(id);
+                self.counters.transcodes_aborted += 1;
+                self.out.push_back(Output::Abort(id));
+            }
+            JobState::Offloaded(to) => {
+                if let Ok(i) = self.peer_index(to.node) {
+                    let p = &mut self.peers[i];
+                    p.in_flight_to = p.in_flight_to.saturating_sub(1);
+                }
+                self.out.push_back(Output::CancelOffload { job: id, to });
+            }
+        }
+        self.jobs.remove(&id);
+        self.reply(id, Outcome::Failed(why));
+        self.start_queued(now);
+        self.pump_probes();
+    }
+
+    fn on_offload_done(
+        &mut self,
+        now: Millis,
+        id: JobId,
+        result: Result<RemoteDone, OffloadError>,
+    ) {
         let Some(t) = self.jobs.get(&id).copied() else {
             return;
         };
@@ -550,9 +944,9 @@ impl Node {
                 self.cache
                     .insert(t.job.content, done.output_bytes, &mut self.evicted);
                 self.flush_evictions();
-                self.out.push_back(Output::Reply {
-                    job: id,
-                    outcome: Outcome::Done {
+                self.reply(
+                    id,
+                    Outcome::Done {
                         executed_by: done.executed_by,
                         cache_hit: done.cache_hit,
                         hops: done.hops,
@@ -560,20 +954,36 @@ impl Node {
                         offloaded: true,
                         fallback: false,
                     },
-                });
+                );
             }
             Err(OffloadError::Failed(kind)) => {
                 // The input itself failed to transcode; running it again here would too.
                 self.jobs.remove(&id);
-                self.out.push_back(Output::Reply {
-                    job: id,
-                    outcome: Outcome::Failed(kind),
-                });
+                self.reply(id, Outcome::Failed(kind));
             }
             Err(OffloadError::Unreachable | OffloadError::Rejected) => {
                 self.counters.offloads_failed += 1;
                 self.counters.fallbacks += 1;
-                self.run_locally(t.job, true);
+                let job = t.job;
+                if job.deadline != NO_DEADLINE {
+                    if !job.probed {
+                        // Sent on before its probe: probe it here now.
+                        if let Some(t) = self.jobs.get_mut(&id) {
+                            t.state = JobState::AwaitProbe;
+                        }
+                        self.probe_queue.push_back(id);
+                        self.pump_probes();
+                        return;
+                    }
+                    let eta = now + self.local_wait_ms(now) + self.cost.service_ms(&job.features);
+                    if eta > job.deadline {
+                        self.jobs.remove(&id);
+                        let retry_after_ms = (eta - job.deadline).max(MIN_RETRY_MS);
+                        self.refuse(id, RejectReason::Deadline { retry_after_ms });
+                        return;
+                    }
+                }
+                self.run_locally(now, job, true);
             }
         }
     }
@@ -712,6 +1122,8 @@ impl Node {
             workers: self.cfg.workers,
             queue_cap: self.cfg.queue_cap,
             age_ms: 0,
+            backlog_ms: self.local_wait_ms(now).min(u32::MAX as u64) as u32,
+            ms_per_cpu_s: (self.cost.speed() / self.cfg.slot_cores() * 1000.0) as f32,
         };
         let relayed = self.freshest_reports(now, self.cfg.gossip.relay_reports);
         let fanout = self.cfg.gossip.fanout.min(self.peers.len());

@@ -263,6 +263,8 @@ mod tests {
                     workers: 5,
                     queue_cap: 20,
                     age_ms: 0,
+                    backlog_ms: 0,
+                    ms_per_cpu_s: 1000.0,
                 },
                 received_at: 0,
             }),
@@ -277,6 +279,8 @@ mod tests {
             features: JobFeatures::default(),
             hops: 0,
             origin: NodeId(1),
+            deadline: crate::job::NO_DEADLINE,
+            probed: true,
         }
     }
 

@@ -89,7 +89,7 @@ impl Net {
         cfg.hop_limit = self.hop_limit;
         let mut rng = ChaCha8Rng::seed_from_u64(42);
         rng.set_stream(i as u64 * 2 + self.gens[i] as u64 * 1000);
-        let mut node = Node::new(cfg, rng);
+        let mut node = Node::new(cfg, rng).expect("valid config");
         node.start(self.now);
         self.nodes[i] = Some(node);
         self.drain(i);
@@ -153,22 +153,7 @@ impl Net {
                 }
                 Output::Reply { job, outcome } => {
                     if let Some((o, oj)) = self.remote.remove(&(i, job.0)) {
-                        let result = match outcome {
-                            Outcome::Done {
-                                executed_by,
-                                cache_hit,
-                                hops,
-                                output_bytes,
-                                ..
-                            } => Ok(RemoteDone {
-                                executed_by,
-                                cache_hit,
-                                hops,
-                                output_bytes,
-                            }),
-                            Outcome::Rejected(_) => Err(OffloadError::Rejected),
-                            Outcome::Failed(k) => Err(OffloadError::Failed(k)),
-                        };
+                        let result = outcome.to_remote();
                         let at = self.now + self.delay(i, o);
                         self.push(
                             at,
@@ -183,6 +168,19 @@ impl Net {
                     }
                 }
                 Output::SetTimer { at, timer } => self.push(at, i, Input::Timer(timer)),
+                Output::Probe(job) => {
+                    let at = self.now;
+                    let result = Ok(job.features);
+                    self.push(
+                        at,
+                        i,
+                        Input::Probed {
+                            job: job.id,
+                            result,
+                        },
+                    );
+                }
+                Output::Abort(_) | Output::CancelOffload { .. } => {}
                 Output::CacheEvict(_) => {}
                 Output::Event(Event::MemberDown(p)) => self.down_events.push((self.now, i, p.node)),
                 Output::Event(_) => {}
@@ -215,6 +213,8 @@ impl Net {
             features: JobFeatures::default(),
             hops: 0,
             origin: NodeId(i as u32 + 1),
+            deadline: NO_DEADLINE,
+            probed: true,
         };
         let now = self.now;
         self.push(now, i, Input::Upload(job));
