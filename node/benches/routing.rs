@@ -48,6 +48,8 @@ fn cluster(n: u32) -> (SelfView, Vec<PeerView>) {
                     workers: 5,
                     queue_cap: 20,
                     age_ms: 1_000,
+                    backlog_ms: (i % 20) * 2_000,
+                    ms_per_cpu_s: 1000.0,
                 },
                 received_at: 0,
             }),
@@ -69,6 +71,8 @@ fn choose_among_1000_peers(bencher: divan::Bencher, kind: &str) {
         features: JobFeatures::default(),
         hops: 0,
         origin: NodeId(0),
+        deadline: vidmesh_core::NO_DEADLINE,
+        probed: true,
     };
     bencher.bench_local(|| {
         let view = ClusterView {

@@ -50,8 +50,33 @@ pub struct ServeArgs {
     /// flags above.
     #[arg(long, env = "STRATEGY_JSON")]
     pub strategy_json: Option<String>,
-    #[arg(long, env = "WORKERS", default_value_t = 5)]
-    pub workers: u32,
+    /// Transcodes run at once; default: as many as the CPU allotment sustains (`--cpus` ÷
+    /// `--ffmpeg-threads`, at least 1).
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<u32>,
+    /// Threads one ffmpeg uses (its `-threads`): the cores one transcode keeps busy.
+    #[arg(long, env = "FFMPEG_THREADS", default_value_t = 1)]
+    pub ffmpeg_threads: u32,
+    /// `deadline`: admit only uploads predicted to finish before their deadline, offload or
+    /// refuse (503 + Retry-After) the rest at once, and stop work whose client has left.
+    /// `off`: the report's behaviour (queue until the cap, finish everything).
+    #[arg(long, env = "ADMISSION", value_enum, default_value_t = AdmissionMode::Deadline)]
+    pub admission: AdmissionMode,
+    /// The deadline of an upload that names none in `X-Vidmesh-Deadline-Ms`, in seconds
+    /// (the report's client gave up after 40 s).
+    #[arg(long, env = "DEADLINE_S", default_value_t = 40.0)]
+    pub deadline_s: f64,
+    /// ffprobe runs at once (0: one per core of the allotment, at least 1).
+    #[arg(long, env = "PROBE_SLOTS", default_value_t = 0)]
+    pub probe_slots: u32,
+    /// A transcode whose client left is finished for the cache when at least this far along
+    /// (fraction of its predicted time; above 1: never).
+    #[arg(long, env = "FINISH_FOR_CACHE", default_value_t = 0.9)]
+    pub finish_for_cache: f64,
+    /// The transcode cost curve the node starts from, as JSON
+    /// (`{"base_s":0.11,"per_mpf_s":0.00274,"per_frame_s":0.00405}`); it calibrates online.
+    #[arg(long, env = "COST_JSON")]
+    pub cost_json: Option<String>,
     #[arg(long, env = "QUEUE_CAP", default_value_t = 20)]
     pub queue_cap: u32,
     /// Content cache bound in MB (0 = no cache).
@@ -115,6 +140,14 @@ pub struct ServeArgs {
     /// Life number; must grow across restarts (default: tenths of seconds since 2025).
     #[arg(long, env = "NODE_GEN")]
     pub gen: Option<u32>,
+}
+
+/// How a node admits work (see [`ServeArgs::admission`]).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AdmissionMode {
+    #[default]
+    Deadline,
+    Off,
 }
 
 /// The emulated cost of sending an offloaded upload (a scenario's `network.offload_latency`).

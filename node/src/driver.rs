@@ -11,10 +11,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use vidmesh_core::job::{ContentHash, FailKind, Job, JobId, OffloadError, Outcome};
 use vidmesh_core::node::{Event, MemberState};
-use vidmesh_core::{Input, Message, Millis, Node, NodeId, Output, PeerId, Timer};
+use vidmesh_core::{
+    Input, JobFeatures, Message, Millis, Node, NodeId, Output, PeerId, ProbeFailed, Timer,
+};
 
 use crate::cache::DiskCache;
 use crate::ffmpeg::{TranscodeError, Transcoder};
+use crate::probe::probe;
 use crate::status::{CounterStatus, PeerStatus, Status};
 use crate::transport::{out_path, Net, OffloadOk};
 use crate::upload::TempFile;
@@ -43,16 +46,15 @@ pub enum Command {
     Submit {
         job: Job,
         input: Arc<TempFile>,
+        /// When the submitter stops waiting.
+        deadline: Instant,
         reply: oneshot::Sender<JobResult>,
     },
+    /// The submitter of `job` went away (its connection closed before the answer).
+    Cancel(JobId),
     Gossip {
         msg: Message,
         ack: oneshot::Sender<Result<(), GossipRefused>>,
-    },
-    /// Does the core's cache index hold this content now?
-    IsCached {
-        content: ContentHash,
-        reply: oneshot::Sender<bool>,
     },
     /// Is this node an alive member here?
     IsPeer {
@@ -64,6 +66,10 @@ pub enum Command {
         mem_pct: f32,
     },
     Status(oneshot::Sender<Status>),
+    Probed {
+        job: JobId,
+        result: Result<JobFeatures, String>,
+    },
     TranscodeFinished {
         job: JobId,
         result: Result<(TempFile, u64), TranscodeError>,
@@ -99,14 +105,23 @@ pub struct NodeInfo {
 struct Entry {
     content: ContentHash,
     input: Arc<TempFile>,
+    /// The probe, transcode or offload working on it, so it can be stopped.
+    task: Option<tokio::task::AbortHandle>,
     reply: Option<oneshot::Sender<JobResult>>,
     output: Option<TempFile>,
     error: Option<String>,
     exec: Option<(String, String)>,
 }
 
+/// How uploads are probed.
+pub struct ProbeSettings {
+    pub ffprobe: String,
+    pub timeout: Duration,
+}
+
 pub struct Driver {
     node: Node,
+    probe: ProbeSettings,
     epoch: Instant,
     info: Arc<NodeInfo>,
     net: Arc<Net>,
@@ -136,10 +151,12 @@ impl Driver {
         info: Arc<NodeInfo>,
         net: Arc<Net>,
         transcoder: Arc<Transcoder>,
+        probe: ProbeSettings,
     ) -> (Driver, mpsc::Sender<Command>) {
         let (tx, rx) = mpsc::channel(4096);
         let d = Driver {
             node,
+            probe,
             epoch: Instant::now(),
             info,
             net,
@@ -237,12 +254,20 @@ impl Driver {
     fn command(&mut self, cmd: Command) {
         let now = self.now();
         match cmd {
-            Command::Submit { job, input, reply } => {
+            Command::Submit {
+                mut job,
+                input,
+                deadline,
+                reply,
+            } => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                job.deadline = now + left.as_millis() as Millis;
                 self.jobs.insert(
                     job.id,
                     Entry {
                         content: job.content,
                         input,
+                        task: None,
                         reply: Some(reply),
                         output: None,
                         error: None,
@@ -266,8 +291,22 @@ impl Driver {
                     }),
                 });
             }
-            Command::IsCached { content, reply } => {
-                let _ = reply.send(self.node.cache().contains(&content));
+            Command::Cancel(job) => {
+                self.node.handle_input(now, Input::Cancel(job));
+                self.drain();
+            }
+            Command::Probed { job, result } => {
+                let result = result.map_err(|e| {
+                    if let Some(entry) = self.jobs.get_mut(&job) {
+                        entry.error = Some(e);
+                    }
+                    ProbeFailed
+                });
+                if let Some(e) = self.jobs.get_mut(&job) {
+                    e.task = None;
+                }
+                self.node.handle_input(now, Input::Probed { job, result });
+                self.drain();
             }
             Command::IsPeer { node, reply } => {
                 let known = self.node.peers().iter().any(|p| p.id.node == node);
@@ -304,9 +343,16 @@ impl Driver {
                     }
                 };
                 let content = self.jobs.get(&job).map(|e| e.content);
+                if let Some(e) = self.jobs.get_mut(&job) {
+                    e.task = None;
+                }
                 self.node
                     .handle_input(now, Input::TranscodeDone { job, result });
                 self.drain();
+                // A transcode finished for the cache was answered before; nobody waits.
+                if self.jobs.get(&job).is_some_and(|e| e.reply.is_none()) {
+                    self.jobs.remove(&job);
+                }
                 self.drop_unindexed(content);
             }
             Command::OffloadFinished { job, result } => {
@@ -331,6 +377,9 @@ impl Driver {
                     }
                 };
                 let content = self.jobs.get(&job).map(|e| e.content);
+                if let Some(e) = self.jobs.get_mut(&job) {
+                    e.task = None;
+                }
                 self.node
                     .handle_input(now, Input::OffloadDone { job, result });
                 self.drain();
@@ -365,8 +414,17 @@ impl Driver {
                     self.timer_seq += 1;
                     self.timers.insert((at, self.timer_seq), timer);
                 }
+                Output::Probe(job) => self.start_probe(job),
                 Output::StartTranscode(job) => self.start_transcode(job),
                 Output::Offload { job, to } => self.start_offload(job, to),
+                Output::Abort(job) | Output::CancelOffload { job, .. } => {
+                    // Dropping the task kills its ffprobe or ffmpeg (kill_on_drop), or closes
+                    // the offload's connection, which the peer takes as a cancellation.
+                    if let Some(task) = self.jobs.get_mut(&job).and_then(|e| e.task.take()) {
+                        tracing::debug!(job = job.0, "stopping work nobody will collect");
+                        task.abort();
+                    }
+                }
                 Output::Reply { job, outcome } => self.reply(job, outcome),
                 Output::CacheEvict(content) => {
                     self.evictions += 1;
@@ -402,9 +460,40 @@ impl Driver {
         }
     }
 
+    fn start_probe(&mut self, job: Job) {
+        let tx = self.tx.clone();
+        let Some(entry) = self.jobs.get_mut(&job.id) else {
+            tracing::error!(
+                job = job.id.0,
+                "the core probes a job this driver does not know"
+            );
+            return;
+        };
+        self.info.http.probes.fetch_add(1, Ordering::Relaxed);
+        let input = entry.input.clone();
+        let ffprobe = self.probe.ffprobe.clone();
+        let timeout = self.probe.timeout;
+        let children = self.transcoder.children.clone();
+        let size = job.features.size_bytes;
+        let task = tokio::spawn(async move {
+            let result = probe(&ffprobe, input.path(), size, timeout, &children)
+                .await
+                .map_err(|e| e.to_string());
+            drop(input);
+            let _ = tx
+                .send(Command::Probed {
+                    job: job.id,
+                    result,
+                })
+                .await;
+        });
+        entry.task = Some(task.abort_handle());
+    }
+
     fn start_transcode(&mut self, job: Job) {
         let tx = self.tx.clone();
-        let Some(entry) = self.jobs.get(&job.id) else {
+        let limit = Duration::from_millis(job.deadline.saturating_sub(self.now()));
+        let Some(entry) = self.jobs.get_mut(&job.id) else {
             tracing::error!(
                 job = job.id.0,
                 "the core started a job this driver does not know"
@@ -414,9 +503,9 @@ impl Driver {
         let input = entry.input.clone();
         let transcoder = self.transcoder.clone();
         let out = TempFile::new(out_path(&self.info.work_dir));
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let result = transcoder
-                .run(input.path(), out.path())
+                .run(input.path(), out.path(), limit)
                 .await
                 .map(|bytes| (out, bytes));
             drop(input);
@@ -427,11 +516,13 @@ impl Driver {
                 })
                 .await;
         });
+        entry.task = Some(task.abort_handle());
     }
 
     fn start_offload(&mut self, job: Job, to: PeerId) {
         let tx = self.tx.clone();
-        let Some(entry) = self.jobs.get(&job.id) else {
+        let budget = Duration::from_millis(job.deadline.saturating_sub(self.now()));
+        let Some(entry) = self.jobs.get_mut(&job.id) else {
             tracing::error!(
                 job = job.id.0,
                 "the core offloaded a job this driver does not know"
@@ -442,8 +533,8 @@ impl Driver {
         let input = entry.input.clone();
         let net = self.net.clone();
         let work = self.info.work_dir.clone();
-        tokio::spawn(async move {
-            let result = net.offload(&job, to, input.path(), &work).await;
+        let task = tokio::spawn(async move {
+            let result = net.offload(&job, to, input.path(), &work, budget).await;
             drop(input);
             let _ = tx
                 .send(Command::OffloadFinished {
@@ -452,6 +543,7 @@ impl Driver {
                 })
                 .await;
         });
+        entry.task = Some(task.abort_handle());
     }
 
     fn reply(&mut self, job: JobId, outcome: Outcome) {
@@ -459,6 +551,21 @@ impl Driver {
             tracing::warn!(job = job.0, "a reply for a job this driver does not know");
             return;
         };
+        if matches!(outcome, Outcome::Failed(_)) && entry.task.is_some() {
+            // Answered while its transcode goes on for the cache: the entry stays until the
+            // transcode ends, without the submitter.
+            if let Some(reply) = entry.reply.take() {
+                let _ = reply.send(JobResult {
+                    outcome,
+                    output: None,
+                    error: entry.error.take(),
+                    exec_name: self.info.name.clone(),
+                    exec_zone: self.info.zone_code.clone(),
+                });
+            }
+            self.jobs.insert(job, entry);
+            return;
+        }
         let mut result = JobResult {
             outcome,
             output: None,

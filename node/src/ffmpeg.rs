@@ -11,7 +11,9 @@ use vidmesh_core::job::FailKind;
 
 /// The report's transcode, with flags that keep ffmpeg quiet and non-interactive, and
 /// `-xerror` so a corrupt stream fails the job instead of yielding a partial output.
-pub const DEFAULT_ARGS: &str = "-hide_banner -nostdin -loglevel error -xerror -y -i {in} -vf scale=640:360 -c:v libx264 -preset fast -crf 28 -f mp4 {out}";
+/// `{threads}` (decoder and encoder threads) is the node's `--ffmpeg-threads`, so one
+/// transcode keeps exactly the cores the node's capacity counts on it.
+pub const DEFAULT_ARGS: &str = "-hide_banner -nostdin -loglevel error -xerror -y -threads {threads} -i {in} -vf scale=640:360 -c:v libx264 -preset fast -crf 28 -threads {threads} -f mp4 {out}";
 
 /// Pids of ffmpeg processes this node is running now.
 pub type ChildPids = Arc<Mutex<BTreeSet<u32>>>;
@@ -22,6 +24,8 @@ pub struct Transcoder {
     /// Whitespace-separated arguments; `{in}` and `{out}` are replaced by the paths.
     pub args: Vec<String>,
     pub timeout: Duration,
+    /// What `{threads}` in the arguments becomes.
+    pub threads: u32,
     pub children: ChildPids,
 }
 
@@ -46,18 +50,27 @@ impl Transcoder {
             program: program.to_string(),
             args,
             timeout,
+            threads: 1,
             children: Arc::default(),
         })
     }
 
-    /// Transcodes `input` into `output`; returns the output's size.
-    pub async fn run(&self, input: &Path, output: &Path) -> Result<u64, TranscodeError> {
+    /// Transcodes `input` into `output` within `limit` (and the node's own time limit); returns
+    /// the output's size. Dropping the future kills ffmpeg.
+    pub async fn run(
+        &self,
+        input: &Path,
+        output: &Path,
+        limit: Duration,
+    ) -> Result<u64, TranscodeError> {
         let fail = |kind, message: String| TranscodeError { kind, message };
+        let timeout = self.timeout.min(limit);
         let mut cmd = tokio::process::Command::new(&self.program);
         for a in &self.args {
             match a.as_str() {
                 "{in}" => cmd.arg(input),
                 "{out}" => cmd.arg(output),
+                "{threads}" => cmd.arg(self.threads.to_string()),
                 other => cmd.arg(other),
             };
         }
@@ -66,6 +79,7 @@ impl Transcoder {
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
+        run_in_background(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| {
             fail(
                 FailKind::Io,
@@ -83,7 +97,7 @@ impl Transcoder {
             let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
             buf
         });
-        let status = match tokio::time::timeout(self.timeout, child.wait()).await {
+        let status = match tokio::time::timeout(timeout, child.wait()).await {
             Ok(Ok(status)) => status,
             Ok(Err(e)) => return Err(fail(FailKind::Io, format!("waiting for ffmpeg: {e}"))),
             Err(_) => {
@@ -91,7 +105,7 @@ impl Transcoder {
                 reader.abort();
                 return Err(fail(
                     FailKind::Timeout,
-                    format!("ffmpeg ran longer than {:?} and was killed", self.timeout),
+                    format!("ffmpeg ran longer than {timeout:?} and was killed"),
                 ));
             }
         };
@@ -131,6 +145,26 @@ pub fn die_with_parent(cmd: &mut tokio::process::Command) {
         cmd.pre_exec(|| {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
                 return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
+/// Runs the child at the lowest CPU priority (SCHED_IDLE, and nice 19 where that is refused):
+/// transcodes then take only the CPU the node's own work leaves, so health checks, gossip and
+/// admission stay prompt while every core of the allotment is transcoding. Linux only.
+pub fn run_in_background(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: only sched_setscheduler and setpriority, both async-signal-safe syscalls, run
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let param = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == -1 {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
             }
             Ok(())
         });

@@ -22,6 +22,9 @@ pub const OFFLOADED: &str = "x-vidmesh-offloaded";
 pub const FALLBACK: &str = "x-vidmesh-fallback";
 /// Milliseconds between the request's arrival and its response headers, as the node measured.
 pub const LATENCY_MS: &str = "x-vidmesh-server-latency-ms";
+/// On an upload: the milliseconds its sender will still wait for the answer (the node's
+/// `--deadline-s` when absent). An offloading peer sends what is left of its own.
+pub const DEADLINE_MS: &str = "x-vidmesh-deadline-ms";
 /// On a request from a peer: the node the client uploaded to.
 pub const ORIGIN: &str = "x-vidmesh-origin";
 /// On a request from a peer: the sending node's id and zone code.

@@ -12,14 +12,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
-use vidmesh_core::job::{FailKind, Job, JobId, Outcome};
+use vidmesh_core::job::{FailKind, Job, JobId, Outcome, RejectReason, NO_DEADLINE};
 use vidmesh_core::{wire, JobFeatures, NodeId, ZoneTable};
 
 use crate::driver::{Command, JobResult, NodeInfo};
 use crate::features::{self, Decoded};
 use crate::ffmpeg::ChildPids;
 use crate::headers as h;
-use crate::probe::{probe, ProbeError};
 use crate::transport::GOSSIP_CONTENT_TYPE;
 use crate::upload::{receive, UploadError};
 
@@ -33,6 +32,8 @@ pub struct AppState {
     pub max_upload: u64,
     pub ffprobe: String,
     pub probe_timeout: Duration,
+    /// The deadline of an upload that names none.
+    pub default_deadline: Duration,
     /// Running ffmpeg/ffprobe children, for the node's CPU figure.
     pub children: ChildPids,
 }
@@ -185,6 +186,7 @@ async fn upload_inner(
             )
         })?,
     };
+    let deadline = started + deadline_budget(st, headers)?;
     let (origin, sent) = if hops > 0 {
         let (from, _) = peer_sender(st, headers)?;
         let known = st
@@ -246,52 +248,86 @@ async fn upload_inner(
             ));
         }
     }
-    // Content the cache holds is a video checked before; the core will answer it from the
-    // cache, so ffprobe would only add latency. (Evicted meanwhile: it runs with size only.)
-    let content = received.content;
-    let cached = st.ask(|reply| Command::IsCached { content, reply }).await?;
-    let features = if cached {
-        Ok(JobFeatures {
-            size_bytes: received.bytes,
-            ..Default::default()
-        })
-    } else if let Some(f) = sent {
-        // The sending member probed these bytes already.
+    // The core decides whether the upload needs ffprobe (not when it is cached, or when the
+    // sending member probed these bytes already), and bounds how many run at once.
+    let probed = sent.is_some();
+    if probed {
         st.info.http.probes_skipped.fetch_add(1, Ordering::Relaxed);
-        Ok(JobFeatures {
-            size_bytes: received.bytes,
-            ..f
-        })
-    } else {
-        st.info.http.probes.fetch_add(1, Ordering::Relaxed);
-        probe(
-            &st.ffprobe,
-            received.file.path(),
-            received.bytes,
-            st.probe_timeout,
-            &st.children,
-        )
-        .await
+    }
+    let features = JobFeatures {
+        size_bytes: received.bytes,
+        ..sent.unwrap_or_default()
     };
-    let features = features.map_err(|e| match e {
-        ProbeError::NotAVideo(_) => st.bad(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        ProbeError::Spawn { .. } | ProbeError::Timeout(_) => {
-            err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        }
-    })?;
     let job = Job {
         id: JobId(st.info.next_job.fetch_add(1, Ordering::Relaxed)),
         content: received.content,
         features,
         hops,
         origin,
+        deadline: NO_DEADLINE, // set by the driver on its own clock
+        probed,
     };
     let input = Arc::new(received.file);
+    // If this handler is dropped before the answer (the client hung up), the job is cancelled.
+    let cancel = CancelOnDrop {
+        tx: st.tx.clone(),
+        job: Some(job.id),
+    };
     let result: JobResult = st
-        .ask(|reply| Command::Submit { job, input, reply })
+        .ask(|reply| Command::Submit {
+            job,
+            input,
+            deadline,
+            reply,
+        })
         .await?;
+    cancel.disarm();
     respond(st, &job, result, started).await
 }
+
+/// Sends [`Command::Cancel`] for its job when dropped armed: axum drops a handler whose client
+/// closed the connection, and an offloading peer closes it when it gives up on the job.
+struct CancelOnDrop {
+    tx: mpsc::Sender<Command>,
+    job: Option<JobId>,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.job = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            tracing::debug!(job = job.0, "the client left; cancelling");
+            // The driver's queue is large; were it full, the job's deadline still ends it.
+            let _ = self.tx.try_send(Command::Cancel(job));
+        }
+    }
+}
+
+/// How long the submitter will wait: its `X-Vidmesh-Deadline-Ms` (what was left when it sent
+/// the request), else the node's default.
+fn deadline_budget(st: &AppState, headers: &HeaderMap) -> Result<Duration, ApiError> {
+    let Some(v) = header_str(headers, h::DEADLINE_MS) else {
+        return Ok(st.default_deadline);
+    };
+    match v.trim().parse::<u64>() {
+        Ok(ms) if ms <= MAX_DEADLINE_MS => Ok(Duration::from_millis(ms)),
+        _ => Err(st.bad(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} must be the milliseconds the client will wait, 0–{MAX_DEADLINE_MS}, got `{v}`",
+                h::DEADLINE_MS
+            ),
+        )),
+    }
+}
+
+/// One day: longer budgets are surely a mistake.
+const MAX_DEADLINE_MS: u64 = 86_400_000;
 
 async fn respond(
     st: &AppState,
@@ -302,9 +338,28 @@ async fn respond(
     let detail = |fallback: &str| r.error.clone().unwrap_or_else(|| fallback.to_string());
     let (status, msg) = match r.outcome {
         Outcome::Done { .. } => (StatusCode::OK, String::new()),
-        Outcome::Rejected(_) => (
+        Outcome::Rejected(RejectReason::QueueFull) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "every worker is busy and the queue is full: try again or another node".into(),
+        ),
+        Outcome::Rejected(RejectReason::Deadline { retry_after_ms }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {} s",
+                retry_after_ms.div_ceil(1000)
+            ),
+        ),
+        Outcome::Failed(FailKind::NotAVideo) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the upload is not a readable video: {}", detail("ffprobe failed")),
+        ),
+        Outcome::Failed(FailKind::DeadlinePassed) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "the upload's deadline passed before its transcode finished".into(),
+        ),
+        Outcome::Failed(FailKind::Cancelled) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the job was cancelled".into(),
         ),
         Outcome::Failed(FailKind::Transcode) => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -370,6 +425,14 @@ async fn respond(
         set(h::CACHE_HIT, (cache_hit as u8).to_string());
         set(h::OFFLOADED, (offloaded as u8).to_string());
         set(h::FALLBACK, (fallback as u8).to_string());
+    }
+    if let Outcome::Rejected(reason) = r.outcome {
+        let secs = reason
+            .retry_after_ms()
+            .unwrap_or(1_000)
+            .div_ceil(1000)
+            .max(1);
+        set(header::RETRY_AFTER.as_str(), secs.to_string());
     }
     set(h::LATENCY_MS, started.elapsed().as_millis().to_string());
     Ok(resp)

@@ -8,11 +8,13 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use vidmesh_core::{Node, NodeConfig, NodeId, PeerAddr};
+use vidmesh_core::{
+    capacity_workers, AdmissionConfig, CostCurve, Node, NodeConfig, NodeId, PeerAddr,
+};
 
-use crate::args::{load_zones, ServeArgs};
+use crate::args::{load_zones, AdmissionMode, ServeArgs};
 use crate::cache::DiskCache;
-use crate::driver::{Command, Driver, HttpCounters, NodeInfo};
+use crate::driver::{Command, Driver, HttpCounters, NodeInfo, ProbeSettings};
 use crate::ffmpeg::{check_installed, Transcoder};
 use crate::http::{router, AppState};
 use crate::stats::SelfStats;
@@ -83,8 +85,29 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     let id = args.node_id().map_err(|e| anyhow!(e))?;
     let strategy = args.strategy_config().map_err(|e| anyhow!(e))?;
     let gossip = args.gossip_config().map_err(|e| anyhow!(e))?;
-    if args.workers == 0 {
+    if args.workers == Some(0) {
         bail!("--workers must be at least 1");
+    }
+    if args.ffmpeg_threads == 0 {
+        bail!("--ffmpeg-threads must be at least 1");
+    }
+    if !(args.deadline_s.is_finite() && args.deadline_s > 0.0) {
+        bail!("--deadline-s must be a number of seconds > 0");
+    }
+    let cost: CostCurve = match &args.cost_json {
+        Some(j) => serde_json::from_str(j).with_context(|| format!("--cost-json `{j}`"))?,
+        None => CostCurve::default(),
+    };
+    // The allotment: what the flag says, else the cgroup's CPU quota, else every core.
+    let cpus = args.cpus.map(f64::from).unwrap_or_else(|| {
+        crate::stats::cgroup_cpus().unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as f64)
+                .unwrap_or(1.0)
+        })
+    });
+    if !(cpus.is_finite() && cpus > 0.0) {
+        bail!("--cpus must be a number > 0");
     }
     if !(args.cache_mb.is_finite() && args.cache_mb >= 0.0) {
         bail!("--cache-mb must be a number ≥ 0");
@@ -95,12 +118,13 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     if !(args.transcode_timeout_s.is_finite() && args.transcode_timeout_s > 0.0) {
         bail!("--transcode-timeout-s must be a number > 0");
     }
-    let transcoder = Transcoder::new(
+    let mut transcoder = Transcoder::new(
         &args.ffmpeg,
         &args.ffmpeg_args,
         Duration::from_secs_f64(args.transcode_timeout_s),
     )
     .map_err(|e| anyhow!(e))?;
+    transcoder.threads = args.ffmpeg_threads;
 
     let listen = resolve_v4("listen address", &args.listen).await?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -142,7 +166,21 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
 
     let mut cfg = NodeConfig::new(NodeId(id), zone, addr, zones.clone());
     cfg.gen = gen;
-    cfg.workers = args.workers;
+    cfg.cores = cpus;
+    cfg.job_threads = args.ffmpeg_threads as f64;
+    cfg.workers = args
+        .workers
+        .unwrap_or_else(|| capacity_workers(cpus, cfg.job_threads));
+    cfg.cost = cost;
+    cfg.admission = match args.admission {
+        AdmissionMode::Deadline => AdmissionConfig {
+            deadline_aware: true,
+            probe_slots: args.probe_slots,
+            finish_for_cache: args.finish_for_cache,
+            cancel_abandoned: true,
+        },
+        AdmissionMode::Off => AdmissionConfig::off(),
+    };
     cfg.queue_cap = args.queue_cap;
     cfg.cache_bytes = (args.cache_mb * 1_000_000.0) as u64;
     cfg.hop_limit = args.hop_limit;
@@ -151,7 +189,8 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     cfg.seeds = seeds;
     tracing::info!(
         name = %args.name, id, zone = %args.zone, %addr, gen, seeds = ?cfg.seeds,
-        strategy = ?cfg.strategy, cached = recovered.len(), "starting node"
+        strategy = ?cfg.strategy, cached = recovered.len(), cpus, workers = cfg.workers,
+        admission = ?args.admission, "starting node"
     );
 
     let info = Arc::new(NodeInfo {
@@ -174,16 +213,16 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     net.offload_full_rtt = args.offload_latency == crate::args::OffloadLatency::FullRtt;
     let net = Arc::new(net);
     let children = transcoder.children.clone();
-    let node = Node::new(cfg, core_rng);
-    let (driver, tx) = Driver::new(node, info.clone(), net, Arc::new(transcoder));
+    let node = Node::new(cfg, core_rng).map_err(|e| anyhow!(e))?;
+    let probe = ProbeSettings {
+        ffprobe: args.ffprobe.clone(),
+        timeout: Duration::from_secs(15),
+    };
+    let (driver, tx) = Driver::new(node, info.clone(), net, Arc::new(transcoder), probe);
     tokio::spawn(driver.run(recovered, Duration::from_millis(args.seed_wait_ms)));
 
     // Self-measurement on its own thread: sysinfo reads /proc synchronously.
-    let cpus = args.cpus.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get() as f32)
-            .unwrap_or(1.0)
-    });
+    let cpus = cpus as f32;
     let mem_bytes = (args.mem_mb * 1_000_000.0) as u64;
     let interval = Duration::from_millis(args.stats_interval_ms.max(100));
     let stats_tx = tx.clone();
@@ -211,6 +250,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         max_upload: (args.max_upload_mb * 1_000_000.0) as u64,
         ffprobe: args.ffprobe.clone(),
         probe_timeout: Duration::from_secs(15),
+        default_deadline: Duration::from_secs_f64(args.deadline_s),
         children,
     });
     Ok(BoundNode {

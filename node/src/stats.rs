@@ -41,6 +41,28 @@ fn reaped_children_cpu_ms() -> u64 {
     (ticks(13) + ticks(14)) * 10
 }
 
+/// The CPU quota of this process's cgroup, in cores (`None`: no limit, or no cgroup to read).
+/// Reads cgroup v2's `cpu.max` or v1's `cpu.cfs_quota_us` / `cpu.cfs_period_us`: the limit
+/// docker's `cpus:` sets, which `available_parallelism` rounds up to whole cores.
+pub fn cgroup_cpus() -> Option<f64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let quota = |q: f64, period: f64| (q > 0.0 && period > 0.0).then(|| q / period);
+    if let Some(max) = read("/sys/fs/cgroup/cpu.max") {
+        let mut it = max.split_whitespace();
+        let (q, p) = (it.next()?, it.next()?);
+        return quota(q.parse().ok()?, p.parse().ok()?);
+    }
+    let q: f64 = read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")?
+        .trim()
+        .parse()
+        .ok()?;
+    let p: f64 = read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")?
+        .trim()
+        .parse()
+        .ok()?;
+    quota(q, p)
+}
+
 impl SelfStats {
     pub fn new(children: ChildPids, cpus: f32, mem_bytes: u64) -> Self {
         let sys = System::new().ok();

@@ -118,20 +118,21 @@ impl Net {
         to: PeerId,
         input: &Path,
         work_dir: &Path,
+        budget: Duration,
     ) -> Result<OffloadOk, (OffloadError, String)> {
+        // Past the job's deadline nobody waits for the answer (the core cancels it then too).
+        let limit = self.offload_timeout.min(budget + Duration::from_secs(1));
+        let started = tokio::time::Instant::now();
         match tokio::time::timeout(
-            self.offload_timeout,
-            self.offload_inner(job, to, input, work_dir),
+            limit,
+            self.offload_inner(job, to, input, work_dir, budget, started),
         )
         .await
         {
             Ok(r) => r,
             Err(_) => Err((
                 OffloadError::Unreachable,
-                format!(
-                    "{} did not answer within {:?}",
-                    to.addr, self.offload_timeout
-                ),
+                format!("{} did not answer within {limit:?}", to.addr),
             )),
         }
     }
@@ -142,6 +143,8 @@ impl Net {
         to: PeerId,
         input: &Path,
         work_dir: &Path,
+        budget: Duration,
+        started: tokio::time::Instant,
     ) -> Result<OffloadOk, (OffloadError, String)> {
         let unreachable = |e: String| (OffloadError::Unreachable, e);
         let file = tokio::fs::File::open(input)
@@ -168,10 +171,19 @@ impl Net {
             .header(h::HOPS, job.hops.to_string())
             .header(h::ORIGIN, job.origin.0.to_string())
             .header(h::FROM_NODE, self.me.0.to_string())
-            .header(h::FROM_ZONE, self.zones.name(self.zone));
+            .header(h::FROM_ZONE, self.zones.name(self.zone))
+            .header(
+                h::DEADLINE_MS,
+                budget
+                    .saturating_sub(started.elapsed())
+                    .as_millis()
+                    .to_string(),
+            );
         // What this node probed, so the peer skips its own ffprobe run.
-        if let Some(f) = features::encode(&job.features) {
-            req = req.header(h::FEATURES, f);
+        if job.probed {
+            if let Some(f) = features::encode(&job.features) {
+                req = req.header(h::FEATURES, f);
+            }
         }
         let resp = req
             .body(body)

@@ -711,6 +711,8 @@ async fn bad_input_gets_a_clear_4xx_and_leaves_nothing_behind() {
             workers: 5,
             queue_cap: 20,
             age_ms: 0,
+            backlog_ms: 0,
+            ms_per_cpu_s: 1000.0,
         }],
     });
     expect_status(

@@ -21,7 +21,7 @@ use vidmesh_core::{
 
 use crate::metrics::{
     ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, ReqOutcome, RequestRecord, RunResult,
-    WindowCounts,
+    WindowCounts, WorkTotals,
 };
 use crate::queue::EventQueue;
 use crate::rng::{self, hash_unit, normal, stream, unit};
@@ -141,6 +141,8 @@ enum Status {
 #[derive(Clone, Copy, Debug)]
 struct PsJob {
     finish: f64,
+    /// CPU-seconds it needs in all.
+    work: f64,
     seq: u64,
     job: JobId,
     out_bytes: u64,
@@ -305,6 +307,10 @@ struct Request {
     draw: RequestDraw,
     batch: Option<u32>,
     submit: Millis,
+    /// When the current attempt started: its deadline is this plus the attempt timeout.
+    attempt_start: Millis,
+    /// The current attempt's job at its entry node, once the upload arrived there.
+    entry_job: Option<(u32, JobId)>,
     attempt: u8,
     tried: Vec<u32>,
     pending: bool,
@@ -367,6 +373,11 @@ enum Ev {
         req: u32,
         attempt: u8,
     },
+    /// Whoever submitted `job` to `node` hung up.
+    Cancel {
+        node: u32,
+        job: JobId,
+    },
     BatchStart,
     Arrival,
     StatsTick,
@@ -426,6 +437,9 @@ pub struct Run<'a> {
     /// Every client attempt as it ended: (time, succeeded), in time order.
     attempt_ends: Vec<(Millis, bool)>,
     events: u64,
+    /// Offloaded jobs being worked on at their peer: origin job id → the peer's job id.
+    remote_jobs: IdMap<u64>,
+    work: WorkTotals,
     job_threads: f64,
     hard_stop: Millis,
 }
@@ -476,6 +490,8 @@ impl<'a> Run<'a> {
             offloads_cross_zone: 0,
             attempt_ends: Vec::new(),
             events: 0,
+            remote_jobs: IdMap::default(),
+            work: WorkTotals::default(),
             job_threads: s.cost.job_threads,
             hard_stop,
         };
@@ -511,7 +527,11 @@ impl<'a> Run<'a> {
         let id = NodeId(i as u32 + 1);
         let mut c = NodeConfig::new(id, spec.zone, PeerAddr::sim(id), self.zones.clone());
         c.gen = life;
-        c.workers = spec.workers;
+        c.workers = self.s.workers_of(&self.strategy, i);
+        c.cores = spec.cores;
+        c.job_threads = self.s.cost.job_threads;
+        c.cost = self.s.cost.prior_curve();
+        c.admission = self.s.admission_of(&self.strategy);
         c.queue_cap = spec.queue_cap;
         c.cache_bytes = spec.cache_bytes;
         c.hop_limit = self.hop_limit;
@@ -527,7 +547,11 @@ impl<'a> Run<'a> {
     fn boot(&mut self, i: usize) {
         let life = self.nodes[i].life;
         let cfg = self.node_config(i, life);
-        let mut core = Node::new(cfg, rng::node_rng(self.s.seed, i, life));
+        // The scenario was validated when it was read, node settings included.
+        let mut core = match Node::new(cfg, rng::node_rng(self.s.seed, i, life)) {
+            Ok(core) => core,
+            Err(e) => panic!("node {}: {e}", self.s.nodes[i].name),
+        };
         core.start(self.now);
         let n = &mut self.nodes[i];
         n.core = Some(core);
@@ -636,7 +660,18 @@ impl<'a> Run<'a> {
             Ev::AttemptTimeout { req, attempt } => {
                 let r = &self.requests[req as usize];
                 if r.pending && r.attempt == attempt {
+                    // The client hangs up; the entry node sees the connection close.
+                    if let Some((node, job)) = r.entry_job {
+                        let d = self.client_delay(node as usize, 0);
+                        self.q.push(self.now + d, Ev::Cancel { node, job });
+                    }
                     self.attempt_failed(req, AttemptEnd::Timeout);
+                }
+            }
+            Ev::Cancel { node, job } => {
+                let up = self.nodes[node as usize].status == Status::Up;
+                if up && self.routes.get(job.0).is_some_and(|r| r.node == node) {
+                    self.input(node as usize, Input::Cancel(job));
                 }
             }
             Ev::BatchStart => self.start_batch(),
@@ -678,7 +713,13 @@ impl<'a> Run<'a> {
         while let Some(out) = self.nodes[i].core.as_mut().and_then(|c| c.poll_output()) {
             match out {
                 Output::Send { to, msg } => self.send(i, to.addr, msg),
+                Output::Probe(job) => {
+                    let probe_s = self.s.cost.probe_s.max(1e-3);
+                    self.start_intake(i, job, probe_s);
+                }
                 Output::StartTranscode(job) => self.start_transcode(i, job),
+                Output::Abort(job) => self.abort(i, job),
+                Output::CancelOffload { job, .. } => self.cancel_offload(job),
                 Output::Offload { job, to } => self.offload(i, job, to.addr),
                 Output::Reply { job, outcome } => self.reply(i, job, outcome),
                 Output::SetTimer { at, timer } => {
@@ -798,6 +839,7 @@ impl<'a> Run<'a> {
         self.ps_seq += 1;
         n.ps.push(PsJob {
             finish: n.ps_v + work,
+            work,
             seq: self.ps_seq,
             job,
             out_bytes,
@@ -846,7 +888,11 @@ impl<'a> Run<'a> {
             let Some(k) = n.intake.iter().position(|j| j.id == done.job) else {
                 return;
             };
-            let input = Input::Upload(n.intake.swap_remove(k));
+            let job = n.intake.swap_remove(k);
+            let input = Input::Probed {
+                job: job.id,
+                result: Ok(job.features),
+            };
             match n.status {
                 Status::Up => self.input(i, input),
                 Status::Paused => n.deferred.push(input),
@@ -854,6 +900,8 @@ impl<'a> Run<'a> {
             }
             return;
         }
+        self.work.transcodes_done += 1;
+        self.work.transcode_cpu_s += done.work;
         let result = if done.bad {
             Err(FailKind::Transcode)
         } else {
@@ -868,6 +916,64 @@ impl<'a> Run<'a> {
             Status::Paused => self.nodes[i].deferred.push(input),
             Status::Down => {}
         }
+    }
+
+    /// Kills the probe or transcode of `job` on node `i`; the CPU it used stays spent.
+    fn abort(&mut self, i: usize, job: JobId) {
+        let jt = self.job_threads;
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        n.ps_advance(now, jt);
+        let before = n.ps.len();
+        let mut spent = 0.0;
+        let mut was_transcode = false;
+        let ps_v = n.ps_v;
+        n.ps.retain(|p| {
+            if p.job != job {
+                return true;
+            }
+            if !p.intake {
+                was_transcode = true;
+                spent = (p.work - (p.finish - ps_v)).clamp(0.0, p.work);
+            }
+            false
+        });
+        if n.ps.len() == before {
+            return;
+        }
+        n.intake.retain(|j| j.id != job);
+        if was_transcode {
+            self.work.transcodes_aborted += 1;
+            self.work.transcode_cpu_s += spent;
+        }
+        self.reschedule_ps(i);
+    }
+
+    /// The origin dropped an offload: its peer hears of it one link delay later (a transfer
+    /// still on its way is dropped when it lands).
+    fn cancel_offload(&mut self, origin_job: JobId) {
+        let Some((origin, _)) = self.offloads.remove(&origin_job.0) else {
+            return;
+        };
+        let Some(peer_job) = self.remote_jobs.remove(&origin_job.0) else {
+            return;
+        };
+        let Some(route) = self.routes.get(peer_job) else {
+            return;
+        };
+        let t = route.node;
+        let d = self.delay(
+            self.nodes[origin as usize].zone,
+            self.nodes[t as usize].zone,
+            0,
+        );
+        self.q.push(
+            self.now + d,
+            Ev::Cancel {
+                node: t,
+                job: JobId(peer_job),
+            },
+        );
     }
 
     fn offload(&mut self, from: usize, job: Job, to: PeerAddr) {
@@ -951,6 +1057,9 @@ impl<'a> Run<'a> {
         job: Job,
         req: u32,
     ) {
+        if !self.offloads.contains_key(&origin_job.0) {
+            return; // the origin dropped the transfer (cancelled, or its timeout fired)
+        }
         match self.nodes[to as usize].status {
             Status::Up => {}
             // A paused peer accepts nothing; the origin's offload timeout ends it.
@@ -987,6 +1096,7 @@ impl<'a> Run<'a> {
                 },
             },
         );
+        self.remote_jobs.insert(origin_job.0, id.0);
         self.input(to as usize, Input::Upload(Job { id, ..job }));
     }
 
@@ -1018,11 +1128,7 @@ impl<'a> Run<'a> {
         };
         match route.kind {
             RouteKind::Client { attempt } => {
-                let bytes = match outcome {
-                    Outcome::Done { output_bytes, .. } => output_bytes,
-                    _ => 0,
-                };
-                let d = self.client_delay(i, bytes);
+                let d = self.client_delay(i, outcome.output_bytes());
                 self.q.push(
                     self.now + d,
                     Ev::ClientReply {
@@ -1037,25 +1143,9 @@ impl<'a> Run<'a> {
                 origin_life,
                 origin_job,
             } => {
-                let (result, bytes) = match outcome {
-                    Outcome::Done {
-                        executed_by,
-                        cache_hit,
-                        hops,
-                        output_bytes,
-                        ..
-                    } => (
-                        Ok(RemoteDone {
-                            executed_by,
-                            cache_hit,
-                            hops,
-                            output_bytes,
-                        }),
-                        output_bytes,
-                    ),
-                    Outcome::Rejected(_) => (Err(OffloadError::Rejected), 0),
-                    Outcome::Failed(k) => (Err(OffloadError::Failed(k)), 0),
-                };
+                self.remote_jobs.remove(&origin_job.0);
+                let bytes = outcome.output_bytes();
+                let result = outcome.to_remote();
                 let d = self.delay(self.nodes[i].zone, self.nodes[origin as usize].zone, bytes);
                 self.q.push(
                     self.now + d,
@@ -1199,7 +1289,12 @@ impl<'a> Run<'a> {
         n.status = Status::Down;
         n.deferred.clear();
         n.intake.clear();
-        n.ps.clear();
+        let ps_v = n.ps_v;
+        for p in n.ps.drain() {
+            if !p.intake {
+                self.work.transcode_cpu_s += (p.work - (p.finish - ps_v)).clamp(0.0, p.work);
+            }
+        }
         n.ps_epoch += 1;
         // Open connections to the dead process are reset: its clients and the peers that
         // offloaded to it learn at once. Sorted so the order of what follows is fixed.
@@ -1301,6 +1396,8 @@ impl<'a> Run<'a> {
             draw,
             batch,
             submit: self.now,
+            attempt_start: self.now,
+            entry_job: None,
             attempt: 0,
             tried: self.tried_pool.pop().unwrap_or_default(),
             pending: true,
@@ -1394,8 +1491,11 @@ impl<'a> Run<'a> {
         };
         let timeout = self.s.workload.attempt_timeout_ms;
         let connect = self.s.network.connect_timeout_ms;
+        let now = self.now;
         let r = &mut self.requests[req as usize];
         r.attempt += 1;
+        r.attempt_start = now;
+        r.entry_job = None;
         r.tried.push(i as u32);
         let attempt = r.attempt;
         let size = self.catalog.videos[r.draw.item as usize].size_bytes;
@@ -1456,23 +1556,19 @@ impl<'a> Run<'a> {
                 kind: RouteKind::Client { attempt },
             },
         );
+        let deadline = r.attempt_start + self.s.workload.attempt_timeout_ms;
         let job = Job {
             id,
             content: self.catalog.hashes[item as usize],
             features: self.catalog.features(item),
             hops: 0,
             origin: self.nodes[i].id,
+            deadline,
+            // A free probe is no probe: the catalog's features are the upload's.
+            probed: self.s.cost.probe_s == 0.0,
         };
-        let probe_s = self.s.cost.probe_s;
-        let cached = self.nodes[i]
-            .core
-            .as_ref()
-            .is_some_and(|c| c.cache().contains(&job.content));
-        if probe_s > 0.0 && !cached {
-            self.start_intake(i, job, probe_s);
-        } else {
-            self.input(i, Input::Upload(job));
-        }
+        self.requests[req as usize].entry_job = Some((node, id));
+        self.input(i, Input::Upload(job));
     }
 
     fn client_reply(&mut self, req: u32, attempt: u8, outcome: Outcome) {
@@ -1490,6 +1586,11 @@ impl<'a> Run<'a> {
                 ..
             } => {
                 let entry = *r.tried.last().expect("an attempt was made");
+                if !cache_hit {
+                    let v = self.catalog.videos[r.draw.item as usize];
+                    self.work.delivered_cpu_s +=
+                        self.s.cost.cpu_s(v.width, v.height, v.frames) * r.draw.noise as f64;
+                }
                 let rec = RequestRecord {
                     batch: r.batch,
                     submit_ms: r.submit,
@@ -1610,6 +1711,7 @@ impl<'a> Run<'a> {
             })
             .collect();
         RunResult {
+            work: self.work,
             strategy: self.strategy,
             requests,
             in_flight_at_window_end: self.in_flight_at_window_end,

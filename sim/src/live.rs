@@ -882,6 +882,7 @@ impl<'a> LiveRun<'a> {
             .collect();
 
         RunResult {
+            work: Default::default(),
             strategy,
             requests,
             in_flight_at_window_end,

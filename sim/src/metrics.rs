@@ -135,10 +135,32 @@ pub struct FaultEventRow {
     pub node: u32,
 }
 
+/// Where the transcoding CPU went.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WorkTotals {
+    /// CPU-seconds spent in transcodes: finished ones whole, killed or crashed ones in part.
+    pub transcode_cpu_s: f64,
+    /// Of that, the transcodes whose output reached a waiting client.
+    pub delivered_cpu_s: f64,
+    pub transcodes_done: u64,
+    pub transcodes_aborted: u64,
+}
+
+impl WorkTotals {
+    /// Share of the transcoding CPU that produced nothing a client received, in %.
+    pub fn wasted_pct(&self) -> f64 {
+        if self.transcode_cpu_s <= 0.0 {
+            return 0.0;
+        }
+        (100.0 * (1.0 - self.delivered_cpu_s / self.transcode_cpu_s)).max(0.0)
+    }
+}
+
 /// Everything one strategy's run produced.
 #[derive(Clone, Debug)]
 pub struct RunResult {
     pub strategy: String,
+    pub work: WorkTotals,
     pub requests: Vec<RequestRecord>,
     /// Requests outstanding at the end of each window, by window index.
     pub in_flight_at_window_end: Vec<u32>,

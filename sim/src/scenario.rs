@@ -12,7 +12,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 use vidmesh_core::zone::LinkSpec;
-use vidmesh_core::{GossipConfig, StrategyConfig, ZoneId, ZoneTable};
+use vidmesh_core::{
+    capacity_workers, AdmissionConfig, CostCurve, GossipConfig, StrategyConfig, ZoneId, ZoneTable,
+};
 
 /// A scenario that could not be read, with where the problem is.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +62,8 @@ struct ScenarioFile {
     strategies: Spanned<Vec<StrategyFile>>,
     #[serde(default)]
     cost: CostFile,
+    #[serde(default = "d_admission")]
+    admission: Spanned<AdmissionFile>,
     workload: WorkloadFile,
     #[serde(default)]
     catalog: CatalogFile,
@@ -71,6 +75,36 @@ struct ScenarioFile {
     live: LiveFile,
 }
 
+/// `admission = "off"` (the report's system), `admission = "deadline"` (vidmesh's default), or
+/// a table of [`AdmissionConfig`]'s fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum AdmissionFile {
+    Preset(String),
+    Table(AdmissionConfig),
+}
+
+fn check_admission(a: &Spanned<AdmissionFile>) -> Result<AdmissionConfig, String> {
+    let cfg = match a.get_ref() {
+        AdmissionFile::Preset(p) if p == "off" => AdmissionConfig::off(),
+        AdmissionFile::Preset(p) if p == "deadline" => AdmissionConfig::default(),
+        AdmissionFile::Preset(p) => {
+            return Err(format!(
+                "unknown preset `{p}`: use \"off\", \"deadline\" or a table"
+            ))
+        }
+        AdmissionFile::Table(t) => t.clone(),
+    };
+    let f = cfg.finish_for_cache;
+    if !(f.is_finite() && f >= 0.0) {
+        return Err(format!("finish_for_cache must be ≥ 0, got {f}"));
+    }
+    Ok(cfg)
+}
+
+fn d_admission() -> Spanned<AdmissionFile> {
+    Spanned::new(0..0, AdmissionFile::Table(AdmissionConfig::default()))
+}
 fn d_gossip() -> Spanned<GossipConfig> {
     Spanned::new(0..0, GossipConfig::default())
 }
@@ -184,6 +218,18 @@ struct StrategyFile {
     strategy: Spanned<StrategyConfig>,
     /// Overrides the scenario's `hop_limit` for this strategy.
     hop_limit: Option<Spanned<u8>>,
+    /// Overrides `[admission]` for this strategy (e.g. the report's behaviour next to ours).
+    admission: Option<Spanned<AdmissionFile>>,
+    /// Overrides every node's worker count for this strategy.
+    workers: Option<Spanned<u32>>,
+}
+
+/// What one strategy entry changes besides the strategy itself.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StrategyOverrides {
+    pub hop_limit: Option<u8>,
+    pub admission: Option<AdmissionConfig>,
+    pub workers: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,6 +265,13 @@ struct CostFile {
     /// How often each node's CPU % and memory % are measured and handed to its core.
     #[serde(default = "d_stats")]
     stats_period_ms: Spanned<u64>,
+    /// The nodes' starting cost curve relative to this one (they calibrate from there).
+    #[serde(default = "d_one")]
+    prior_scale: Spanned<f64>,
+}
+
+fn d_one() -> Spanned<f64> {
+    Spanned::new(0..0, 1.0)
 }
 
 fn d_noise() -> Spanned<NoiseFile> {
@@ -266,6 +319,7 @@ impl Default for CostFile {
             ffmpeg_rss_mb: d_rss(),
             base_mem_mb: d_base_mem(),
             stats_period_ms: d_stats(),
+            prior_scale: d_one(),
         }
     }
 }
@@ -529,9 +583,22 @@ pub struct CostModel {
     pub ffmpeg_rss_mb: f64,
     pub base_mem_mb: f64,
     pub stats_period_ms: u64,
+    /// What the nodes' cost models start from, relative to the true curve (0.2: the nodes
+    /// believe a curve measured on a machine 5× faster, and must learn this one).
+    pub prior_scale: f64,
 }
 
 impl CostModel {
+    /// The curve a node's core starts from before it has measured itself: the true curve
+    /// times `prior_scale`.
+    pub fn prior_curve(&self) -> CostCurve {
+        CostCurve {
+            base_s: self.base_s * self.prior_scale,
+            per_mpf_s: self.per_mpf_s * self.prior_scale,
+            per_frame_s: self.per_frame_s * self.prior_scale,
+        }
+    }
+
     /// CPU seconds of one transcode before noise: 0.11 + 0.00274·MPF + 0.00405·frames.
     pub fn cpu_s(&self, width: u32, height: u32, frames: u32) -> f64 {
         let mpf = width as f64 * height as f64 * frames as f64 / 1e6;
@@ -612,7 +679,7 @@ pub struct Scenario {
     pub duration_ms: u64,
     pub hop_limit: u8,
     /// Strategies whose `hop_limit` differs from the scenario's.
-    pub strategy_hop_limits: Vec<(String, u8)>,
+    pub strategy_overrides: Vec<(String, StrategyOverrides)>,
     pub network: Network,
     pub nodes: Vec<NodeSpec>,
     /// How generated nodes pick seeds (resolved when the run builds its topology).
@@ -620,6 +687,8 @@ pub struct Scenario {
     pub gossip: GossipConfig,
     pub strategies: Vec<(String, StrategyConfig)>,
     pub cost: CostModel,
+    /// Admission, deadlines and cancellation (per strategy: [`Scenario::admission_of`]).
+    pub admission: AdmissionConfig,
     pub workload: Workload,
     pub catalog: Catalog,
     pub faults: Vec<Fault>,
@@ -629,11 +698,30 @@ pub struct Scenario {
 
 impl Scenario {
     /// The hop limit the named strategy runs with.
-    pub fn hop_limit_of(&self, strategy: &str) -> u8 {
-        self.strategy_hop_limits
+    fn overrides_of(&self, strategy: &str) -> Option<&StrategyOverrides> {
+        self.strategy_overrides
             .iter()
             .find(|(n, _)| n == strategy)
-            .map(|(_, h)| *h)
+            .map(|(_, o)| o)
+    }
+
+    /// The admission settings `strategy` runs with.
+    pub fn admission_of(&self, strategy: &str) -> AdmissionConfig {
+        self.overrides_of(strategy)
+            .and_then(|o| o.admission.clone())
+            .unwrap_or_else(|| self.admission.clone())
+    }
+
+    /// Node `i`'s worker count under `strategy`.
+    pub fn workers_of(&self, strategy: &str, i: usize) -> u32 {
+        self.overrides_of(strategy)
+            .and_then(|o| o.workers)
+            .unwrap_or(self.nodes[i].workers)
+    }
+
+    pub fn hop_limit_of(&self, strategy: &str) -> u8 {
+        self.overrides_of(strategy)
+            .and_then(|o| o.hop_limit)
             .unwrap_or(self.hop_limit)
     }
 
@@ -780,10 +868,13 @@ fn build(
     };
     let def_cores = pos(&d.cores, 2.0, "node_defaults.cores")?;
     let def_mem = pos(&d.memory_mb, 2048.0, "node_defaults.memory_mb")?;
-    let def_workers = d.workers.unwrap_or(5);
+    // By default a node runs as many transcodes as its cores sustain (`capacity_workers`).
+    let job_threads = *raw.cost.job_threads.get_ref();
+    let auto_workers = |cores: f64| capacity_workers(cores, job_threads);
+    let def_workers_set = d.workers;
     let def_queue = d.queue_cap.unwrap_or(20);
     let def_cache = d.cache_mb.unwrap_or(1024.0);
-    if def_workers == 0 {
+    if def_workers_set == Some(0) {
         return Err(err(None, "node_defaults.workers must be at least 1".into()));
     }
     let mb = |v: f64| (v.max(0.0) * 1e6) as u64;
@@ -798,7 +889,11 @@ fn build(
                 format!("node `{name}` is listed twice"),
             ));
         }
-        let workers = n.workers.unwrap_or(def_workers);
+        let cores = pos(&n.cores, def_cores, "cores")?;
+        let workers = n
+            .workers
+            .or(def_workers_set)
+            .unwrap_or_else(|| auto_workers(cores));
         if workers == 0 {
             return Err(err(
                 at(&n.name.span()),
@@ -812,7 +907,7 @@ fn build(
             workers,
             queue_cap: n.queue_cap.unwrap_or(def_queue),
             cache_bytes: mb(n.cache_mb.unwrap_or(def_cache)),
-            cores: pos(&n.cores, def_cores, "cores")?,
+            cores,
             memory_mb: pos(&n.memory_mb, def_mem, "memory_mb")?,
         });
         seed_names.push(n.seeds.clone());
@@ -839,7 +934,7 @@ fn build(
                 name: format!("{}{}", g.name_prefix, first + i + 1),
                 zone: gz[i % gz.len()],
                 seeds: Vec::new(),
-                workers: def_workers,
+                workers: def_workers_set.unwrap_or_else(|| auto_workers(def_cores)),
                 queue_cap: def_queue,
                 cache_bytes: mb(def_cache),
                 cores: def_cores,
@@ -897,7 +992,7 @@ fn build(
 
     // Strategies.
     let mut strategies: Vec<(String, StrategyConfig)> = Vec::new();
-    let mut strategy_hop_limits: Vec<(String, u8)> = Vec::new();
+    let mut strategy_overrides: Vec<(String, StrategyOverrides)> = Vec::new();
     if raw.strategies.get_ref().is_empty() {
         return Err(err(
             at(&raw.strategies.span()),
@@ -922,9 +1017,29 @@ fn build(
             .get_ref()
             .validate()
             .map_err(|m| err(at(&s.strategy.span()), format!("strategy `{name}`: {m}")))?;
-        if let Some(h) = &s.hop_limit {
-            strategy_hop_limits.push((name.clone(), *h.get_ref()));
+        let admission =
+            match &s.admission {
+                Some(a) => Some(check_admission(a).map_err(|m| {
+                    err(at(&a.span()), format!("strategy `{name}`: admission: {m}"))
+                })?),
+                None => None,
+            };
+        if let Some(w) = &s.workers {
+            if *w.get_ref() == 0 {
+                return Err(err(
+                    at(&w.span()),
+                    format!("strategy `{name}`: workers must be at least 1"),
+                ));
+            }
         }
+        strategy_overrides.push((
+            name.clone(),
+            StrategyOverrides {
+                hop_limit: s.hop_limit.as_ref().map(|h| *h.get_ref()),
+                admission,
+                workers: s.workers.as_ref().map(|w| *w.get_ref()),
+            },
+        ));
         strategies.push((name, s.strategy.get_ref().clone()));
     }
 
@@ -991,6 +1106,15 @@ fn build(
             "cost.stats_period_ms must be ≥ 1".into(),
         ));
     }
+    let ps = *c.prior_scale.get_ref();
+    if !(ps.is_finite() && ps > 0.0) {
+        return Err(err(
+            at(&c.prior_scale.span()),
+            format!("cost.prior_scale must be > 0, got {ps}"),
+        ));
+    }
+    let admission = check_admission(&raw.admission)
+        .map_err(|m| err(at(&raw.admission.span()), format!("admission: {m}")))?;
     let cost = CostModel {
         base_s: c.base_s,
         per_mpf_s: c.per_mpf_s,
@@ -1003,6 +1127,7 @@ fn build(
         ffmpeg_rss_mb: c.ffmpeg_rss_mb,
         base_mem_mb: c.base_mem_mb,
         stats_period_ms: *c.stats_period_ms.get_ref(),
+        prior_scale: *c.prior_scale.get_ref(),
     };
 
     // Workload.
@@ -1234,7 +1359,8 @@ fn build(
         seed: raw.seed,
         duration_ms: (duration_s * 1000.0).round() as u64,
         hop_limit: raw.hop_limit,
-        strategy_hop_limits,
+        strategy_overrides,
+        admission,
         network: Network {
             zones: Arc::new(zones),
             connect_timeout_ms: net.connect_timeout_ms,
@@ -1283,15 +1409,39 @@ kind = "batch"
     }
 
     #[test]
-    fn a_minimal_scenario_gets_the_reports_defaults() {
+    fn a_minimal_scenario_gets_the_reports_defaults_and_vidmesh_admission() {
         let s = parse(MINIMAL).unwrap();
-        assert_eq!(s.nodes[0].workers, 5);
+        // Workers follow the allotment: 2 cores, one ffmpeg keeping 2 busy.
+        assert_eq!(s.nodes[0].workers, 1);
+        assert!(s.admission.deadline_aware);
+        assert_eq!(s.admission_of("score"), AdmissionConfig::default());
         assert_eq!(s.nodes[0].queue_cap, 20);
         assert_eq!(s.workload.batch_size, 100);
         assert_eq!(s.workload.attempt_timeout_ms, 40_000);
         assert_eq!(s.workload.max_attempts, 5);
         assert_eq!(s.hop_limit, 1);
         assert_eq!(s.name, "x");
+    }
+
+    #[test]
+    fn admission_presets_tables_and_per_strategy_overrides() {
+        let text = MINIMAL.replace(
+            "[[strategies]]\nname = \"score\"",
+            "[[strategies]]\nname = \"old\"\nadmission = \"off\"\nworkers = 5\nstrategy = { kind = \"score\" }\n[[strategies]]\nname = \"score\"",
+        );
+        let s = parse(&text).unwrap();
+        assert_eq!(s.admission_of("old"), AdmissionConfig::off());
+        assert_eq!(s.workers_of("old", 0), 5);
+        assert_eq!(s.workers_of("score", 0), 1);
+        assert!(s.admission_of("score").deadline_aware);
+        let bad = MINIMAL.replace("[workload]", "admission = \"sometimes\"\n[workload]");
+        // A top-level key after a table lands in that table; put it first.
+        let bad = format!(
+            "admission = \"sometimes\"\n{}",
+            bad.replace("admission = \"sometimes\"\n", "")
+        );
+        let e = parse(&bad).unwrap_err();
+        assert!(e.to_string().contains("unknown preset `sometimes`"), "{e}");
     }
 
     #[test]
