@@ -76,6 +76,11 @@ pub struct CostModel {
     curve: CostCurve,
     threads: f64,
     log_speed: f64,
+    /// Exponential average of the squared deviation of log(measured ÷ predicted): how far a
+    /// single job strays from the model.
+    log_var: f64,
+    /// Exponential average of measured service times, in ms: the typical job here.
+    mean_service_ms: f64,
     observed: u64,
     /// Absolute percentage errors of the last predictions, for MAPE.
     errors: [f32; ERROR_WINDOW],
@@ -105,6 +110,9 @@ impl CostModel {
             curve,
             threads: threads.max(0.01),
             log_speed: 0.0,
+            // Until measured, assume ±30 % per job.
+            log_var: 0.3 * 0.3,
+            mean_service_ms: 0.0,
             observed: 0,
             errors: [0.0; ERROR_WINDOW],
             error_sum: 0.0,
@@ -141,12 +149,29 @@ impl CostModel {
         self.errors[k] = err as f32;
         self.error_sum += err as f32 as f64;
         let base_ms = self.curve.job_cpu_s(f) / self.threads * 1000.0;
+        let gain = (1.0 / (self.observed as f64 + 1.0)).max(MIN_GAIN);
         if base_ms > 0.0 {
             let ratio = (measured / base_ms).clamp(1e-3, 1e3).ln();
-            let gain = (1.0 / (self.observed as f64 + 1.0)).max(MIN_GAIN);
+            if self.observed > 0 {
+                let dev = ratio - self.log_speed;
+                self.log_var += MIN_GAIN * (dev * dev - self.log_var);
+            }
             self.log_speed += gain * (ratio - self.log_speed);
         }
+        self.mean_service_ms += gain * (measured - self.mean_service_ms);
         self.observed += 1;
+    }
+
+    /// A factor that covers most jobs' deviation from the prediction (about the 90th
+    /// percentile of measured ÷ predicted): admission multiplies predicted times by it, so a
+    /// job admitted close to its deadline still makes it when it runs a little slow.
+    pub fn safety(&self) -> f64 {
+        (1.28 * self.log_var.max(0.0).sqrt()).exp().min(3.0)
+    }
+
+    /// The measured service time of a typical job here, if any has been measured.
+    pub fn typical_service_ms(&self) -> Option<f64> {
+        (self.observed > 0).then_some(self.mean_service_ms)
     }
 
     pub fn stats(&self) -> CostStats {

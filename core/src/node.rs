@@ -170,7 +170,7 @@ pub struct Counters {
     /// Of `rejected`: refused because no candidate could finish before the deadline.
     pub rejected_deadline: u64,
     /// Uploads sent to the driver's probe (ffprobe).
-    pub probes: u64,
+    pub probes_run: u64,
     /// Uploads the probe found to be no video.
     pub not_a_video: u64,
     /// Jobs whose submitter went away before the answer.
@@ -292,6 +292,10 @@ pub struct Node {
     running_ids: Vec<JobId>,
     probe_queue: VecDeque<JobId>,
     probing: u32,
+    /// Exponential average of probe durations, in ms.
+    probe_ms: f64,
+    /// The time of the input being handled (for bookkeeping in helpers that take no `now`).
+    now_hint: Millis,
     cost: CostModel,
     cpu_pct: f32,
     mem_pct: f32,
@@ -329,6 +333,8 @@ impl Node {
             running_ids: Vec::new(),
             probe_queue: VecDeque::new(),
             probing: 0,
+            probe_ms: 200.0,
+            now_hint: 0,
             strategy: Strategy::new(cfg.strategy.clone()),
             cache: CacheIndex::new(cfg.cache_bytes),
             me,
@@ -369,6 +375,7 @@ impl Node {
     }
 
     pub fn handle_input(&mut self, now: Millis, input: Input) {
+        self.now_hint = now;
         match input {
             Input::Upload(job) => self.on_upload(now, job),
             Input::Probed { job, result } => self.on_probed(now, job, result),
@@ -572,8 +579,11 @@ impl Node {
         if job.deadline != NO_DEADLINE {
             // Before spending a probe: if this node cannot even start the job in time, send it
             // on unprobed to a peer that can, or refuse it now.
-            let wait = self.local_wait_ms(now);
-            if now + wait >= job.deadline {
+            // The smallest plausible job (half the typical one here) after the probes ahead
+            // of it and the work queued: if even that would miss, nothing can make it here.
+            let wait = self.probe_wait_ms() + self.local_wait_ms(now);
+            let least = self.cost.typical_service_ms().unwrap_or(0.0) * 0.5;
+            if now + wait + least as u64 >= job.deadline {
                 let best = if job.hops < self.cfg.hop_limit {
                     self.earliest_peer(now, &job)
                 } else {
@@ -597,6 +607,13 @@ impl Node {
         self.pump_probes();
     }
 
+    /// How long a new upload would wait for its probe to end.
+    fn probe_wait_ms(&self) -> u64 {
+        let ahead = (self.probe_queue.len() as u64 + self.probing as u64 + 1)
+            .div_ceil(self.cfg.probe_slots() as u64);
+        ahead * self.probe_ms.round() as u64
+    }
+
     /// Starts waiting probes while there are free probe slots.
     fn pump_probes(&mut self) {
         let slots = self.cfg.probe_slots();
@@ -611,9 +628,10 @@ impl Node {
                 continue;
             }
             t.state = JobState::Probing;
+            t.started_at = self.now_hint;
             let job = t.job;
             self.probing += 1;
-            self.counters.probes += 1;
+            self.counters.probes_run += 1;
             self.out.push_back(Output::Probe(job));
         }
     }
@@ -626,6 +644,8 @@ impl Node {
             return;
         }
         self.probing -= 1;
+        let took = now.saturating_sub(t.started_at) as f64;
+        self.probe_ms += 0.1 * (took - self.probe_ms);
         match result {
             Ok(f) => {
                 t.job.features = JobFeatures {
@@ -662,7 +682,7 @@ impl Node {
             }
             return;
         }
-        let local_eta = now + self.local_wait_ms(now) + self.cost.service_ms(&job.features);
+        let local_eta = now + self.local_eta_ms(now, &job);
         let chosen_eta = match choice {
             Choice::Local => Some(local_eta),
             Choice::Peer(i) => self.peer_eta(now, i, &job),
@@ -708,7 +728,8 @@ impl Node {
         let zones = &self.cfg.zones;
         let net = zones.one_way_ms(self.me.zone, p.id.zone, job.features.size_bytes)
             + zones.one_way_ms(p.id.zone, self.me.zone, 0);
-        Some(now + (net + backlog + extra + service).ceil() as Millis)
+        let safety = self.cost.safety();
+        Some(now + (net + (backlog + extra + service) * safety).ceil() as Millis)
     }
 
     /// The peer predicted to finish `job` first, with that time.
@@ -722,6 +743,13 @@ impl Node {
             }
         }
         best
+    }
+
+    /// How long `job` would take here from now (waiting and running), with the model's safety
+    /// margin for jobs that run slower than predicted.
+    fn local_eta_ms(&self, now: Millis, job: &Job) -> u64 {
+        let raw = self.local_wait_ms(now) + self.cost.service_ms(&job.features);
+        (raw as f64 * self.cost.safety()).ceil() as u64
     }
 
     /// How long a job arriving now would wait for a worker here, by the cost model.
@@ -975,7 +1003,7 @@ impl Node {
                         self.pump_probes();
                         return;
                     }
-                    let eta = now + self.local_wait_ms(now) + self.cost.service_ms(&job.features);
+                    let eta = now + self.local_eta_ms(now, &job);
                     if eta > job.deadline {
                         self.jobs.remove(&id);
                         let retry_after_ms = (eta - job.deadline).max(MIN_RETRY_MS);
@@ -1324,4 +1352,230 @@ fn swim_config(cfg: &NodeConfig) -> foca::Config {
         });
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AdmissionConfig;
+    use crate::zone::ZoneTable;
+    use rand::SeedableRng;
+    use std::sync::Arc;
+
+    /// One node alone: one worker on one core, one single-threaded ffmpeg.
+    fn lone(workers: u32) -> Node {
+        let zones = Arc::new(ZoneTable::report_default());
+        let fra = zones.zone("FRA").unwrap();
+        let mut cfg = NodeConfig::new(NodeId(1), fra, PeerAddr::sim(NodeId(1)), zones);
+        cfg.workers = workers;
+        cfg.cores = workers as f64;
+        cfg.job_threads = 1.0;
+        Node::new(cfg, ChaCha8Rng::seed_from_u64(1)).unwrap()
+    }
+
+    /// A 720p 10 s clip: about 2.08 CPU-s by the default curve.
+    fn job(id: u64, deadline: Millis, probed: bool) -> Job {
+        Job {
+            id: JobId(id),
+            content: ContentHash([id as u8; 32]),
+            features: JobFeatures {
+                size_bytes: 2_000_000,
+                width: 1280,
+                height: 720,
+                frames: 300,
+                duration_ms: 10_000,
+            },
+            hops: 0,
+            origin: NodeId(1),
+            deadline,
+            probed,
+        }
+    }
+
+    fn outputs(n: &mut Node) -> Vec<Output> {
+        std::iter::from_fn(|| n.poll_output()).collect()
+    }
+
+    fn replies(out: &[Output]) -> Vec<(JobId, Outcome)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Reply { job, outcome } => Some((*job, *outcome)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn admits_what_finishes_in_time_and_refuses_the_rest_at_once_with_a_retry_time() {
+        let mut n = lone(1);
+        // Each job holds the worker ~2.1 s; with the untrained model's safety margin (×1.47) a
+        // 7 s deadline fits the first two (3.1 s, 6.1 s), not the third (9.2 s).
+        for id in 1..=3 {
+            n.handle_input(0, Input::Upload(job(id, 7_000, true)));
+        }
+        let out = outputs(&mut n);
+        let starts = out
+            .iter()
+            .filter(|o| matches!(o, Output::StartTranscode(_)))
+            .count();
+        assert_eq!(starts, 1);
+        assert_eq!(n.queue_len(), 1);
+        let r = replies(&out);
+        assert_eq!(r.len(), 1, "{out:?}");
+        let (id, outcome) = r[0];
+        assert_eq!(id, JobId(3));
+        let Outcome::Rejected(RejectReason::Deadline { retry_after_ms }) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!((1_000..10_000).contains(&retry_after_ms), "{retry_after_ms}");
+        assert_eq!(n.counters().rejected_deadline, 1);
+    }
+
+    #[test]
+    fn without_deadline_admission_everything_queues_as_in_the_report() {
+        let zones = Arc::new(ZoneTable::report_default());
+        let mut cfg = NodeConfig::new(NodeId(1), ZoneId(0), PeerAddr::sim(NodeId(1)), zones);
+        cfg.workers = 1;
+        cfg.admission = AdmissionConfig::off();
+        let mut n = Node::new(cfg, ChaCha8Rng::seed_from_u64(1)).unwrap();
+        for id in 1..=5 {
+            n.handle_input(0, Input::Upload(job(id, 6_000, true)));
+        }
+        assert!(replies(&outputs(&mut n)).is_empty());
+        assert_eq!(n.queue_len(), 4);
+    }
+
+    #[test]
+    fn a_cancelled_transcode_is_killed_answered_once_and_the_next_job_starts() {
+        let mut n = lone(1);
+        n.handle_input(0, Input::Upload(job(1, 60_000, true)));
+        n.handle_input(0, Input::Upload(job(2, 60_000, true)));
+        outputs(&mut n);
+        n.handle_input(100, Input::Cancel(JobId(1)));
+        let out = outputs(&mut n);
+        assert!(out.contains(&Output::Abort(JobId(1))), "{out:?}");
+        assert_eq!(
+            replies(&out),
+            vec![(JobId(1), Outcome::Failed(FailKind::Cancelled))]
+        );
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Output::StartTranscode(j) if j.id == JobId(2))));
+        // A late answer for the killed transcode changes nothing.
+        n.handle_input(
+            200,
+            Input::TranscodeDone {
+                job: JobId(1),
+                result: Ok(1),
+            },
+        );
+        assert!(replies(&outputs(&mut n)).is_empty());
+        assert_eq!(n.counters().transcodes_aborted, 1);
+        assert_eq!(n.counters().cancelled, 1);
+    }
+
+    #[test]
+    fn a_nearly_done_transcode_finishes_for_the_cache_after_its_client_left() {
+        let mut n = lone(1);
+        n.handle_input(0, Input::Upload(job(1, 60_000, true)));
+        outputs(&mut n);
+        let predicted = n.predict_service_ms(&job(1, 0, true).features);
+        n.handle_input(predicted * 95 / 100, Input::Cancel(JobId(1)));
+        let out = outputs(&mut n);
+        assert!(!out.contains(&Output::Abort(JobId(1))));
+        assert_eq!(replies(&out).len(), 1);
+        n.handle_input(
+            predicted,
+            Input::TranscodeDone {
+                job: JobId(1),
+                result: Ok(1_000),
+            },
+        );
+        assert!(replies(&outputs(&mut n)).is_empty(), "answered once only");
+        // The next upload of the same content is a cache hit.
+        n.handle_input(predicted + 1, Input::Upload(job(1, 60_000, true)));
+        let r = replies(&outputs(&mut n));
+        assert!(matches!(r[0].1, Outcome::Done { cache_hit: true, .. }), "{r:?}");
+    }
+
+    #[test]
+    fn a_queued_job_whose_deadline_passes_is_dropped_before_it_runs() {
+        let mut n = lone(1);
+        n.handle_input(0, Input::Upload(job(1, 60_000, true)));
+        n.handle_input(0, Input::Upload(job(2, 7_000, true)));
+        let timers: Vec<(Millis, Timer)> = outputs(&mut n)
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::SetTimer { at, timer } if at == 7_000 => Some((at, timer)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(timers.len(), 1);
+        assert_eq!(n.queue_len(), 1);
+        n.handle_input(7_000, Input::Timer(timers[0].1.clone()));
+        let r = replies(&outputs(&mut n));
+        assert_eq!(r, vec![(JobId(2), Outcome::Failed(FailKind::DeadlinePassed))]);
+        assert_eq!(n.queue_len(), 0);
+    }
+
+    #[test]
+    fn probes_wait_for_a_slot_and_a_hopeless_upload_is_refused_before_its_probe() {
+        let mut n = lone(1); // one core: one probe at a time
+        for id in 1..=3 {
+            n.handle_input(0, Input::Upload(job(id, 60_000, false)));
+        }
+        let probes = outputs(&mut n)
+            .iter()
+            .filter(|o| matches!(o, Output::Probe(_)))
+            .count();
+        assert_eq!(probes, 1);
+        assert_eq!(n.probes_pending(), 3);
+        // Features arrive; the job runs.
+        n.handle_input(
+            150,
+            Input::Probed {
+                job: JobId(1),
+                result: Ok(job(1, 0, true).features),
+            },
+        );
+        let out = outputs(&mut n);
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Output::StartTranscode(j) if j.id == JobId(1))));
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Output::Probe(j) if j.id == JobId(2))));
+        // An upload that could not even start before its deadline gets no probe.
+        n.handle_input(200, Input::Upload(job(9, 300, false)));
+        let r = replies(&outputs(&mut n));
+        assert!(matches!(r[0].1, Outcome::Rejected(RejectReason::Deadline { .. })));
+    }
+
+    #[test]
+    fn the_cost_model_learns_a_slower_machine_and_admits_accordingly() {
+        let mut n = lone(1);
+        let f = job(1, 0, true).features;
+        let first = n.predict_service_ms(&f);
+        let mut t = 0;
+        for id in 1..=20 {
+            n.handle_input(t, Input::Upload(job(id, NO_DEADLINE, true)));
+            outputs(&mut n);
+            t += first * 5;
+            n.handle_input(
+                t,
+                Input::TranscodeDone {
+                    job: JobId(id),
+                    result: Ok(1),
+                },
+            );
+            outputs(&mut n);
+        }
+        let learned = n.predict_service_ms(&f);
+        assert!((4.5..5.5).contains(&(learned as f64 / first as f64)), "{learned} vs {first}");
+        assert!(n.cost_stats().mape_pct < 60.0, "{:?}", n.cost_stats());
+        // Now a 6 s deadline fits no job of ~10 s here.
+        n.handle_input(t, Input::Upload(job(99, t + 6_000, true)));
+        let r = replies(&outputs(&mut n));
+        assert!(matches!(r[0].1, Outcome::Rejected(_)), "{r:?}");
+    }
 }

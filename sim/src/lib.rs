@@ -6,6 +6,7 @@
 //! docs/metrics.md.
 
 pub mod engine;
+pub mod load_curve;
 pub mod metrics;
 pub mod queue;
 pub mod rng;

@@ -137,6 +137,25 @@ enum Cmd {
         #[arg(long)]
         no_charts: bool,
     },
+    /// Goodput and latency against offered load: the scenario's cluster under Poisson arrivals
+    /// at percentages of its capacity, every strategy at every load (load_curve.csv and a
+    /// chart).
+    LoadCurve {
+        /// The scenario TOML file.
+        scenario: PathBuf,
+        /// Offered loads, % of the cluster's capacity, comma-separated.
+        #[arg(long, default_value = "50,75,100,115,150,200,300,400,600")]
+        loads: String,
+        /// Output directory (default: results/<scenario name>/load_curve/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only this strategy (repeatable).
+        #[arg(long = "strategy")]
+        strategies: Vec<String>,
+        /// Do not render the chart.
+        #[arg(long)]
+        no_charts: bool,
+    },
     /// Measure the simulator: events per second and wall time of a scenario (scale_1000 by
     /// default), median of several runs. Writes no files.
     Bench {
@@ -263,6 +282,13 @@ fn main() -> ExitCode {
             strategies,
             no_charts,
         } => cmd_sweep(&scenario, &seeds, out, jobs, &strategies, no_charts),
+        Cmd::LoadCurve {
+            scenario,
+            loads,
+            out,
+            strategies,
+            no_charts,
+        } => cmd_load_curve(&scenario, &loads, out, &strategies, no_charts),
         Cmd::Bench {
             scenario,
             runs,
@@ -366,6 +392,16 @@ fn cmd_run(
     progress.finish();
     let wall = started.elapsed().as_secs_f64();
     print!("{}", summary_table(&runs));
+    for r in &runs {
+        println!(
+            "{}: {} transcodes finished, {} stopped; {:.0} CPU-s transcoding, {:.1} % of it for no client",
+            r.strategy,
+            r.work.transcodes_done,
+            r.work.transcodes_aborted,
+            r.work.transcode_cpu_s,
+            r.work.wasted_pct()
+        );
+    }
     let events: u64 = runs.iter().map(|r| r.events).sum();
     println!("seed {} · {} events in {:.2} s wall", s.seed, events, wall);
     metrics::write_all(&dir, &s, &catalog, &runs)
@@ -379,6 +415,73 @@ fn cmd_run(
             .with_context(|| format!("writing report.md into {}", dir.display()))?;
         println!("wrote {}", p.display());
     }
+    Ok(())
+}
+
+fn cmd_load_curve(
+    path: &Path,
+    loads: &str,
+    out: Option<PathBuf>,
+    strategies: &[String],
+    no_charts: bool,
+) -> Result<()> {
+    let s = load(path, None, strategies)?;
+    let loads: Vec<f64> = loads
+        .split(',')
+        .map(|v| {
+            let v = v.trim();
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+                _ => Err(anyhow::anyhow!(
+                    "--loads: `{v}` is not a percentage > 0 (e.g. 50,100,200)"
+                )),
+            }
+        })
+        .collect::<Result<_>>()?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name).join("load_curve"));
+    let (capacity, points) = vidmesh_sim::load_curve::run(&s, &loads);
+    println!(
+        "scenario {} · capacity {:.3} transcodes/s · Poisson arrivals",
+        s.name, capacity
+    );
+    println!(
+        "{:<12} {:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8}",
+        "strategy", "offered", "goodput/s", "% of cap", "ok", "p50 ms", "p95 ms", "wasted"
+    );
+    for p in &points {
+        let ms = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<12} {:>7.0}% {:>9.3} {:>8.1}% {:>8} {:>9} {:>9} {:>7.1}%",
+            p.strategy,
+            p.offered_pct,
+            p.goodput_per_s,
+            100.0 * p.goodput_per_s / capacity,
+            p.succeeded,
+            ms(p.p50_ms),
+            ms(p.p95_ms),
+            p.work.wasted_pct()
+        );
+    }
+    vidmesh_sim::load_curve::write_csv(&dir, capacity, &points)
+        .with_context(|| format!("writing {}", dir.display()))?;
+    if !no_charts {
+        let pts: Vec<vidmesh_analysis::charts::LoadPoint> = points
+            .iter()
+            .map(|p| vidmesh_analysis::charts::LoadPoint {
+                strategy: p.strategy.clone(),
+                offered_pct: p.offered_pct,
+                goodput_per_s: p.goodput_per_s,
+                p95_ms: p.p95_ms,
+            })
+            .collect();
+        let opts = vidmesh_analysis::charts::ChartOptions {
+            title_prefix: Some(s.name.clone()),
+            ..Default::default()
+        };
+        vidmesh_analysis::charts::render_load_curve(&dir, &pts, capacity, &opts)
+            .with_context(|| format!("drawing the load curve into {}", dir.display()))?;
+    }
+    println!("wrote {}", dir.display());
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! the SVG always show the same thing.
 
 mod frame;
+mod load_curve;
 mod scenario;
 
 use std::path::{Path, PathBuf};
@@ -16,10 +17,11 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 
 pub(crate) use frame::{
-    headroom, Bar, BarFigure, BarPanel, Figure, LegendEntry, LegendMark, Marker, Series,
+    headroom, Bar, BarFigure, BarPanel, Figure, HLine, LegendEntry, LegendMark, Marker, Series,
     SeriesStyle, XyFigure, XyPanel,
 };
 pub(crate) use scenario::{client_series, event_markers};
+pub use load_curve::{render_load_curve, LoadPoint};
 pub use scenario::{render_all, render_scenario};
 
 static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
