@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// Threads one ffmpeg uses (its `-threads`): the cores one transcode keeps busy.
     #[arg(long, env = "FFMPEG_THREADS", default_value_t = 1)]
     pub ffmpeg_threads: u32,
+    /// CPU priority of ffmpeg next to the node's own work: `nice` (nice 10), `idle`
+    /// (SCHED_IDLE, for a machine or container of its own) or `normal`.
+    #[arg(long, env = "FFMPEG_PRIORITY", value_enum, default_value_t = crate::ffmpeg::Priority::Nice)]
+    pub ffmpeg_priority: crate::ffmpeg::Priority,
     /// `deadline`: admit only uploads predicted to finish before their deadline, offload or
     /// refuse (503 + Retry-After) the rest at once, and stop work whose client has left.
     /// `off`: the report's behaviour (queue until the cap, finish everything).

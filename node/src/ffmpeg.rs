@@ -26,6 +26,8 @@ pub struct Transcoder {
     pub timeout: Duration,
     /// What `{threads}` in the arguments becomes.
     pub threads: u32,
+    /// The scheduling priority ffmpeg runs at.
+    pub priority: Priority,
     pub children: ChildPids,
 }
 
@@ -51,6 +53,7 @@ impl Transcoder {
             args,
             timeout,
             threads: 1,
+            priority: Priority::default(),
             children: Arc::default(),
         })
     }
@@ -79,7 +82,7 @@ impl Transcoder {
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
-        run_in_background(&mut cmd);
+        self.priority.apply(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| {
             fail(
                 FailKind::Io,
@@ -153,24 +156,43 @@ pub fn die_with_parent(cmd: &mut tokio::process::Command) {
     let _ = cmd;
 }
 
-/// Runs the child at the lowest CPU priority (SCHED_IDLE, and nice 19 where that is refused):
-/// transcodes then take only the CPU the node's own work leaves, so health checks, gossip and
-/// admission stay prompt while every core of the allotment is transcoding. Linux only.
-pub fn run_in_background(cmd: &mut tokio::process::Command) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: only sched_setscheduler and setpriority, both async-signal-safe syscalls, run
-    // between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let param = libc::sched_param { sched_priority: 0 };
-            if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == -1 {
-                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+/// The CPU priority of transcodes relative to the node's own work (health checks, gossip,
+/// admission), which must stay prompt while every core of the allotment is transcoding.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// nice 10: the node wins ~10:1 when both want the CPU, and ffmpeg still gets its share
+    /// next to other programs on a shared machine.
+    #[default]
+    Nice,
+    /// SCHED_IDLE: ffmpeg runs only on CPU nothing else wants. Best on a machine (or
+    /// container) of its own; on a shared one other programs can starve it.
+    Idle,
+    /// The node's own priority.
+    Normal,
+}
+
+impl Priority {
+    /// Makes `cmd`'s child run at this priority (Linux; elsewhere nothing changes).
+    pub fn apply(self, cmd: &mut tokio::process::Command) {
+        #[cfg(target_os = "linux")]
+        if self != Priority::Normal {
+            // SAFETY: only sched_setscheduler and setpriority, async-signal-safe syscalls, run
+            // between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let param = libc::sched_param { sched_priority: 0 };
+                    let idle = self == Priority::Idle
+                        && libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0;
+                    if !idle {
+                        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+                    }
+                    Ok(())
+                });
             }
-            Ok(())
-        });
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (self, cmd);
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
 }
 
 fn last_lines(s: &str, n: usize) -> String {

@@ -125,6 +125,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     )
     .map_err(|e| anyhow!(e))?;
     transcoder.threads = args.ffmpeg_threads;
+    transcoder.priority = args.ffmpeg_priority;
 
     let listen = resolve_v4("listen address", &args.listen).await?;
     let listener = tokio::net::TcpListener::bind(listen)
