@@ -15,6 +15,7 @@ use vidmesh_core::{Input, Message, Millis, Node, NodeId, Output, PeerId, Timer};
 
 use crate::cache::DiskCache;
 use crate::ffmpeg::{TranscodeError, Transcoder};
+use crate::profile::Profile;
 use crate::status::{CounterStatus, PeerStatus, Status};
 use crate::transport::{out_path, Net, OffloadOk};
 use crate::upload::TempFile;
@@ -43,6 +44,7 @@ pub enum Command {
     Submit {
         job: Job,
         input: Arc<TempFile>,
+        profile: Arc<Profile>,
         reply: oneshot::Sender<JobResult>,
     },
     Gossip {
@@ -99,6 +101,7 @@ pub struct NodeInfo {
 struct Entry {
     content: ContentHash,
     input: Arc<TempFile>,
+    profile: Arc<Profile>,
     reply: Option<oneshot::Sender<JobResult>>,
     output: Option<TempFile>,
     error: Option<String>,
@@ -237,12 +240,18 @@ impl Driver {
     fn command(&mut self, cmd: Command) {
         let now = self.now();
         match cmd {
-            Command::Submit { job, input, reply } => {
+            Command::Submit {
+                job,
+                input,
+                profile,
+                reply,
+            } => {
                 self.jobs.insert(
                     job.id,
                     Entry {
                         content: job.content,
                         input,
+                        profile,
                         reply: Some(reply),
                         output: None,
                         error: None,
@@ -412,11 +421,12 @@ impl Driver {
             return;
         };
         let input = entry.input.clone();
+        let profile = entry.profile.clone();
         let transcoder = self.transcoder.clone();
-        let out = TempFile::new(out_path(&self.info.work_dir));
+        let out = TempFile::new(out_path(&self.info.work_dir, &profile));
         tokio::spawn(async move {
             let result = transcoder
-                .run(input.path(), out.path())
+                .run(&profile, input.path(), out.path())
                 .await
                 .map(|bytes| (out, bytes));
             drop(input);
@@ -440,10 +450,11 @@ impl Driver {
         };
         tracing::debug!(job = job.id.0, to = to.node.0, "offloading");
         let input = entry.input.clone();
+        let profile = entry.profile.clone();
         let net = self.net.clone();
         let work = self.info.work_dir.clone();
         tokio::spawn(async move {
-            let result = net.offload(&job, to, input.path(), &work).await;
+            let result = net.offload(&job, &profile, to, input.path(), &work).await;
             drop(input);
             let _ = tx
                 .send(Command::OffloadFinished {

@@ -15,6 +15,7 @@ use crate::cache::DiskCache;
 use crate::driver::{Command, Driver, HttpCounters, NodeInfo};
 use crate::ffmpeg::{check_installed, Transcoder};
 use crate::http::{router, AppState};
+use crate::profile::Profiles;
 use crate::stats::SelfStats;
 use crate::transport::Net;
 
@@ -95,12 +96,13 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     if !(args.transcode_timeout_s.is_finite() && args.transcode_timeout_s > 0.0) {
         bail!("--transcode-timeout-s must be a number > 0");
     }
+    let profiles = Profiles::new(args.ffmpeg_args.as_deref(), args.profile.as_deref())
+        .map_err(|e| anyhow!(e))?;
     let transcoder = Transcoder::new(
         &args.ffmpeg,
-        &args.ffmpeg_args,
+        &args.ffprobe,
         Duration::from_secs_f64(args.transcode_timeout_s),
-    )
-    .map_err(|e| anyhow!(e))?;
+    );
 
     let listen = resolve_v4("listen address", &args.listen).await?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -151,7 +153,8 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     cfg.seeds = seeds;
     tracing::info!(
         name = %args.name, id, zone = %args.zone, %addr, gen, seeds = ?cfg.seeds,
-        strategy = ?cfg.strategy, cached = recovered.len(), "starting node"
+        strategy = ?cfg.strategy, cached = recovered.len(),
+        profile = %profiles.default_profile().name, "starting node"
     );
 
     let info = Arc::new(NodeInfo {
@@ -212,6 +215,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         ffprobe: args.ffprobe.clone(),
         probe_timeout: Duration::from_secs(15),
         children,
+        profiles: Arc::new(profiles),
     });
     Ok(BoundNode {
         local_addr,
