@@ -51,35 +51,23 @@ impl Transcoder {
         }
     }
 
-    /// Transcodes `input` with `profile` into `output` (a file, or for the ladder a directory
-    /// this creates); returns the output's size (all files of a ladder).
-    pub async fn run(
+    /// ffmpeg's arguments for `profile` on `input`; for the ladder this probes the input (its
+    /// size picks the rungs). `output` is a file, or for the ladder a directory.
+    pub async fn args(
         &self,
         profile: &Profile,
         input: &Path,
         output: &Path,
-    ) -> Result<u64, TranscodeError> {
+    ) -> Result<Vec<OsString>, TranscodeError> {
         if let Some(template) = profile.mp4_args() {
-            let args = template
+            return Ok(template
                 .iter()
                 .map(|a| match a.as_str() {
                     "{in}" => input.as_os_str().to_owned(),
                     "{out}" => output.as_os_str().to_owned(),
                     other => other.into(),
                 })
-                .collect();
-            let tail = self.exec(args, input, output).await?;
-            return match tokio::fs::metadata(output).await {
-                Ok(m) if m.len() > 0 => Ok(m.len()),
-                Ok(_) => Err(fail(
-                    FailKind::Transcode,
-                    format!("ffmpeg produced an empty output: {tail}"),
-                )),
-                Err(e) => Err(fail(
-                    FailKind::Transcode,
-                    format!("ffmpeg produced no output ({e}): {tail}"),
-                )),
-            };
+                .collect());
         }
         let Recipe::Hls {
             rungs,
@@ -94,10 +82,42 @@ impl Transcoder {
             .into_iter()
             .map(|(r, _)| r)
             .collect();
+        Ok(hls_args(
+            &rungs,
+            *audio_kbps,
+            *segment_s,
+            shape.audio,
+            input,
+            output,
+        ))
+    }
+
+    /// Transcodes `input` with `profile` into `output` (a file, or for the ladder a directory
+    /// this creates); returns the output's size (all files of a ladder).
+    pub async fn run(
+        &self,
+        profile: &Profile,
+        input: &Path,
+        output: &Path,
+    ) -> Result<u64, TranscodeError> {
+        let args = self.args(profile, input, output).await?;
+        if !profile.is_hls() {
+            let tail = self.exec(args, input, output).await?;
+            return match tokio::fs::metadata(output).await {
+                Ok(m) if m.len() > 0 => Ok(m.len()),
+                Ok(_) => Err(fail(
+                    FailKind::Transcode,
+                    format!("ffmpeg produced an empty output: {tail}"),
+                )),
+                Err(e) => Err(fail(
+                    FailKind::Transcode,
+                    format!("ffmpeg produced no output ({e}): {tail}"),
+                )),
+            };
+        }
         tokio::fs::create_dir_all(output)
             .await
             .map_err(|e| fail(FailKind::Io, format!("ladder directory: {e}")))?;
-        let args = hls_args(&rungs, *audio_kbps, *segment_s, shape.audio, input, output);
         let tail = self.exec(args, input, output).await?;
         if tokio::fs::metadata(output.join("master.m3u8"))
             .await

@@ -201,6 +201,41 @@ impl Profile {
         Ok(Profile::new(CUSTOM, Recipe::Template(args)))
     }
 
+    /// One line saying what the profile makes.
+    pub fn describe(&self) -> String {
+        let video = |v: &Video| {
+            format!(
+                "fit {}x{} (portrait {}x{}), never upscaled, square pixels; x264 crf {} preset {}",
+                v.fit.long, v.fit.short, v.fit.short, v.fit.long, v.crf, v.preset
+            )
+        };
+        match &self.recipe {
+            Recipe::Mp4 { video: v, audio } => {
+                let audio = match audio {
+                    Audio::Aac(k) => format!("audio AAC {k} kbit/s"),
+                    Audio::Copy => "audio copied".into(),
+                    Audio::Drop => "no audio".into(),
+                };
+                format!("mp4: {}; {audio}", video(v))
+            }
+            Recipe::Hls {
+                rungs,
+                audio_kbps,
+                segment_s,
+            } => {
+                let names: Vec<String> = rungs
+                    .iter()
+                    .map(|r| format!("{} (≤ {} kbit/s)", r.name, r.max_kbps))
+                    .collect();
+                format!(
+                    "HLS ladder, one ffmpeg run: {} as far as the input reaches; {segment_s} s MPEG-TS segments; audio AAC {audio_kbps} kbit/s",
+                    names.join(", ")
+                )
+            }
+            Recipe::Template(a) => format!("mp4 from --ffmpeg-args: {}", a.join(" ")),
+        }
+    }
+
     pub fn is_hls(&self) -> bool {
         matches!(self.recipe, Recipe::Hls { .. })
     }
@@ -368,6 +403,10 @@ impl Profiles {
 
     pub fn default_profile(&self) -> &Arc<Profile> {
         &self.default
+    }
+
+    pub fn all(&self) -> &[Arc<Profile>] {
+        &self.list
     }
 
     pub fn names(&self) -> Vec<&str> {
