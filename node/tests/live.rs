@@ -1243,6 +1243,28 @@ async fn every_shape_keeps_its_display_aspect_in_every_profile() {
     // Square pixels at the display size: 720 × 16/11 = 1047.3 wide, never upscaled further.
     assert_eq!((p.width, p.height), (1048, 576));
 
+    // A phone's portrait clip: stored 1280x720 with a 90° rotation tag. The output is upright
+    // (ffmpeg applies the tag) and fits the portrait box.
+    let rotated = root().join("shapes").join("rotated.mp4");
+    let tag = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(root().join("shapes").join("landscape.mp4"))
+        .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+        .arg(&rotated)
+        .output()
+        .unwrap();
+    assert!(
+        tag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tag.stderr)
+    );
+    let r = c.upload(0, &rotated).await;
+    assert_eq!(r.status(), 200);
+    let out = root().join("shapes").join("rotated-out.mp4");
+    std::fs::write(&out, r.bytes().await.unwrap()).unwrap();
+    let p = probe_media(out.to_str().unwrap());
+    assert_eq!((p.width, p.height, p.sar.as_str()), (360, 640, "1:1"));
+
     // An unknown profile is a 400 naming the known ones, as a query or a header.
     let clip = root().join("shapes").join("square.mp4");
     let r = c.upload_as(0, &clip, "4k").await;
@@ -1276,7 +1298,7 @@ async fn every_shape_keeps_its_display_aspect_in_every_profile() {
     assert_eq!(header(&r, h::PROFILE), "720p");
     assert_eq!(header(&r, h::CACHE_HIT), "1");
     let s = c.status(0).await.unwrap();
-    assert_eq!(s.counters.core.transcodes_ok, 5 * 3 + 3 + 1);
+    assert_eq!(s.counters.core.transcodes_ok, 5 * 3 + 3 + 1 + 1);
     assert!(files_in(&c.work_dir(0)).is_empty());
 }
 
