@@ -348,9 +348,16 @@ async fn upload_inner(
 
 /// The answer to a finished ladder: where its master playlist is, and its files (a peer that
 /// offloaded the job fetches them).
-fn ladder_answer(st: &AppState, key: &ContentHash, sha: &str) -> Response {
+async fn ladder_answer(st: &AppState, key: &ContentHash, sha: &str) -> Response {
+    // The core's index decides: the driver deletes an output the index did not keep only
+    // after the reply is sent, so the directory alone could still be there for a moment.
+    let content = *key;
+    let kept = st
+        .ask(|reply| Command::IsCached { content, reply })
+        .await
+        .unwrap_or(false);
     let files = match st.info.cache.ladder_files(key) {
-        Ok(f) if f.iter().any(|f| f == crate::cache::MASTER) => f,
+        Ok(f) if kept && f.iter().any(|f| f == crate::cache::MASTER) => f,
         _ => {
             return err(
                 StatusCode::INSUFFICIENT_STORAGE,
@@ -410,7 +417,7 @@ async fn respond(
     let mut resp = if let (Outcome::Done { .. }, true) = (&r.outcome, profile.is_hls()) {
         // A ladder is served from the cache entry the driver stored, never from the job's
         // temp directory.
-        ladder_answer(st, &job.content, input_hash)
+        ladder_answer(st, &job.content, input_hash).await
     } else if let (Outcome::Done { .. }, Some(file)) = (&r.outcome, r.output) {
         let len = file.metadata().map(|m| m.len()).ok();
         let stream =

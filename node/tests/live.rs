@@ -1583,3 +1583,54 @@ async fn an_offload_carries_the_profile_to_the_peer() {
     assert_eq!(header(&r, h::CACHE_HIT), "1");
     assert_eq!(header(&r, h::OFFLOADED), "0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_default_profile_and_a_custom_template_apply_when_a_request_names_none() {
+    let _g = serial().await;
+    let clip = shaped_clip("defaults", 1280, 720, "1", false, 1);
+    // node1: --profile 720p. node4: a custom template (a 320x180 box), and no cache, so a
+    // ladder cannot be kept.
+    let c = Cluster::start("defaults", &[("node1", "FRA"), ("node4", "FRA")], |l| {
+        if l.id == 1 {
+            l.profile = Some("720p".into());
+        } else {
+            l.ffmpeg_args = Some(
+                "-nostdin -v error -y -i {in} -vf scale=320:180 -c:v libx264 -preset ultrafast -f mp4 {out}"
+                    .into(),
+            );
+            l.cache_mb = 0.0;
+        }
+        l.seeds.clear();
+    });
+    c.wait_healthy(0).await;
+    c.wait_healthy(1).await;
+    let size = |r: reqwest::Response, name: &str| {
+        let out = root().join("defaults").join(name);
+        async move {
+            assert_eq!(r.status(), 200);
+            std::fs::write(&out, r.bytes().await.unwrap()).unwrap();
+            let p = probe_media(out.to_str().unwrap());
+            (p.width, p.height)
+        }
+    };
+    let r = c.upload(0, &clip).await;
+    assert_eq!(header(&r, h::PROFILE), "720p");
+    assert_eq!(size(r, "node1.mp4").await, (1280, 720));
+    let r = c.upload(1, &clip).await;
+    assert_eq!(header(&r, h::PROFILE), "custom");
+    assert_eq!(size(r, "node4.mp4").await, (320, 180));
+    // Named profiles still mean what they say on a node with a template.
+    let r = c.upload_as(1, &clip, "360p").await;
+    assert_eq!(header(&r, h::PROFILE), "360p");
+    assert_eq!(size(r, "node4-360p.mp4").await, (640, 360));
+    // `custom` exists only where a template was given.
+    let r = c.upload_as(0, &clip, "custom").await;
+    expect_status(r, 400, "unknown profile `custom`").await;
+    // A ladder is served from the cache only: without one, a clear error, nothing left over.
+    let r = c.upload_as(1, &clip, "hls").await;
+    expect_status(r, 507, "cache did not keep it").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cache = c.nodes[1].launch.data_dir.join("cache");
+    assert!(files_in(&cache).is_empty(), "{:?}", files_in(&cache));
+    assert!(files_in(&c.work_dir(1)).is_empty());
+}
