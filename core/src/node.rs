@@ -1427,7 +1427,10 @@ mod tests {
         let Outcome::Rejected(RejectReason::Deadline { retry_after_ms }) = outcome else {
             panic!("{outcome:?}");
         };
-        assert!((1_000..10_000).contains(&retry_after_ms), "{retry_after_ms}");
+        assert!(
+            (1_000..10_000).contains(&retry_after_ms),
+            "{retry_after_ms}"
+        );
         assert_eq!(n.counters().rejected_deadline, 1);
     }
 
@@ -1495,7 +1498,16 @@ mod tests {
         // The next upload of the same content is a cache hit.
         n.handle_input(predicted + 1, Input::Upload(job(1, 60_000, true)));
         let r = replies(&outputs(&mut n));
-        assert!(matches!(r[0].1, Outcome::Done { cache_hit: true, .. }), "{r:?}");
+        assert!(
+            matches!(
+                r[0].1,
+                Outcome::Done {
+                    cache_hit: true,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -1514,7 +1526,10 @@ mod tests {
         assert_eq!(n.queue_len(), 1);
         n.handle_input(7_000, Input::Timer(timers[0].1.clone()));
         let r = replies(&outputs(&mut n));
-        assert_eq!(r, vec![(JobId(2), Outcome::Failed(FailKind::DeadlinePassed))]);
+        assert_eq!(
+            r,
+            vec![(JobId(2), Outcome::Failed(FailKind::DeadlinePassed))]
+        );
         assert_eq!(n.queue_len(), 0);
     }
 
@@ -1548,7 +1563,10 @@ mod tests {
         // An upload that could not even start before its deadline gets no probe.
         n.handle_input(200, Input::Upload(job(9, 300, false)));
         let r = replies(&outputs(&mut n));
-        assert!(matches!(r[0].1, Outcome::Rejected(RejectReason::Deadline { .. })));
+        assert!(matches!(
+            r[0].1,
+            Outcome::Rejected(RejectReason::Deadline { .. })
+        ));
     }
 
     #[test]
@@ -1571,7 +1589,10 @@ mod tests {
             outputs(&mut n);
         }
         let learned = n.predict_service_ms(&f);
-        assert!((4.5..5.5).contains(&(learned as f64 / first as f64)), "{learned} vs {first}");
+        assert!(
+            (4.5..5.5).contains(&(learned as f64 / first as f64)),
+            "{learned} vs {first}"
+        );
         assert!(n.cost_stats().mape_pct < 60.0, "{:?}", n.cost_stats());
         // Now a 6 s deadline fits no job of ~10 s here.
         n.handle_input(t, Input::Upload(job(99, t + 6_000, true)));

@@ -10,8 +10,6 @@ use serde::{Deserialize, Serialize};
 use vidmesh_core::zone::{LinkSpec, DEFAULT_UNKNOWN_RTT_MS};
 use vidmesh_core::{GossipConfig, StrategyConfig, ZoneTable};
 
-use crate::ffmpeg::DEFAULT_ARGS;
-
 /// `vidmesh-node serve` flags. Every flag also reads an environment variable.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -106,9 +104,15 @@ pub struct ServeArgs {
     pub ffmpeg: String,
     #[arg(long, env = "FFPROBE", default_value = "ffprobe")]
     pub ffprobe: String,
-    /// ffmpeg arguments, whitespace-separated, with `{in}` and `{out}` placeholders.
-    #[arg(long, env = "FFMPEG_ARGS", default_value = DEFAULT_ARGS, allow_hyphen_values = true)]
-    pub ffmpeg_args: String,
+    /// A custom transcode: ffmpeg arguments, whitespace-separated, with `{in}` and `{out}`
+    /// placeholders. It becomes the profile `custom` and, unless --profile says otherwise, the
+    /// node's default.
+    #[arg(long, env = "FFMPEG_ARGS", allow_hyphen_values = true)]
+    pub ffmpeg_args: Option<String>,
+    /// The output profile for requests that name none (`360p`, `720p`, `1080p`, `copy-audio`,
+    /// `no-audio`, `hls`, or `custom` with --ffmpeg-args); default `360p`.
+    #[arg(long, env = "DEFAULT_PROFILE")]
+    pub profile: Option<String>,
     /// Per-job limit; ffmpeg is killed past it.
     #[arg(long, env = "TRANSCODE_TIMEOUT_S", default_value_t = 120.0)]
     pub transcode_timeout_s: f64,
@@ -327,6 +331,8 @@ pub struct NodeLaunch {
     pub connect_timeout_ms: Option<u64>,
     pub offload_latency: OffloadLatency,
     pub ffmpeg_args: Option<String>,
+    /// `--profile`: the output profile for requests that name none.
+    pub profile: Option<String>,
     /// Pass `--exit-with-parent` (see [`ServeArgs::exit_with_parent`]).
     pub exit_with_parent: bool,
     /// Further flags, appended as given.
@@ -359,6 +365,7 @@ impl NodeLaunch {
             connect_timeout_ms: None,
             offload_latency: OffloadLatency::OneWay,
             ffmpeg_args: None,
+            profile: None,
             exit_with_parent: false,
             extra: Vec::new(),
         }
@@ -419,6 +426,9 @@ impl NodeLaunch {
         if let Some(v) = &self.ffmpeg_args {
             flag("ffmpeg-args", v.clone());
         }
+        if let Some(v) = &self.profile {
+            flag("profile", v.clone());
+        }
         if self.exit_with_parent {
             a.push("--exit-with-parent".into());
         }
@@ -455,6 +465,7 @@ impl NodeLaunch {
             "ZONES_FILE",
             "DATA_DIR",
             "FFMPEG_ARGS",
+            "DEFAULT_PROFILE",
             "NODE_GEN",
         ] {
             cmd.env_remove(v);
@@ -521,6 +532,7 @@ mod tests {
         l.hop_limit = 2;
         l.offload_latency = OffloadLatency::FullRtt;
         l.ffmpeg_args = Some("-nostdin -i {in} -c:v libx264 {out}".into());
+        l.profile = Some("720p".into());
         let a = parse(&l.args());
         assert_eq!(a.node_id(), Ok(3));
         assert_eq!(a.zone, "BOM");
@@ -529,7 +541,11 @@ mod tests {
         assert_eq!(a.gossip_config().unwrap(), l.gossip);
         assert_eq!(a.hop_limit, 2);
         assert_eq!(a.offload_latency, OffloadLatency::FullRtt);
-        assert_eq!(a.ffmpeg_args, "-nostdin -i {in} -c:v libx264 {out}");
+        assert_eq!(
+            a.ffmpeg_args.as_deref(),
+            Some("-nostdin -i {in} -c:v libx264 {out}")
+        );
+        assert_eq!(a.profile.as_deref(), Some("720p"));
         assert_eq!(a.data_dir(), PathBuf::from("/tmp/n3"));
     }
 

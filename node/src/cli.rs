@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use crate::args::ServeArgs;
 use crate::catalog::{self, CatalogSpec};
+use crate::ffmpeg::Transcoder;
+use crate::profile::Profiles;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -42,6 +44,65 @@ enum Cmd {
     },
     /// Run the load client against running nodes and write requests.csv.
     Client(crate::client::ClientArgs),
+    /// List the output profiles; with --input, print the ffmpeg command each would run on that
+    /// file (tab-separated: profile, then the shell-quoted command), e.g. to measure its cost.
+    Profiles {
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Output path in the printed commands (a directory for `hls`); `<out>.<profile>.mp4`.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        #[arg(long, env = "FFMPEG", default_value = "ffmpeg")]
+        ffmpeg: String,
+        #[arg(long, env = "FFPROBE", default_value = "ffprobe")]
+        ffprobe: String,
+        /// As `serve --ffmpeg-args`: adds the `custom` profile.
+        #[arg(long, env = "FFMPEG_ARGS", allow_hyphen_values = true)]
+        ffmpeg_args: Option<String>,
+    },
+}
+
+async fn print_profiles(
+    input: Option<PathBuf>,
+    out: PathBuf,
+    ffmpeg: String,
+    ffprobe: String,
+    template: Option<String>,
+) -> anyhow::Result<()> {
+    let profiles = Profiles::new(template.as_deref(), None).map_err(anyhow::Error::msg)?;
+    let Some(input) = input else {
+        for p in profiles.all() {
+            println!("{}\t{}", p.name, p.describe());
+        }
+        return Ok(());
+    };
+    let t = Transcoder::new(&ffmpeg, &ffprobe, std::time::Duration::from_secs(60));
+    for p in profiles.all() {
+        let out = if p.is_hls() {
+            out.with_extension(&p.name)
+        } else {
+            out.with_extension(format!("{}.mp4", p.name))
+        };
+        let args = t.args(p, &input, &out).await?;
+        let words: Vec<String> = std::iter::once(ffmpeg.clone().into())
+            .chain(args)
+            .map(|a| shell_quote(&a.to_string_lossy()))
+            .collect();
+        println!("{}\t{}", p.name, words.join(" "));
+    }
+    Ok(())
+}
+
+/// Quotes a word for a POSIX shell unless it is plainly safe.
+fn shell_quote(w: &str) -> String {
+    let safe = !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=+,%@".contains(&b));
+    if safe {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
 }
 
 /// Parses `args` (the first is the program name) and runs the subcommand to its end.
@@ -97,6 +158,13 @@ where
                 Ok(())
             }
             Cmd::Client(args) => crate::client::main(args).await,
+            Cmd::Profiles {
+                input,
+                out,
+                ffmpeg,
+                ffprobe,
+                ffmpeg_args,
+            } => print_profiles(input, out, ffmpeg, ffprobe, ffmpeg_args).await,
         }
     });
     match result {

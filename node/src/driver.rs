@@ -18,6 +18,7 @@ use vidmesh_core::{
 use crate::cache::DiskCache;
 use crate::ffmpeg::{TranscodeError, Transcoder};
 use crate::probe::probe;
+use crate::profile::Profile;
 use crate::status::{CounterStatus, PeerStatus, Status};
 use crate::transport::{out_path, Net, OffloadOk};
 use crate::upload::TempFile;
@@ -48,6 +49,7 @@ pub enum Command {
         input: Arc<TempFile>,
         /// When the submitter stops waiting.
         deadline: Instant,
+        profile: Arc<Profile>,
         reply: oneshot::Sender<JobResult>,
     },
     /// The submitter of `job` went away (its connection closed before the answer).
@@ -55,6 +57,11 @@ pub enum Command {
     Gossip {
         msg: Message,
         ack: oneshot::Sender<Result<(), GossipRefused>>,
+    },
+    /// Does the core's cache index hold this content now (to serve a stored ladder)?
+    IsCached {
+        content: ContentHash,
+        reply: oneshot::Sender<bool>,
     },
     /// Is this node an alive member here?
     IsPeer {
@@ -107,6 +114,7 @@ struct Entry {
     input: Arc<TempFile>,
     /// The probe, transcode or offload working on it, so it can be stopped.
     task: Option<tokio::task::AbortHandle>,
+    profile: Arc<Profile>,
     reply: Option<oneshot::Sender<JobResult>>,
     output: Option<TempFile>,
     error: Option<String>,
@@ -258,6 +266,7 @@ impl Driver {
                 mut job,
                 input,
                 deadline,
+                profile,
                 reply,
             } => {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -268,6 +277,7 @@ impl Driver {
                         content: job.content,
                         input,
                         task: None,
+                        profile,
                         reply: Some(reply),
                         output: None,
                         error: None,
@@ -290,6 +300,9 @@ impl Driver {
                         reason,
                     }),
                 });
+            }
+            Command::IsCached { content, reply } => {
+                let _ = reply.send(self.node.cache().contains(&content));
             }
             Command::Cancel(job) => {
                 self.node.handle_input(now, Input::Cancel(job));
@@ -501,11 +514,12 @@ impl Driver {
             return;
         };
         let input = entry.input.clone();
+        let profile = entry.profile.clone();
         let transcoder = self.transcoder.clone();
-        let out = TempFile::new(out_path(&self.info.work_dir));
+        let out = TempFile::new(out_path(&self.info.work_dir, &profile));
         let task = tokio::spawn(async move {
             let result = transcoder
-                .run(input.path(), out.path(), limit)
+                .run(&profile, input.path(), out.path(), limit)
                 .await
                 .map(|bytes| (out, bytes));
             drop(input);
@@ -531,10 +545,13 @@ impl Driver {
         };
         tracing::debug!(job = job.id.0, to = to.node.0, "offloading");
         let input = entry.input.clone();
+        let profile = entry.profile.clone();
         let net = self.net.clone();
         let work = self.info.work_dir.clone();
         let task = tokio::spawn(async move {
-            let result = net.offload(&job, to, input.path(), &work, budget).await;
+            let result = net
+                .offload(&job, &profile, to, input.path(), &work, budget)
+                .await;
             drop(input);
             let _ = tx
                 .send(Command::OffloadFinished {

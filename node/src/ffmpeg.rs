@@ -1,19 +1,22 @@
-//! Running ffmpeg: one process per job, arguments from a template (never a shell), a time
-//! limit that kills the process, and the pids of running children for self-measurement.
+//! Running ffmpeg: one process per job, arguments from the job's profile (never a shell), a
+//! time limit that kills the process, and the pids of running children for self-measurement.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::ffi::OsString;
+
 use tokio::io::AsyncReadExt;
 use vidmesh_core::job::FailKind;
 
-/// The report's transcode, with flags that keep ffmpeg quiet and non-interactive, and
-/// `-xerror` so a corrupt stream fails the job instead of yielding a partial output.
-/// `{threads}` (decoder and encoder threads) is the node's `--ffmpeg-threads`, so one
-/// transcode keeps exactly the cores the node's capacity counts on it.
-pub const DEFAULT_ARGS: &str = "-hide_banner -nostdin -loglevel error -xerror -y -threads {threads} -i {in} -vf scale=640:360 -c:v libx264 -preset fast -crf 28 -threads {threads} -f mp4 {out}";
+use crate::profile::{hls_args, ladder, Profile, Recipe};
+
+/// The stock transcode, the `360p` profile ([`crate::profile`]): fit within 640×360 (portrait
+/// 360×640) keeping the display aspect, square pixels, even sides, no upscale. Kept as one
+/// string for tools that measure the node's ffmpeg cost outside a node.
+pub const DEFAULT_ARGS: &str = "-hide_banner -nostdin -loglevel error -xerror -y -i {in} -vf scale=w='2*max(1,round(iw*sar*min(1,min(640/max(iw*sar,ih),360/min(iw*sar,ih)))/2))':h='2*max(1,round(ih*min(1,min(640/max(iw*sar,ih),360/min(iw*sar,ih)))/2))',setsar=1 -c:v libx264 -preset fast -crf 28 -pix_fmt yuv420p -c:a aac -b:a 96k -f mp4 {out}";
 
 /// Pids of ffmpeg processes this node is running now.
 pub type ChildPids = Arc<Mutex<BTreeSet<u32>>>;
@@ -21,10 +24,10 @@ pub type ChildPids = Arc<Mutex<BTreeSet<u32>>>;
 #[derive(Clone, Debug)]
 pub struct Transcoder {
     pub program: String,
-    /// Whitespace-separated arguments; `{in}` and `{out}` are replaced by the paths.
-    pub args: Vec<String>,
+    /// For the ladder, which needs the input's size before it builds ffmpeg's arguments.
+    pub ffprobe: String,
     pub timeout: Duration,
-    /// What `{threads}` in the arguments becomes.
+    /// ffmpeg's `-threads` for decoding and encoding: the cores one transcode keeps busy.
     pub threads: u32,
     /// The scheduling priority ffmpeg runs at.
     pub priority: Priority,
@@ -38,46 +41,126 @@ pub struct TranscodeError {
     pub message: String,
 }
 
+fn fail(kind: FailKind, message: String) -> TranscodeError {
+    TranscodeError { kind, message }
+}
+
 impl Transcoder {
-    pub fn new(program: &str, args: &str, timeout: Duration) -> Result<Self, String> {
-        let args: Vec<String> = args.split_whitespace().map(str::to_string).collect();
-        for p in ["{in}", "{out}"] {
-            if !args.iter().any(|a| a == p) {
-                return Err(format!(
-                    "the ffmpeg argument template must contain {p} as an argument of its own"
-                ));
-            }
-        }
-        Ok(Transcoder {
+    pub fn new(program: &str, ffprobe: &str, timeout: Duration) -> Self {
+        Transcoder {
             program: program.to_string(),
-            args,
+            ffprobe: ffprobe.to_string(),
             timeout,
             threads: 1,
             priority: Priority::default(),
             children: Arc::default(),
-        })
+        }
     }
 
-    /// Transcodes `input` into `output` within `limit` (and the node's own time limit); returns
-    /// the output's size. Dropping the future kills ffmpeg.
+    /// ffmpeg's arguments for `profile` on `input`; for the ladder this probes the input (its
+    /// size picks the rungs). `output` is a file, or for the ladder a directory.
+    pub async fn args(
+        &self,
+        profile: &Profile,
+        input: &Path,
+        output: &Path,
+    ) -> Result<Vec<OsString>, TranscodeError> {
+        if let Some(template) = profile.mp4_args() {
+            return Ok(template
+                .iter()
+                .map(|a| match a.as_str() {
+                    "{in}" => input.as_os_str().to_owned(),
+                    "{out}" => output.as_os_str().to_owned(),
+                    other => other.into(),
+                })
+                .collect());
+        }
+        let Recipe::Hls {
+            rungs,
+            audio_kbps,
+            segment_s,
+        } = &profile.recipe
+        else {
+            unreachable!("every profile but the ladder has single-file arguments");
+        };
+        let shape = self.shape(input).await?;
+        let rungs: Vec<_> = ladder(rungs, shape.width, shape.height, shape.sar)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        Ok(hls_args(
+            &rungs,
+            *audio_kbps,
+            *segment_s,
+            shape.audio,
+            input,
+            output,
+        ))
+    }
+
+    /// Transcodes `input` with `profile` into `output` (a file, or for the ladder a directory
+    /// this creates); returns the output's size (all files of a ladder).
+    /// It is killed after `limit` (and the node's own time limit), or when the future is
+    /// dropped.
     pub async fn run(
         &self,
+        profile: &Profile,
         input: &Path,
         output: &Path,
         limit: Duration,
     ) -> Result<u64, TranscodeError> {
-        let fail = |kind, message: String| TranscodeError { kind, message };
-        let timeout = self.timeout.min(limit);
-        let mut cmd = tokio::process::Command::new(&self.program);
-        for a in &self.args {
-            match a.as_str() {
-                "{in}" => cmd.arg(input),
-                "{out}" => cmd.arg(output),
-                "{threads}" => cmd.arg(self.threads.to_string()),
-                other => cmd.arg(other),
+        let args = self.args(profile, input, output).await?;
+        if !profile.is_hls() {
+            let tail = self.exec(args, input, output, limit).await?;
+            return match tokio::fs::metadata(output).await {
+                Ok(m) if m.len() > 0 => Ok(m.len()),
+                Ok(_) => Err(fail(
+                    FailKind::Transcode,
+                    format!("ffmpeg produced an empty output: {tail}"),
+                )),
+                Err(e) => Err(fail(
+                    FailKind::Transcode,
+                    format!("ffmpeg produced no output ({e}): {tail}"),
+                )),
             };
         }
-        cmd.stdin(std::process::Stdio::null())
+        tokio::fs::create_dir_all(output)
+            .await
+            .map_err(|e| fail(FailKind::Io, format!("ladder directory: {e}")))?;
+        let tail = self.exec(args, input, output, limit).await?;
+        if tokio::fs::metadata(output.join("master.m3u8"))
+            .await
+            .is_err()
+        {
+            return Err(fail(
+                FailKind::Transcode,
+                format!("ffmpeg wrote no master playlist: {tail}"),
+            ));
+        }
+        crate::cache::dir_size(output)
+            .map_err(|e| fail(FailKind::Io, format!("ladder directory: {e}")))
+    }
+
+    /// Runs ffmpeg with `args` under the time limit; returns the last lines of its stderr.
+    async fn exec(
+        &self,
+        mut args: Vec<OsString>,
+        input: &Path,
+        output: &Path,
+        limit: Duration,
+    ) -> Result<String, TranscodeError> {
+        let timeout = self.timeout.min(limit);
+        // Bounded threads, decoder (before the input) and encoder (before the output), unless
+        // a custom template sets its own: the node's capacity counts `threads` cores per job.
+        if !args.iter().any(|a| a == "-threads") && !args.is_empty() {
+            let n: OsString = self.threads.to_string().into();
+            let last = args.len() - 1;
+            args.splice(last..last, ["-threads".into(), n.clone()]);
+            args.splice(0..0, ["-threads".into(), n]);
+        }
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(args)
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
@@ -125,17 +208,85 @@ impl Transcoder {
                 format!("ffmpeg failed ({status}): {tail}"),
             ));
         }
-        match tokio::fs::metadata(output).await {
-            Ok(m) if m.len() > 0 => Ok(m.len()),
-            Ok(_) => Err(fail(
-                FailKind::Transcode,
-                format!("ffmpeg produced an empty output: {tail}"),
-            )),
-            Err(e) => Err(fail(
-                FailKind::Transcode,
-                format!("ffmpeg produced no output ({e}): {tail}"),
-            )),
-        }
+        Ok(tail)
+    }
+
+    /// Size, sample aspect ratio and audio presence of `input`, for the ladder's rungs.
+    async fn shape(&self, input: &Path) -> Result<Shape, TranscodeError> {
+        let mut cmd = tokio::process::Command::new(&self.ffprobe);
+        cmd.args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,width,height,sample_aspect_ratio",
+            "-of",
+            "json",
+        ])
+        .arg(input)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                fail(
+                    FailKind::Io,
+                    format!("could not start {}: {e}", self.ffprobe),
+                )
+            })?;
+        let _registered = child.id().map(|p| PidGuard::new(&self.children, p));
+        let out = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Ok(Ok(o)) if o.status.success() => o,
+            Ok(Ok(o)) => {
+                return Err(fail(
+                    FailKind::Transcode,
+                    format!(
+                        "ffprobe failed: {}",
+                        last_lines(&String::from_utf8_lossy(&o.stderr), 1)
+                    ),
+                ))
+            }
+            Ok(Err(e)) => return Err(fail(FailKind::Io, format!("ffprobe: {e}"))),
+            Err(_) => return Err(fail(FailKind::Timeout, "ffprobe timed out".into())),
+        };
+        Shape::parse(&out.stdout)
+            .ok_or_else(|| fail(FailKind::Transcode, "the input has no video stream".into()))
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Shape {
+    width: u32,
+    height: u32,
+    sar: f64,
+    audio: bool,
+}
+
+impl Shape {
+    fn parse(json: &[u8]) -> Option<Shape> {
+        let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+        let streams = v.get("streams")?.as_array()?;
+        let kind = |s: &serde_json::Value, k: &str| {
+            s.get("codec_type").and_then(|t| t.as_str()) == Some(k)
+        };
+        let video = streams.iter().find(|s| kind(s, "video"))?;
+        let dim = |k: &str| video.get(k)?.as_u64().filter(|&d| d > 0).map(|d| d as u32);
+        // "16:11"; "0:1" or absent means unknown, i.e. square.
+        let sar = video
+            .get("sample_aspect_ratio")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.split_once(':'))
+            .and_then(|(n, d)| Some(n.parse::<f64>().ok()? / d.parse::<f64>().ok()?))
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .unwrap_or(1.0);
+        Some(Shape {
+            width: dim("width")?,
+            height: dim("height")?,
+            sar,
+            audio: streams.iter().any(|s| kind(s, "audio")),
+        })
     }
 }
 
@@ -241,5 +392,33 @@ pub fn check_installed(program: &str) -> Result<(), String> {
         Err(e) => Err(format!(
             "`{program}` cannot be run ({e}); install it (Debian/Ubuntu: `apt-get install -y ffmpeg`) or pass its path"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_reads_size_aspect_and_audio() {
+        let j = br#"{"streams":[{"codec_type":"video","width":720,"height":576,"sample_aspect_ratio":"16:11"},{"codec_type":"audio"}]}"#;
+        let s = Shape::parse(j).unwrap();
+        assert_eq!((s.width, s.height, s.audio), (720, 576, true));
+        assert!((s.sar - 16.0 / 11.0).abs() < 1e-9);
+        let j = br#"{"streams":[{"codec_type":"video","width":640,"height":360,"sample_aspect_ratio":"0:1"}]}"#;
+        assert_eq!(
+            Shape::parse(j),
+            Some(Shape {
+                width: 640,
+                height: 360,
+                sar: 1.0,
+                audio: false
+            })
+        );
+        assert_eq!(
+            Shape::parse(br#"{"streams":[{"codec_type":"audio"}]}"#),
+            None
+        );
+        assert_eq!(Shape::parse(b"not json"), None);
     }
 }

@@ -34,3 +34,6 @@ pub const FROM_ZONE: &str = "x-vidmesh-from-zone";
 /// ffprobe again (`v=1;w=1280;h=720;frames=50;duration_ms=2000;size=1048576`; see
 /// [`crate::features`]). Read only on requests from peers; a client's is ignored.
 pub const FEATURES: &str = "x-vidmesh-features";
+/// The output profile: on an upload, the one asked for (a client's choice, or the entry node's
+/// on an offload; `?profile=` does the same); on an answer, the one produced.
+pub const PROFILE: &str = "x-vidmesh-profile";

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,12 +13,13 @@ use axum::Router;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use vidmesh_core::job::{FailKind, Job, JobId, Outcome, RejectReason, NO_DEADLINE};
-use vidmesh_core::{wire, JobFeatures, NodeId, ZoneTable};
+use vidmesh_core::{wire, ContentHash, JobFeatures, NodeId, ZoneTable};
 
 use crate::driver::{Command, JobResult, NodeInfo};
 use crate::features::{self, Decoded};
 use crate::ffmpeg::ChildPids;
 use crate::headers as h;
+use crate::profile::{Profile, Profiles, HLS};
 use crate::transport::GOSSIP_CONTENT_TYPE;
 use crate::upload::{receive, UploadError};
 
@@ -36,12 +37,14 @@ pub struct AppState {
     pub default_deadline: Duration,
     /// Running ffmpeg/ffprobe children, for the node's CPU figure.
     pub children: ChildPids,
+    pub profiles: Arc<Profiles>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/upload", post(upload))
         .route("/videos/{sha256}", get(video))
+        .route("/videos/{sha256}/hls/{file}", get(ladder_file))
         .route("/health", get(health))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
@@ -150,9 +153,50 @@ fn sent_features(st: &AppState, headers: &HeaderMap) -> Result<Option<JobFeature
     }
 }
 
-async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+/// The profile a request asks for: `?profile=` or the profile header (they must agree when
+/// both are given), else the node's default. An offloading peer sends the header.
+fn requested_profile(
+    st: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Arc<Profile>, ApiError> {
+    let from_query = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("profile="));
+    let from_header = headers
+        .get(h::PROFILE)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let name = match (from_query, from_header) {
+        (Some(q), Some(hd)) if q != hd => {
+            return Err(st.bad(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "?profile={q} and the {} header ({hd}) disagree: name one profile",
+                    h::PROFILE
+                ),
+            ))
+        }
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => return Ok(st.profiles.default_profile().clone()),
+    };
+    st.profiles
+        .get(name)
+        .map_err(|e| st.bad(StatusCode::BAD_REQUEST, e))
+}
+
+async fn upload(
+    State(st): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    match upload_inner(&st, &headers, body, started).await {
+    let profile = match requested_profile(&st, &headers, query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return closing(e.into_response()),
+    };
+    match upload_inner(&st, &headers, body, profile, started).await {
         Ok(r) => r,
         Err(e) => closing(e.into_response()),
     }
@@ -162,6 +206,7 @@ async fn upload_inner(
     st: &Arc<AppState>,
     headers: &HeaderMap,
     body: Body,
+    profile: Arc<Profile>,
     started: Instant,
 ) -> Result<Response, ApiError> {
     // Raw bytes only: a form or JSON body would be hashed and transcoded as garbage.
@@ -248,6 +293,8 @@ async fn upload_inner(
             ));
         }
     }
+    // The core caches by this key; the client still sees the input's hash.
+    let content = profile.cache_key(&received.content);
     // The core decides whether the upload needs ffprobe (not when it is cached, or when the
     // sending member probed these bytes already), and bounds how many run at once.
     let probed = sent.is_some();
@@ -260,29 +307,66 @@ async fn upload_inner(
     };
     let job = Job {
         id: JobId(st.info.next_job.fetch_add(1, Ordering::Relaxed)),
-        content: received.content,
+        content,
         features,
         hops,
         origin,
         deadline: NO_DEADLINE, // set by the driver on its own clock
         probed,
     };
+    let input_hash = received.content.to_hex();
     let input = Arc::new(received.file);
     // If this handler is dropped before the answer (the client hung up), the job is cancelled.
     let cancel = CancelOnDrop {
         tx: st.tx.clone(),
         job: Some(job.id),
     };
+    let submitted = profile.clone();
     let result: JobResult = st
         .ask(|reply| Command::Submit {
             job,
             input,
             deadline,
+            profile: submitted,
             reply,
         })
         .await?;
     cancel.disarm();
-    respond(st, &job, result, started).await
+    respond(st, &job, &input_hash, &profile, result, started).await
+}
+
+/// The answer to a finished ladder: where its master playlist is, and its files (a peer that
+/// offloaded the job fetches them).
+async fn ladder_answer(st: &AppState, key: &ContentHash, sha: &str) -> Response {
+    // The core's index decides: the driver deletes an output the index did not keep only
+    // after the reply is sent, so the directory alone could still be there for a moment.
+    let content = *key;
+    let kept = st
+        .ask(|reply| Command::IsCached { content, reply })
+        .await
+        .unwrap_or(false);
+    let files = match st.info.cache.ladder_files(key) {
+        Ok(f) if kept && f.iter().any(|f| f == crate::cache::MASTER) => f,
+        _ => {
+            return err(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the ladder was made but this node's cache did not keep it (larger than --cache-mb, or evicted at once): it cannot be served",
+            )
+            .into_response()
+        }
+    };
+    let master = format!("/videos/{sha}/hls/{}", crate::cache::MASTER);
+    let body = serde_json::json!({
+        "content_sha256": sha,
+        "profile": HLS,
+        "master": master,
+        "files": files,
+    });
+    let mut resp = axum::Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&master) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
 }
 
 /// Sends [`Command::Cancel`] for its job when dropped armed: axum drops a handler whose client
@@ -332,6 +416,8 @@ const MAX_DEADLINE_MS: u64 = 86_400_000;
 async fn respond(
     st: &AppState,
     job: &Job,
+    input_hash: &str,
+    profile: &Profile,
     r: JobResult,
     started: Instant,
 ) -> Result<Response, ApiError> {
@@ -380,7 +466,11 @@ async fn respond(
             ),
         ),
     };
-    let mut resp = if let (Outcome::Done { .. }, Some(file)) = (&r.outcome, r.output) {
+    let mut resp = if let (Outcome::Done { .. }, true) = (&r.outcome, profile.is_hls()) {
+        // A ladder is served from the cache entry the driver stored, never from the job's
+        // temp directory.
+        ladder_answer(st, &job.content, input_hash).await
+    } else if let (Outcome::Done { .. }, Some(file)) = (&r.outcome, r.output) {
         let len = file.metadata().map(|m| m.len()).ok();
         let stream =
             tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
@@ -390,6 +480,9 @@ async fn respond(
         if let Some(len) = len {
             resp.headers_mut()
                 .insert(header::CONTENT_LENGTH, len.into());
+        }
+        if let Ok(v) = HeaderValue::from_str(&etag(input_hash, profile, None)) {
+            resp.headers_mut().insert(header::ETAG, v);
         }
         resp
     } else {
@@ -406,7 +499,8 @@ async fn respond(
             hd.insert(k, v);
         }
     };
-    set(h::CONTENT_HASH, job.content.to_hex());
+    set(h::CONTENT_HASH, input_hash.to_string());
+    set(h::PROFILE, profile.name.clone());
     set(h::NODE, st.info.name.clone());
     set(h::ZONE, st.info.zone_code.clone());
     if let Outcome::Done {
@@ -438,34 +532,235 @@ async fn respond(
     Ok(resp)
 }
 
-async fn video(State(st): State<Arc<AppState>>, UrlPath(hash): UrlPath<String>) -> Response {
-    let Some(content) = vidmesh_core::ContentHash::from_hex(&hash.to_ascii_lowercase()) else {
-        return st
-            .bad(
-                StatusCode::BAD_REQUEST,
-                format!("`{hash}` is not a SHA-256 in hex (64 characters)"),
+/// `"<input sha256>-<profile>-<recipe tag>[-<file>]"`: the same input in another profile, or
+/// after the node's recipe for the profile changed, is another representation.
+fn etag(sha: &str, profile: &Profile, file: Option<&str>) -> String {
+    match file {
+        Some(f) => format!("\"{sha}-{}-{}-{f}\"", profile.name, profile.tag()),
+        None => format!("\"{sha}-{}-{}\"", profile.name, profile.tag()),
+    }
+}
+
+fn parse_hash(st: &AppState, hash: &str) -> Result<ContentHash, ApiError> {
+    ContentHash::from_hex(&hash.to_ascii_lowercase()).ok_or_else(|| {
+        st.bad(
+            StatusCode::BAD_REQUEST,
+            format!("`{hash}` is not a SHA-256 in hex (64 characters)"),
+        )
+    })
+}
+
+async fn video(
+    State(st): State<Arc<AppState>>,
+    UrlPath(hash): UrlPath<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| {
+        let content = parse_hash(&st, &hash)?;
+        let profile = requested_profile(&st, &headers, query.as_deref())?;
+        let sha = content.to_hex();
+        if profile.is_hls() {
+            // The playlists name their files relative to the ladder's directory.
+            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("/videos/{sha}/hls/{}", crate::cache::MASTER))
+            {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return Ok(r);
+        }
+        let file = st
+            .info
+            .cache
+            .open_entry(&profile.cache_key(&content))
+            .map_err(|_| {
+                err(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "no transcode of {hash} in profile {} on this node",
+                        profile.name
+                    ),
+                )
+            })?;
+        let mut r = serve_file(file, "video/mp4", &etag(&sha, &profile, None), &headers);
+        if let Ok(v) = HeaderValue::from_str(&profile.name) {
+            r.headers_mut().insert(h::PROFILE, v);
+        }
+        Ok(r)
+    })();
+    result.unwrap_or_else(|e: ApiError| e.into_response())
+}
+
+async fn ladder_file(
+    State(st): State<Arc<AppState>>,
+    UrlPath((hash, name)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| {
+        let content = parse_hash(&st, &hash)?;
+        let profile = st
+            .profiles
+            .get(HLS)
+            .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        let kind = if name.ends_with(".m3u8") {
+            "application/vnd.apple.mpegurl"
+        } else {
+            "video/mp2t"
+        };
+        let file = st
+            .info
+            .cache
+            .open_ladder_file(&profile.cache_key(&content), &name)
+            .map_err(|_| {
+                err(
+                    StatusCode::NOT_FOUND,
+                    format!("no HLS file `{name}` of {hash} on this node"),
+                )
+            })?;
+        let sha = content.to_hex();
+        let mut r = serve_file(file, kind, &etag(&sha, &profile, Some(&name)), &headers);
+        r.headers_mut()
+            .insert(h::PROFILE, HeaderValue::from_static(HLS));
+        Ok(r)
+    })();
+    result.unwrap_or_else(|e: ApiError| e.into_response())
+}
+
+/// What a `Range` header asks of a body of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAsk {
+    /// No range, or one this server does not do (several ranges, another unit, bad syntax):
+    /// the whole body, as RFC 9110 allows.
+    Whole,
+    /// Bytes `start..=end`.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+fn parse_range(value: &str, len: u64) -> RangeAsk {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeAsk::Whole;
+    };
+    if spec.contains(',') {
+        return RangeAsk::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeAsk::Whole;
+    };
+    let num = |x: &str| x.trim().parse::<u64>().ok();
+    match (a.trim().is_empty(), b.trim().is_empty()) {
+        // `bytes=-N`: the last N bytes.
+        (true, false) => match num(b) {
+            Some(0) => RangeAsk::Unsatisfiable,
+            Some(n) if len > 0 => RangeAsk::Part(len.saturating_sub(n), len - 1),
+            Some(_) => RangeAsk::Unsatisfiable,
+            None => RangeAsk::Whole,
+        },
+        (false, _) => {
+            let Some(start) = num(a) else {
+                return RangeAsk::Whole;
+            };
+            let end = if b.trim().is_empty() {
+                Some(u64::MAX)
+            } else {
+                num(b)
+            };
+            match end {
+                None => RangeAsk::Whole,
+                Some(end) if end < start => RangeAsk::Whole,
+                Some(_) if start >= len => RangeAsk::Unsatisfiable,
+                Some(end) => RangeAsk::Part(start, end.min(len - 1)),
+            }
+        }
+        (true, true) => RangeAsk::Whole,
+    }
+}
+
+/// Does an `If-None-Match` value match `etag` (weak comparison, as RFC 9110 asks)?
+fn none_match(value: &str, etag: &str) -> bool {
+    value
+        .split(',')
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
+/// A cached file as a response: `ETag`, `If-None-Match` → 304, a single byte range → 206
+/// (`If-Range` honoured), an unsatisfiable one → 416.
+fn serve_file(
+    file: std::fs::File,
+    content_type: &'static str,
+    etag: &str,
+    req: &HeaderMap,
+) -> Response {
+    let len = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => {
+            return err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cached file: {e}"),
+            )
+            .into_response()
+        }
+    };
+    let mut base = HeaderMap::new();
+    base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        base.insert(header::ETAG, v);
+    }
+    if header_str(req, header::IF_NONE_MATCH.as_str()).is_some_and(|v| none_match(v, etag)) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().extend(base);
+        return r;
+    }
+    // A range of another version of the file would splice two encodes together.
+    let range_ok = header_str(req, header::IF_RANGE.as_str()).is_none_or(|v| v.trim() == etag);
+    let ask = match header_str(req, header::RANGE.as_str()) {
+        Some(v) if range_ok => parse_range(v, len),
+        _ => RangeAsk::Whole,
+    };
+    let (status, start, count) = match ask {
+        RangeAsk::Whole => (StatusCode::OK, 0, len),
+        RangeAsk::Part(a, b) => {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")) {
+                base.insert(header::CONTENT_RANGE, v);
+            }
+            (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
+        }
+        RangeAsk::Unsatisfiable => {
+            let mut r = err(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("the range asked for is outside the {len} bytes of this file"),
             )
             .into_response();
-    };
-    match st.info.cache.open_entry(&content) {
-        Ok(f) => {
-            let len = f.metadata().map(|m| m.len()).ok();
-            let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(f));
-            let mut resp = Response::new(Body::from_stream(stream));
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
-            if let Some(len) = len {
-                resp.headers_mut()
-                    .insert(header::CONTENT_LENGTH, len.into());
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                base.insert(header::CONTENT_RANGE, v);
             }
-            resp
+            r.headers_mut().extend(base);
+            return r;
         }
-        Err(_) => err(
-            StatusCode::NOT_FOUND,
-            format!("no transcode of {hash} on this node"),
-        )
-        .into_response(),
+    };
+    let mut file = file;
+    if start > 0 {
+        use std::io::Seek;
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)) {
+            return err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cached file: {e}"),
+            )
+            .into_response();
+        }
     }
+    use tokio::io::AsyncReadExt;
+    let reader = tokio::fs::File::from_std(file).take(count);
+    let mut r = Response::new(Body::from_stream(
+        tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024),
+    ));
+    *r.status_mut() = status;
+    base.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    base.insert(header::CONTENT_LENGTH, count.into());
+    r.headers_mut().extend(base);
+    r
 }
 
 async fn health(State(st): State<Arc<AppState>>) -> Response {
@@ -537,4 +832,34 @@ async fn gossip_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Re
         };
         err(status, format!("gossip refused: {}", r.reason))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_read_as_rfc_9110_says() {
+        use RangeAsk::*;
+        assert_eq!(parse_range("bytes=0-99", 1000), Part(0, 99));
+        assert_eq!(parse_range("bytes=900-", 1000), Part(900, 999));
+        assert_eq!(parse_range("bytes=900-5000", 1000), Part(900, 999));
+        assert_eq!(parse_range("bytes=-100", 1000), Part(900, 999));
+        assert_eq!(parse_range("bytes=-5000", 1000), Part(0, 999));
+        assert_eq!(parse_range("bytes=1000-", 1000), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 1000), Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), Whole);
+        assert_eq!(parse_range("bytes=5-1", 1000), Whole);
+        assert_eq!(parse_range("items=0-1", 1000), Whole);
+        assert_eq!(parse_range("bytes=x-1", 1000), Whole);
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_accepts_lists() {
+        let e = "\"abc-360p-1234\"";
+        assert!(none_match(e, e));
+        assert!(none_match("\"x\", W/\"abc-360p-1234\"", e));
+        assert!(none_match("*", e));
+        assert!(!none_match("\"abc-720p-1234\"", e));
+    }
 }

@@ -18,6 +18,7 @@ pub mod ffmpeg;
 pub mod headers;
 pub mod http;
 pub mod probe;
+pub mod profile;
 pub mod serve;
 pub mod stats;
 pub mod status;

@@ -17,6 +17,7 @@ use crate::cache::DiskCache;
 use crate::driver::{Command, Driver, HttpCounters, NodeInfo, ProbeSettings};
 use crate::ffmpeg::{check_installed, Transcoder};
 use crate::http::{router, AppState};
+use crate::profile::Profiles;
 use crate::stats::SelfStats;
 use crate::transport::Net;
 
@@ -118,12 +119,13 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     if !(args.transcode_timeout_s.is_finite() && args.transcode_timeout_s > 0.0) {
         bail!("--transcode-timeout-s must be a number > 0");
     }
+    let profiles = Profiles::new(args.ffmpeg_args.as_deref(), args.profile.as_deref())
+        .map_err(|e| anyhow!(e))?;
     let mut transcoder = Transcoder::new(
         &args.ffmpeg,
-        &args.ffmpeg_args,
+        &args.ffprobe,
         Duration::from_secs_f64(args.transcode_timeout_s),
-    )
-    .map_err(|e| anyhow!(e))?;
+    );
     transcoder.threads = args.ffmpeg_threads;
     transcoder.priority = args.ffmpeg_priority;
 
@@ -191,7 +193,8 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     tracing::info!(
         name = %args.name, id, zone = %args.zone, %addr, gen, seeds = ?cfg.seeds,
         strategy = ?cfg.strategy, cached = recovered.len(), cpus, workers = cfg.workers,
-        admission = ?args.admission, "starting node"
+        admission = ?args.admission, profile = %profiles.default_profile().name,
+        "starting node"
     );
 
     let info = Arc::new(NodeInfo {
@@ -253,6 +256,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         probe_timeout: Duration::from_secs(15),
         default_deadline: Duration::from_secs_f64(args.deadline_s),
         children,
+        profiles: Arc::new(profiles),
     });
     Ok(BoundNode {
         local_addr,

@@ -16,6 +16,7 @@ use vidmesh_core::{wire, Message, NodeId, PeerId, ZoneId, ZoneTable};
 
 use crate::features;
 use crate::headers as h;
+use crate::profile::Profile;
 use crate::upload::{temp_path, TempFile};
 
 pub const GOSSIP_CONTENT_TYPE: &str = "application/x-vidmesh-gossip";
@@ -115,6 +116,7 @@ impl Net {
     pub async fn offload(
         &self,
         job: &Job,
+        profile: &Profile,
         to: PeerId,
         input: &Path,
         work_dir: &Path,
@@ -125,7 +127,7 @@ impl Net {
         let started = tokio::time::Instant::now();
         match tokio::time::timeout(
             limit,
-            self.offload_inner(job, to, input, work_dir, budget, started),
+            self.offload_inner(job, profile, to, input, work_dir, budget, started),
         )
         .await
         {
@@ -140,6 +142,7 @@ impl Net {
     async fn offload_inner(
         &self,
         job: &Job,
+        profile: &Profile,
         to: PeerId,
         input: &Path,
         work_dir: &Path,
@@ -178,7 +181,9 @@ impl Net {
                     .saturating_sub(started.elapsed())
                     .as_millis()
                     .to_string(),
-            );
+            )
+            // The peer transcodes with the profile the client asked this node for.
+            .header(h::PROFILE, &profile.name);
         // What this node probed, so the peer skips its own ffprobe run.
         if job.probed {
             if let Some(f) = features::encode(&job.features) {
@@ -217,22 +222,13 @@ impl Net {
             .and_then(|v| v.parse().ok())
             .unwrap_or(job.hops);
         let cache_hit = hdr(h::CACHE_HIT).as_deref() == Some("1");
-        let output = TempFile::new(out_path(work_dir));
-        let mut out = tokio::fs::File::create(output.path())
-            .await
-            .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
-        let mut stream = resp.bytes_stream();
-        let mut bytes = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| unreachable(format!("{url}: answer cut: {e}")))?;
-            bytes += chunk.len() as u64;
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
-        }
-        out.flush()
-            .await
-            .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
+        let output = TempFile::new(out_path(work_dir, profile));
+        let bytes = if profile.is_hls() {
+            let url = format!("http://{}", to.addr);
+            self.fetch_ladder(resp, &url, output.path()).await?
+        } else {
+            save(resp, &url, output.path()).await?
+        };
         if bytes == 0 {
             return Err(unreachable(format!("{url}: empty answer")));
         }
@@ -250,10 +246,83 @@ impl Net {
             exec_zone,
         })
     }
+
+    /// Brings a ladder the peer made into the directory `dir`: its answer lists the files,
+    /// each is fetched from the peer's `/videos/{sha256}/hls/` (as a client would).
+    async fn fetch_ladder(
+        &self,
+        resp: reqwest::Response,
+        base: &str,
+        dir: &Path,
+    ) -> Result<u64, (OffloadError, String)> {
+        let io = |e: std::io::Error| (OffloadError::Failed(FailKind::Io), format!("ladder: {e}"));
+        let bad = |why: String| (OffloadError::Unreachable, format!("{base}: {why}"));
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| bad(format!("ladder answer cut: {e}")))?;
+        let body: LadderAnswer = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("unreadable ladder answer: {e}")))?;
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        let mut total = 0;
+        for name in &body.files {
+            // A peer's list is not trusted to name paths outside the directory.
+            if !crate::cache::is_ladder_file_name(name) {
+                return Err(bad(format!("the ladder names a bad file `{name}`")));
+            }
+            let url = format!("{base}/videos/{}/hls/{name}", body.content_sha256);
+            let r = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| bad(format!("{url}: {e}")))?;
+            if !r.status().is_success() {
+                return Err(bad(format!("{url}: {}", r.status())));
+            }
+            total += save(r, &url, &dir.join(name)).await?;
+        }
+        if !body.files.iter().any(|f| f == crate::cache::MASTER) {
+            return Err(bad("the ladder has no master playlist".into()));
+        }
+        Ok(total)
+    }
 }
 
-pub fn out_path(work_dir: &Path) -> PathBuf {
-    temp_path(work_dir, "out").with_extension("mp4")
+/// What a node answers to an upload in the `hls` profile (the fields a peer needs).
+#[derive(serde::Deserialize)]
+struct LadderAnswer {
+    content_sha256: String,
+    files: Vec<String>,
+}
+
+/// Streams an answer's body into `path`; returns its size.
+async fn save(
+    resp: reqwest::Response,
+    url: &str,
+    path: &Path,
+) -> Result<u64, (OffloadError, String)> {
+    let io = |e: std::io::Error| (OffloadError::Failed(FailKind::Io), format!("output: {e}"));
+    let mut out = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut stream = resp.bytes_stream();
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| (OffloadError::Unreachable, format!("{url}: answer cut: {e}")))?;
+        bytes += chunk.len() as u64;
+        out.write_all(&chunk).await.map_err(io)?;
+    }
+    out.flush().await.map_err(io)?;
+    Ok(bytes)
+}
+
+/// A fresh output path in `work_dir`: a file, or for the ladder a directory to create.
+pub fn out_path(work_dir: &Path, profile: &Profile) -> PathBuf {
+    if profile.is_hls() {
+        temp_path(work_dir, "ladder")
+    } else {
+        temp_path(work_dir, "out").with_extension("mp4")
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use vidmesh_core::job::ContentHash;
 
-/// A file that is deleted when the last owner drops it (temp inputs and outputs).
+/// A file (or a ladder's directory) that is deleted when the last owner drops it (temp inputs
+/// and outputs).
 #[derive(Debug)]
 pub struct TempFile {
     path: PathBuf,
@@ -27,7 +28,12 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
+        let removed = if self.path.is_dir() {
+            std::fs::remove_dir_all(&self.path)
+        } else {
+            std::fs::remove_file(&self.path)
+        };
+        if let Err(e) = removed {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(path = %self.path.display(), error = %e, "could not remove temp file");
             }

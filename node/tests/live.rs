@@ -359,7 +359,7 @@ async fn five_nodes_discover_every_peer_from_ring_seeds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upload_returns_a_640x360_h264_mp4_and_a_repeat_is_a_cache_hit() {
+async fn upload_returns_an_aspect_true_h264_mp4_and_a_repeat_is_a_cache_hit() {
     let _g = serial().await;
     let clip = &clips()[2];
     let c = Cluster::start("transcode", &REPORT[..1], |_| {});
@@ -376,6 +376,9 @@ async fn upload_returns_a_640x360_h264_mp4_and_a_repeat_is_a_cache_hit() {
     let first = r.bytes().await.unwrap();
     let out = root().join("transcode").join("out.mp4");
     std::fs::write(&out, &first).unwrap();
+    // 854×480 fitted into the default 640×360 box keeps its 16:9 (the aspect cases are in
+    // `every_shape_keeps_its_display_aspect_in_every_profile`).
+    assert_eq!((clip.width, clip.height), (854, 480));
     assert_eq!(ffprobe(&out), (640, 360, "h264".to_string()));
 
     let again = c.upload(0, &clip.path).await;
@@ -1013,4 +1016,623 @@ async fn a_peer_upload_uses_its_features_header_and_a_malformed_one_is_a_400() {
     assert_eq!(probe_counters(&c, 1).await, (3, 1));
     // node1 saw none of this.
     assert_eq!(probe_counters(&c, 0).await, (0, 0));
+}
+
+// ---- Output profiles, the HLS ladder, seekable downloads ----
+
+/// A test clip made with lavfi: `w`×`h` coded pixels, sample aspect `sar` ("16/11"), 25 fps,
+/// with a sine tone when `audio`. libx264 at its default pixel format for testsrc (4:4:4),
+/// which also takes odd sizes.
+fn shaped_clip(name: &str, w: u32, h: u32, sar: &str, audio: bool, secs: u32) -> PathBuf {
+    require_ffmpeg();
+    let dir = root().join("shapes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.mp4"));
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args([
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+    ])
+    .arg(format!("testsrc=size={w}x{h}:rate=25:duration={secs}"));
+    if audio {
+        cmd.args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=440:duration={secs}"));
+    }
+    cmd.args([
+        "-vf",
+        &format!("setsar={sar}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+    ]);
+    if audio {
+        cmd.args(["-c:a", "aac", "-shortest"]);
+    }
+    let out = cmd.arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+#[derive(Debug)]
+struct Probed {
+    width: u32,
+    height: u32,
+    /// Sample aspect ratio as ffprobe states it ("1:1").
+    sar: String,
+    pix_fmt: String,
+    audio: Option<String>,
+    duration_s: f64,
+}
+
+impl Probed {
+    /// Display aspect: width × sample aspect / height.
+    fn dar(&self) -> f64 {
+        let (n, d) = self.sar.split_once(':').unwrap_or(("1", "1"));
+        let (n, d): (f64, f64) = (n.parse().unwrap(), d.parse().unwrap());
+        let sar = if n > 0.0 && d > 0.0 { n / d } else { 1.0 };
+        self.width as f64 * sar / self.height as f64
+    }
+}
+
+/// The first video stream and the first audio stream of a file or URL.
+fn probe_media(what: &str) -> Probed {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height,sample_aspect_ratio,pix_fmt:format=duration",
+            "-of",
+            "json",
+            what,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = v["streams"].as_array().unwrap();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .unwrap_or_else(|| panic!("no video stream in {what}"));
+    Probed {
+        width: video["width"].as_u64().unwrap() as u32,
+        height: video["height"].as_u64().unwrap() as u32,
+        sar: video["sample_aspect_ratio"]
+            .as_str()
+            .unwrap_or("1:1")
+            .to_string(),
+        pix_fmt: video["pix_fmt"].as_str().unwrap_or("").to_string(),
+        audio: streams
+            .iter()
+            .find(|s| s["codec_type"] == "audio")
+            .map(|s| s["codec_name"].as_str().unwrap_or("").to_string()),
+        duration_s: v["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0.0),
+    }
+}
+
+impl Cluster {
+    async fn upload_as(&self, i: usize, clip: &Path, profile: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/upload?profile={profile}", self.url(i)))
+            .header("content-type", "video/mp4")
+            .body(std::fs::read(clip).unwrap())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Uploads `clip` in `profile`, checks the output keeps the input's display aspect (1 %) with
+/// even sides and square pixels inside the profile's box turned to the input's orientation,
+/// and that a repeat is a cache hit with the same bytes. Returns the output's probe and bytes.
+async fn check_profile(
+    c: &Cluster,
+    clip: &Path,
+    input: &Probed,
+    profile: &str,
+    (long, short): (u32, u32),
+) -> (Probed, bytes::Bytes) {
+    let r = c.upload_as(0, clip, profile).await;
+    assert_eq!(r.status(), 200, "{profile} {clip:?}: {:?}", r.text().await);
+    assert_eq!(header(&r, h::PROFILE), profile);
+    assert_eq!(header(&r, h::CACHE_HIT), "0");
+    let body = r.bytes().await.unwrap();
+    let name = format!(
+        "{}-{profile}.mp4",
+        clip.file_stem().unwrap().to_string_lossy()
+    );
+    let out = root().join("shapes").join(name);
+    std::fs::write(&out, &body).unwrap();
+    let p = probe_media(out.to_str().unwrap());
+    let what = format!("{profile} of {clip:?} ({input:?}) gave {p:?}");
+    assert!(
+        (p.dar() / input.dar() - 1.0).abs() < 0.01,
+        "display aspect changed: {what}"
+    );
+    assert!(
+        p.width.is_multiple_of(2) && p.height.is_multiple_of(2),
+        "odd sides: {what}"
+    );
+    assert_eq!(p.sar, "1:1", "{what}");
+    assert_eq!(p.pix_fmt, "yuv420p", "{what}");
+    let (big, small) = (p.width.max(p.height), p.width.min(p.height));
+    assert!(big <= long && small <= short, "outside the box: {what}");
+    // Fills the box on one side unless the input is smaller (never upscaled past it, but for
+    // rounding to even).
+    let input_w = input.dar() * input.height as f64;
+    let fits = (big == long || small == short)
+        || (p.width as f64 <= input_w + 2.0 && p.height <= input.height + 1);
+    assert!(
+        fits,
+        "neither fills the box nor keeps the input size: {what}"
+    );
+
+    let again = c.upload_as(0, clip, profile).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(header(&again, h::CACHE_HIT), "1", "repeat of {profile}");
+    assert_eq!(header(&again, h::PROFILE), profile);
+    assert_eq!(again.bytes().await.unwrap(), body, "repeat of {profile}");
+    (p, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shape_keeps_its_display_aspect_in_every_profile() {
+    let _g = serial().await;
+    let shapes = [
+        ("landscape", 1280, 720, "1", true),
+        ("portrait", 720, 1280, "1", false),
+        ("square", 480, 480, "1", true),
+        ("odd", 853, 479, "1", false),
+        // PAL 4:3 pixels shown at 16:9.
+        ("anamorphic", 720, 576, "16/11", true),
+    ];
+    let c = Cluster::start("profiles", &REPORT[..1], |_| {});
+    c.wait_healthy(0).await;
+    for (name, w, h, sar, audio) in shapes {
+        let clip = shaped_clip(name, w, h, sar, audio, 1);
+        let input = probe_media(clip.to_str().unwrap());
+        assert_eq!(input.audio.is_some(), audio);
+        let (p, bytes) = check_profile(&c, &clip, &input, "360p", (640, 360)).await;
+        // The default profile (no name given) is 360p: the same cache entry.
+        let plain = c.upload(0, &clip).await;
+        assert_eq!(plain.status(), 200);
+        assert_eq!(header(&plain, h::PROFILE), "360p");
+        assert_eq!(header(&plain, h::CACHE_HIT), "1");
+        assert_eq!(
+            plain.bytes().await.unwrap(),
+            bytes,
+            "{name}: default and 360p differ"
+        );
+        assert_eq!(p.audio.is_some(), audio, "{name}: audio kept iff present");
+        let (p, _) = check_profile(&c, &clip, &input, "720p", (1280, 720)).await;
+        assert_eq!(p.audio.as_deref(), audio.then_some("aac"), "{name}");
+        let (p, _) = check_profile(&c, &clip, &input, "no-audio", (640, 360)).await;
+        assert_eq!(p.audio, None, "{name}: no-audio has audio");
+    }
+    // 1080p and copy-audio on the clips where they differ from the others.
+    let clip = shaped_clip("hd", 1920, 1080, "1", true, 1);
+    let input = probe_media(clip.to_str().unwrap());
+    let (p, _) = check_profile(&c, &clip, &input, "1080p", (1920, 1080)).await;
+    assert_eq!((p.width, p.height), (1920, 1080));
+    let (p, _) = check_profile(&c, &clip, &input, "copy-audio", (640, 360)).await;
+    assert_eq!(
+        (p.width, p.height, p.audio.as_deref()),
+        (640, 360, Some("aac"))
+    );
+    let (p, _) = check_profile(&c, &clip, &input, "720p", (1280, 720)).await;
+    assert_eq!((p.width, p.height), (1280, 720));
+    let anamorphic = root().join("shapes").join("anamorphic.mp4");
+    let input = probe_media(anamorphic.to_str().unwrap());
+    let (p, _) = check_profile(&c, &anamorphic, &input, "1080p", (1920, 1080)).await;
+    // Square pixels at the display size: 720 × 16/11 = 1047.3 wide, never upscaled further.
+    assert_eq!((p.width, p.height), (1048, 576));
+
+    // A phone's portrait clip: stored 1280x720 with a 90° rotation tag. The output is upright
+    // (ffmpeg applies the tag) and fits the portrait box.
+    let rotated = root().join("shapes").join("rotated.mp4");
+    let tag = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(root().join("shapes").join("landscape.mp4"))
+        .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+        .arg(&rotated)
+        .output()
+        .unwrap();
+    assert!(
+        tag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tag.stderr)
+    );
+    let r = c.upload(0, &rotated).await;
+    assert_eq!(r.status(), 200);
+    let out = root().join("shapes").join("rotated-out.mp4");
+    std::fs::write(&out, r.bytes().await.unwrap()).unwrap();
+    let p = probe_media(out.to_str().unwrap());
+    assert_eq!((p.width, p.height, p.sar.as_str()), (360, 640, "1:1"));
+
+    // An unknown profile is a 400 naming the known ones, as a query or a header.
+    let clip = root().join("shapes").join("square.mp4");
+    let r = c.upload_as(0, &clip, "4k").await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains("4k") && msg.contains("360p, 720p, 1080p, copy-audio, no-audio, hls"),
+        "{msg}"
+    );
+    let r = c
+        .http
+        .post(format!("{}/upload", c.url(0)))
+        .header("content-type", "video/mp4")
+        .header(h::PROFILE, "8k")
+        .body(std::fs::read(&clip).unwrap())
+        .send()
+        .await
+        .unwrap();
+    expect_status(r, 400, "unknown profile `8k`").await;
+    // The header names a profile as well as the query does.
+    let r = c
+        .http
+        .post(format!("{}/upload", c.url(0)))
+        .header("content-type", "video/mp4")
+        .header(h::PROFILE, "720p")
+        .body(std::fs::read(&clip).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, h::PROFILE), "720p");
+    assert_eq!(header(&r, h::CACHE_HIT), "1");
+    let s = c.status(0).await.unwrap();
+    assert_eq!(s.counters.core.transcodes_ok, 5 * 3 + 3 + 1 + 1);
+    assert!(files_in(&c.work_dir(0)).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_are_seekable_and_revalidate_by_etag() {
+    let _g = serial().await;
+    let clip = shaped_clip("seek", 640, 360, "1", true, 2);
+    let c = Cluster::start("seek", &REPORT[..1], |_| {});
+    c.wait_healthy(0).await;
+    let r = c.upload_as(0, &clip, "720p").await;
+    assert_eq!(r.status(), 200);
+    let sha = header(&r, h::CONTENT_HASH);
+    let etag = header(&r, "etag");
+    let whole = r.bytes().await.unwrap();
+    assert!(whole.len() > 1000);
+    assert!(
+        etag.starts_with(&format!("\"{sha}-720p-")) && etag.ends_with('"'),
+        "{etag}"
+    );
+    let url = format!("{}/videos/{sha}?profile=720p", c.url(0));
+    let get = |range: Option<&str>, inm: Option<&str>| {
+        let mut req = c.http.get(&url);
+        if let Some(v) = range {
+            req = req.header("range", v);
+        }
+        if let Some(v) = inm {
+            req = req.header("if-none-match", v);
+        }
+        req.send()
+    };
+    let full = get(None, None).await.unwrap();
+    assert_eq!(full.status(), 200);
+    assert_eq!(header(&full, "accept-ranges"), "bytes");
+    assert_eq!(header(&full, "etag"), etag);
+    assert_eq!(header(&full, h::PROFILE), "720p");
+    assert_eq!(full.bytes().await.unwrap(), whole);
+
+    let n = whole.len();
+    for (ask, from, to) in [
+        ("bytes=100-199".to_string(), 100, 199),
+        (format!("bytes={}-", n - 10), n - 10, n - 1),
+        ("bytes=-50".to_string(), n - 50, n - 1),
+        (format!("bytes=0-{}", n + 500), 0, n - 1),
+    ] {
+        let r = get(Some(&ask), None).await.unwrap();
+        assert_eq!(r.status(), 206, "{ask}");
+        assert_eq!(
+            header(&r, "content-range"),
+            format!("bytes {from}-{to}/{n}"),
+            "{ask}"
+        );
+        assert_eq!(r.bytes().await.unwrap(), whole[from..=to], "{ask}");
+    }
+    let r = get(Some(&format!("bytes={n}-")), None).await.unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(header(&r, "content-range"), format!("bytes */{n}"));
+
+    let r = get(None, Some(&etag)).await.unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(header(&r, "etag"), etag);
+    assert!(r.bytes().await.unwrap().is_empty());
+    // Another profile's tag is another representation.
+    let other = etag.replace("-720p-", "-360p-");
+    assert_eq!(get(None, Some(&other)).await.unwrap().status(), 200);
+    // The 360p transcode of this input was never asked for.
+    let r = c
+        .http
+        .get(format!("{}/videos/{sha}?profile=360p", c.url(0)))
+        .send()
+        .await
+        .unwrap();
+    expect_status(r, 404, "no transcode").await;
+}
+
+/// The `#EXT-X-STREAM-INF` entries of a master playlist: (resolution, playlist file).
+fn variants(master: &str) -> Vec<((u32, u32), String)> {
+    let lines: Vec<&str> = master.lines().map(str::trim).collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(attrs) = l.strip_prefix("#EXT-X-STREAM-INF:") {
+            let res = attrs
+                .split(',')
+                .find_map(|a| a.strip_prefix("RESOLUTION="))
+                .expect("a RESOLUTION per variant");
+            let (w, h) = res.split_once('x').unwrap();
+            let file = lines[i + 1..]
+                .iter()
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .unwrap();
+            out.push(((w.parse().unwrap(), h.parse().unwrap()), file.to_string()));
+        }
+    }
+    out
+}
+
+/// Uploads `clip` in the `hls` profile to node `i`; checks the ladder over HTTP from node `i`:
+/// the stated resolutions, each rendition's real size and complete segments, content types,
+/// and an ffmpeg that reads the master playlist end to end. Returns the upload's answer
+/// headers' executing node and the ladder's total bytes.
+async fn check_ladder(c: &Cluster, i: usize, clip: &Path, expect: &[(u32, u32)]) -> (String, u64) {
+    let r = c.upload_as(i, clip, "hls").await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    assert_eq!(header(&r, h::PROFILE), "hls");
+    let exec = header(&r, h::EXEC_NODE);
+    let sha = header(&r, h::CONTENT_HASH);
+    let location = header(&r, "location");
+    let answer: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(location, format!("/videos/{sha}/hls/master.m3u8"));
+    assert_eq!(answer["master"], location.as_str());
+    let base = format!("{}/videos/{sha}/hls", c.url(i));
+    let fetch = |file: String| {
+        let url = format!("{base}/{file}");
+        async move {
+            let r = c.http.get(&url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            let ct = header(&r, "content-type");
+            (ct, r.bytes().await.unwrap())
+        }
+    };
+    let (ct, master) = fetch("master.m3u8".into()).await;
+    assert_eq!(ct, "application/vnd.apple.mpegurl");
+    let master = String::from_utf8(master.to_vec()).unwrap();
+    let vs = variants(&master);
+    assert_eq!(
+        vs.iter().map(|v| v.0).collect::<Vec<_>>(),
+        expect,
+        "{master}"
+    );
+    let input = probe_media(clip.to_str().unwrap());
+    let mut total = master.len() as u64;
+    for ((w, hgt), file) in &vs {
+        let (ct, pl) = fetch(file.clone()).await;
+        assert_eq!(ct, "application/vnd.apple.mpegurl");
+        total += pl.len() as u64;
+        let pl = String::from_utf8(pl.to_vec()).unwrap();
+        assert!(
+            pl.contains("#EXT-X-ENDLIST"),
+            "{file} is not complete: {pl}"
+        );
+        // Every segment is there, and together they last as long as the input.
+        let mut secs = 0.0;
+        for l in pl.lines() {
+            if let Some(d) = l.strip_prefix("#EXTINF:") {
+                secs += d.trim_end_matches(',').parse::<f64>().unwrap();
+            } else if !l.starts_with('#') && !l.trim().is_empty() {
+                let (ct, seg) = fetch(l.trim().to_string()).await;
+                assert_eq!(ct, "video/mp2t", "{l}");
+                assert!(!seg.is_empty() && seg[0] == 0x47, "{l} is not MPEG-TS");
+                total += seg.len() as u64;
+            }
+        }
+        assert!(
+            (secs - input.duration_s).abs() < 0.15,
+            "{file}: {secs} s of segments for a {} s input",
+            input.duration_s
+        );
+        // The rendition is the size the master playlist states, square pixels, same aspect.
+        let p = probe_media(&format!("{base}/{file}"));
+        assert_eq!((p.width, p.height), (*w, *hgt), "{file}");
+        assert_eq!(p.sar, "1:1", "{file}");
+        assert!((p.dar() / input.dar() - 1.0).abs() < 0.01, "{file}: {p:?}");
+        assert_eq!(p.audio.is_some(), input.audio.is_some(), "{file}");
+    }
+    // A player reads the whole ladder from the node.
+    let play = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            &format!("{base}/master.m3u8"),
+        ])
+        .args(["-map", "0", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        play.status.success(),
+        "ffmpeg could not play the ladder: {}",
+        String::from_utf8_lossy(&play.stderr)
+    );
+    (exec, total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hls_ladder_plays_over_http_and_is_one_cache_entry() {
+    let _g = serial().await;
+    let hd = shaped_clip("ladder_hd", 1920, 1080, "1", true, 3);
+    let portrait = shaped_clip("ladder_portrait", 480, 854, "1", false, 2);
+    let c = Cluster::start("ladder", &REPORT[..1], |_| {});
+    c.wait_healthy(0).await;
+    let (_, hd_bytes) = check_ladder(&c, 0, &hd, &[(640, 360), (1280, 720), (1920, 1080)]).await;
+    // Never upscaled: the 720p rung of a 480×854 input is the input's size; no 1080p rung.
+    let (_, p_bytes) = check_ladder(&c, 0, &portrait, &[(360, 640), (480, 854)]).await;
+    // The cache counts every file of both ladders (and nothing else is cached).
+    let s = c.status(0).await.unwrap();
+    assert_eq!(s.cache_entries, 2);
+    assert_eq!(s.cache_bytes, hd_bytes + p_bytes);
+    // A repeat is a cache hit pointing at the same ladder.
+    let r = c.upload_as(0, &hd, "hls").await;
+    assert_eq!(header(&r, h::CACHE_HIT), "1");
+    let sha = header(&r, h::CONTENT_HASH);
+    assert!(header(&r, "location").starts_with(&format!("/videos/{sha}/hls/")));
+    // GET /videos/{sha}?profile=hls sends the client to the master playlist.
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/videos/{sha}?profile=hls", c.url(0)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(
+        header(&r, "location"),
+        format!("/videos/{sha}/hls/master.m3u8")
+    );
+    // Nothing outside the ladder's directory is served, however the name is spelled.
+    for bad in [
+        "..%2F..%2Fcache",
+        "%2E%2E",
+        "..%2Fwork",
+        ".hidden.ts",
+        "x.mp4",
+        "%2Fetc%2Fpasswd",
+    ] {
+        let r = c
+            .http
+            .get(format!("{}/videos/{sha}/hls/{bad}", c.url(0)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+    // A segment is seekable like a download.
+    let r = c
+        .http
+        .get(format!("{}/videos/{sha}/hls/360p_000.ts", c.url(0)))
+        .header("range", "bytes=0-187")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().len(), 188);
+    assert!(files_in(&c.work_dir(0)).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offload_carries_the_profile_to_the_peer() {
+    let _g = serial().await;
+    let mp4 = shaped_clip("offload_mp4", 1920, 1080, "1", true, 1);
+    let ladder = shaped_clip("offload_ladder", 1280, 720, "1", true, 2);
+    // Round robin from node1: its own turn first, then node4's.
+    let c = Cluster::start(
+        "offload_profile",
+        &[("node1", "FRA"), ("node4", "FRA")],
+        |l| {
+            l.strategy = StrategyConfig::RoundRobin;
+        },
+    );
+    c.wait_full_view(Duration::from_secs(20)).await;
+    let local = c.upload_as(0, &mp4, "720p").await;
+    assert_eq!(header(&local, h::OFFLOADED), "0");
+    let local = local.bytes().await.unwrap();
+    // Same input, another profile: a miss, offloaded, and node4 makes 1080p, not its default.
+    let remote = c.upload_as(0, &mp4, "1080p").await;
+    assert_eq!(remote.status(), 200);
+    assert_eq!(header(&remote, h::OFFLOADED), "1");
+    assert_eq!(header(&remote, h::EXEC_NODE), "node4");
+    assert_eq!(header(&remote, h::PROFILE), "1080p");
+    let out = root().join("offload_profile").join("remote.mp4");
+    std::fs::write(&out, remote.bytes().await.unwrap()).unwrap();
+    assert_eq!(probe_media(out.to_str().unwrap()).height, 1080);
+    std::fs::write(&out, &local).unwrap();
+    assert_eq!(probe_media(out.to_str().unwrap()).height, 720);
+    // A ladder made by node4 is brought back whole and served by node1.
+    let _ = c.upload_as(0, &mp4, "no-audio").await; // node1's turn
+    let (exec, bytes) = check_ladder(&c, 0, &ladder, &[(640, 360), (1280, 720)]).await;
+    assert_eq!(exec, "node4");
+    assert!(bytes > 0);
+    let r = c.upload_as(0, &ladder, "hls").await;
+    assert_eq!(header(&r, h::CACHE_HIT), "1");
+    assert_eq!(header(&r, h::OFFLOADED), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_default_profile_and_a_custom_template_apply_when_a_request_names_none() {
+    let _g = serial().await;
+    let clip = shaped_clip("defaults", 1280, 720, "1", false, 1);
+    // node1: --profile 720p. node4: a custom template (a 320x180 box), and no cache, so a
+    // ladder cannot be kept.
+    let c = Cluster::start("defaults", &[("node1", "FRA"), ("node4", "FRA")], |l| {
+        if l.id == 1 {
+            l.profile = Some("720p".into());
+        } else {
+            l.ffmpeg_args = Some(
+                "-nostdin -v error -y -i {in} -vf scale=320:180 -c:v libx264 -preset ultrafast -f mp4 {out}"
+                    .into(),
+            );
+            l.cache_mb = 0.0;
+        }
+        l.seeds.clear();
+    });
+    c.wait_healthy(0).await;
+    c.wait_healthy(1).await;
+    let size = |r: reqwest::Response, name: &str| {
+        let out = root().join("defaults").join(name);
+        async move {
+            assert_eq!(r.status(), 200);
+            std::fs::write(&out, r.bytes().await.unwrap()).unwrap();
+            let p = probe_media(out.to_str().unwrap());
+            (p.width, p.height)
+        }
+    };
+    let r = c.upload(0, &clip).await;
+    assert_eq!(header(&r, h::PROFILE), "720p");
+    assert_eq!(size(r, "node1.mp4").await, (1280, 720));
+    let r = c.upload(1, &clip).await;
+    assert_eq!(header(&r, h::PROFILE), "custom");
+    assert_eq!(size(r, "node4.mp4").await, (320, 180));
+    // Named profiles still mean what they say on a node with a template.
+    let r = c.upload_as(1, &clip, "360p").await;
+    assert_eq!(header(&r, h::PROFILE), "360p");
+    assert_eq!(size(r, "node4-360p.mp4").await, (640, 360));
+    // `custom` exists only where a template was given.
+    let r = c.upload_as(0, &clip, "custom").await;
+    expect_status(r, 400, "unknown profile `custom`").await;
+    // A ladder is served from the cache only: without one, a clear error, nothing left over.
+    let r = c.upload_as(1, &clip, "hls").await;
+    expect_status(r, 507, "cache did not keep it").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cache = c.nodes[1].launch.data_dir.join("cache");
+    assert!(files_in(&cache).is_empty(), "{:?}", files_in(&cache));
+    assert!(files_in(&c.work_dir(1)).is_empty());
 }

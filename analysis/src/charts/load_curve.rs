@@ -53,11 +53,7 @@ pub fn render_load_curve(
         .iter()
         .map(|p| p.goodput_per_s)
         .fold(capacity_per_s, f64::max);
-    let p95_max = points
-        .iter()
-        .filter_map(|p| p.p95_ms)
-        .fold(1.0, f64::max)
-        / 1000.0;
+    let p95_max = points.iter().filter_map(|p| p.p95_ms).fold(1.0, f64::max) / 1000.0;
     let legend = strategies
         .iter()
         .enumerate()

@@ -20,8 +20,8 @@ pub(crate) use frame::{
     headroom, Bar, BarFigure, BarPanel, Figure, HLine, LegendEntry, LegendMark, Marker, Series,
     SeriesStyle, XyFigure, XyPanel,
 };
-pub(crate) use scenario::{client_series, event_markers};
 pub use load_curve::{render_load_curve, LoadPoint};
+pub(crate) use scenario::{client_series, event_markers};
 pub use scenario::{render_all, render_scenario};
 
 static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
