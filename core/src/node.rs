@@ -748,8 +748,23 @@ impl Node {
     /// How long `job` would take here from now (waiting and running), with the model's safety
     /// margin for jobs that run slower than predicted.
     fn local_eta_ms(&self, now: Millis, job: &Job) -> u64 {
-        let raw = self.local_wait_ms(now) + self.cost.service_ms(&job.features);
-        (raw as f64 * self.cost.safety()).ceil() as u64
+        let service = self.cost.service_ms(&job.features) as f64 * self.overdue(now);
+        let raw = self.local_wait_ms(now) as f64 + service;
+        (raw * self.cost.safety()).ceil() as u64
+    }
+
+    /// How far the slowest running transcode has overrun its prediction (1 when none has): a
+    /// machine slowing down (a neighbour taking the CPU) shows here before any job finishes,
+    /// so the model's speed is not trusted beyond what running jobs already prove.
+    fn overdue(&self, now: Millis) -> f64 {
+        let mut worst: f64 = 1.0;
+        for id in &self.running_ids {
+            if let Some(t) = self.jobs.get(id) {
+                let ran = now.saturating_sub(t.started_at) as f64;
+                worst = worst.max(ran / t.predicted_ms.max(1) as f64);
+            }
+        }
+        worst
     }
 
     /// How long a job arriving now would wait for a worker here, by the cost model.
@@ -758,13 +773,15 @@ impl Node {
         if (self.running as u64) < workers && self.queue.is_empty() {
             return 0;
         }
-        let mut left: u64 = self.queued_ms;
+        let overdue = self.overdue(now);
+        let mut left = self.queued_ms as f64 * overdue;
         for id in &self.running_ids {
             if let Some(t) = self.jobs.get(id) {
-                left += (t.started_at + t.predicted_ms).saturating_sub(now);
+                let total = t.predicted_ms as f64 * overdue;
+                left += (t.started_at as f64 + total - now as f64).max(0.0);
             }
         }
-        left / workers
+        (left / workers as f64).ceil() as u64
     }
 
     fn offload_to(&mut self, i: usize, job: Job) {
