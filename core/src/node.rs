@@ -683,11 +683,13 @@ impl Node {
             return;
         }
         let local_eta = now + self.local_eta_ms(now, &job);
-        let chosen_eta = match choice {
-            Choice::Local => Some(local_eta),
-            Choice::Peer(i) => self.peer_eta(now, i, &job),
+        // A peer that has not reported yet is the strategy's call: the peer's own admission
+        // refuses the job if it cannot make the deadline, and the job falls back here.
+        let chosen_ok = match choice {
+            Choice::Local => local_eta <= job.deadline,
+            Choice::Peer(i) => self.peer_eta(now, i, &job).is_none_or(|e| e <= job.deadline),
         };
-        let pick = if chosen_eta.is_some_and(|e| e <= job.deadline) {
+        let pick = if chosen_ok {
             Some(choice)
         } else {
             let mut best = (local_eta, Choice::Local);
