@@ -687,7 +687,9 @@ impl Node {
         // refuses the job if it cannot make the deadline, and the job falls back here.
         let chosen_ok = match choice {
             Choice::Local => local_eta <= job.deadline,
-            Choice::Peer(i) => self.peer_eta(now, i, &job).is_none_or(|e| e <= job.deadline),
+            Choice::Peer(i) => self
+                .peer_eta(now, i, &job)
+                .is_none_or(|e| e <= job.deadline),
         };
         let pick = if chosen_ok {
             Some(choice)

@@ -32,6 +32,12 @@ pub struct CatalogSpec {
     pub max_seconds: u32,
     /// Largest frame height (lines) to use.
     pub max_height: u32,
+    pub min_seconds: u32,
+    pub min_height: u32,
+    /// Temporal noise strength (0: none).
+    pub grain: u32,
+    /// Distinct copies of each clip (remuxed with other metadata).
+    pub variants: u32,
     pub ffmpeg: String,
 }
 
@@ -42,6 +48,10 @@ impl Default for CatalogSpec {
             seed: 1,
             max_seconds: 4,
             max_height: 1080,
+            min_seconds: 1,
+            min_height: 240,
+            grain: 0,
+            variants: 1,
             ffmpeg: "ffmpeg".into(),
         }
     }
@@ -66,18 +76,26 @@ pub fn generate(dir: &Path, spec: &CatalogSpec) -> anyhow::Result<Vec<Clip>> {
     let sizes: Vec<(u32, u32)> = SIZES
         .iter()
         .copied()
-        .filter(|(_, h)| *h <= spec.max_height)
+        .filter(|(_, h)| *h <= spec.max_height && *h >= spec.min_height)
         .collect();
     anyhow::ensure!(
         !sizes.is_empty(),
-        "max_height {} is below 240",
+        "no frame height between {} and {} (240, 360, 480, 720 and 1080 are made)",
+        spec.min_height,
         spec.max_height
     );
+    anyhow::ensure!(
+        spec.min_seconds <= spec.max_seconds.max(1),
+        "min_seconds {} is above max_seconds {}",
+        spec.min_seconds,
+        spec.max_seconds
+    );
+    anyhow::ensure!(spec.grain <= 100, "grain must be 0–100, got {}", spec.grain);
     let mut clips = Vec::new();
     for i in 0..spec.count {
         // Cycle through resolutions so every catalog has the whole spread; draw the rest.
         let (w, h) = sizes[i % sizes.len()];
-        let secs = rng.random_range(1..=spec.max_seconds.max(1));
+        let secs = rng.random_range(spec.min_seconds.max(1)..=spec.max_seconds.max(1));
         let fps = [24u32, 25, 30][rng.random_range(0..3usize)];
         // Lower CRF = more bytes per frame: spreads sizes at one resolution.
         let crf = rng.random_range(16..=30u32);
@@ -97,6 +115,14 @@ pub fn generate(dir: &Path, spec: &CatalogSpec) -> anyhow::Result<Vec<Clip>> {
             ])
             .arg(format!("{source}=size={w}x{h}:rate={fps}"))
             .args(["-t", &secs.to_string()])
+            .args(if spec.grain > 0 {
+                vec![
+                    "-vf".to_string(),
+                    format!("noise=alls={}:allf=t+u", spec.grain),
+                ]
+            } else {
+                Vec::new()
+            })
             .args([
                 "-c:v",
                 "libx264",
@@ -105,7 +131,13 @@ pub fn generate(dir: &Path, spec: &CatalogSpec) -> anyhow::Result<Vec<Clip>> {
                 "-pix_fmt",
                 "yuv420p",
             ])
-            .args(["-crf", &crf.to_string()])
+            // Grainy clips are sized like a phone's (1.5–4 Mbit/s); clean ones by quality.
+            .args(if spec.grain > 0 {
+                let kbps = rng.random_range(1_500..=4_000u32);
+                vec!["-b:v".to_string(), format!("{kbps}k")]
+            } else {
+                vec!["-crf".to_string(), crf.to_string()]
+            })
             // Distinct metadata makes every clip distinct content for the cache.
             .args([
                 "-metadata",
@@ -119,6 +151,31 @@ pub fn generate(dir: &Path, spec: &CatalogSpec) -> anyhow::Result<Vec<Clip>> {
             "ffmpeg failed generating {name}: {status}"
         );
         let frames = secs * fps;
+        for v in 1..spec.variants.max(1) {
+            let vname = format!("clip{:03}v{v:03}_{w}x{h}_{secs}s.mp4", i + 1);
+            let vpath = dir.join(&vname);
+            let status = std::process::Command::new(&spec.ffmpeg)
+                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
+                .arg(&path)
+                .args(["-c", "copy", "-map_metadata", "-1", "-metadata"])
+                .arg(format!(
+                    "title=vidmesh catalog {} clip {} variant {v}",
+                    spec.seed,
+                    i + 1
+                ))
+                .arg(&vpath)
+                .stdin(std::process::Stdio::null())
+                .status()?;
+            anyhow::ensure!(status.success(), "ffmpeg failed remuxing {vname}: {status}");
+            clips.push(Clip {
+                size_bytes: std::fs::metadata(&vpath)?.len(),
+                path: vpath,
+                width: w,
+                height: h,
+                frames,
+                duration_ms: secs * 1000,
+            });
+        }
         clips.push(Clip {
             size_bytes: std::fs::metadata(&path)?.len(),
             path,

@@ -39,6 +39,20 @@ enum Cmd {
         /// Largest frame height (240, 360, 480, 720 or 1080).
         #[arg(long, default_value_t = 1080)]
         max_height: u32,
+        /// Shortest clip in seconds.
+        #[arg(long, default_value_t = 1)]
+        min_seconds: u32,
+        /// Smallest frame height.
+        #[arg(long, default_value_t = 240)]
+        min_height: u32,
+        /// Film grain (ffmpeg's temporal noise strength, 0–100): camera-like clips that cost
+        /// what real footage costs to transcode, instead of clean synthetic pictures.
+        #[arg(long, default_value_t = 0)]
+        grain: u32,
+        /// Copies of each clip that differ only in their metadata (a remux, no re-encode): as
+        /// many distinct uploads, cold for the cache, at the cost of one encode.
+        #[arg(long, default_value_t = 1)]
+        variants: u32,
         #[arg(long, default_value = "ffmpeg")]
         ffmpeg: String,
     },
@@ -142,6 +156,10 @@ where
                 seed,
                 max_seconds,
                 max_height,
+                min_seconds,
+                min_height,
+                grain,
+                variants,
                 ffmpeg,
             } => {
                 let spec = CatalogSpec {
@@ -149,6 +167,10 @@ where
                     seed,
                     max_seconds,
                     max_height,
+                    min_seconds,
+                    min_height,
+                    grain,
+                    variants,
                     ffmpeg,
                 };
                 let clips =

@@ -81,6 +81,9 @@ pub struct ClientConfig {
     pub seed: u64,
     /// Times in the records count from here (default: when the client starts).
     pub epoch: Option<Instant>,
+    /// Request `n` uploads clip `n` (in catalog order, wrapping when the catalog runs out),
+    /// so every upload is new content; otherwise clips are drawn at random.
+    pub unique: bool,
 }
 
 impl ClientConfig {
@@ -102,6 +105,7 @@ impl ClientConfig {
             health_check: Duration::from_secs(1),
             seed: 1,
             epoch: None,
+            unique: false,
         }
     }
 }
@@ -378,7 +382,11 @@ async fn request(
     mut rng: ChaCha8Rng,
 ) -> RequestRecord {
     let cfg = &shared.cfg;
-    let clip = &cfg.clips[rng.random_range(0..cfg.clips.len())];
+    let clip = if cfg.unique {
+        &cfg.clips[(id % cfg.clips.len() as u64) as usize]
+    } else {
+        &cfg.clips[rng.random_range(0..cfg.clips.len())]
+    };
     let submit = Instant::now();
     crate::client_metrics::global().started();
     let mut rec = RequestRecord {
@@ -511,6 +519,11 @@ async fn attempt_inner(
         .post(format!("{}/upload", t.url))
         .header(reqwest::header::CONTENT_TYPE, "video/mp4")
         .header(reqwest::header::CONTENT_LENGTH, len)
+        // The node admits only what it can finish before this client gives up.
+        .header(
+            crate::headers::DEADLINE_MS,
+            shared.cfg.attempt_timeout.as_millis().to_string(),
+        )
         .body(body)
         .send()
         .await
@@ -597,10 +610,15 @@ pub struct ClientArgs {
     /// Serve the client's live counters on GET /metrics at this address (for the dashboard).
     #[arg(long, env = "CLIENT_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Every request uploads the next clip of the catalog (new content, cold caches) instead of
+    /// a random one; warns when the catalog is shorter than the run.
+    #[arg(long)]
+    pub unique: bool,
 }
 
 pub async fn main(a: ClientArgs) -> anyhow::Result<()> {
     let clips = crate::catalog::load(&a.catalog)?;
+    let cfg_clips = clips.len();
     if let Some(addr) = &a.metrics_listen {
         crate::client_metrics::serve(addr).await?;
     }
@@ -622,7 +640,15 @@ pub async fn main(a: ClientArgs) -> anyhow::Result<()> {
     cfg.attempt_timeout = Duration::from_millis(a.attempt_timeout_ms.max(1));
     cfg.max_attempts = a.max_attempts;
     cfg.seed = a.seed;
+    cfg.unique = a.unique;
     let records = run_client(cfg).await;
+    if a.unique && records.len() > cfg_clips {
+        tracing::warn!(
+            requests = records.len(),
+            clips = cfg_clips,
+            "the catalog ran out: some uploads repeated a clip"
+        );
+    }
     write_requests_csv(&a.out, &[(&a.strategy, &records)])?;
     let ok = records
         .iter()

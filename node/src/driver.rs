@@ -685,6 +685,9 @@ impl Driver {
             cache_bytes: self.node.cache().used_bytes(),
             alive_peers: self.node.alive_members(),
             peers: peers.into_values().collect(),
+            cpus: self.node.config().cores,
+            backlog_ms: self.node.backlog_ms(now),
+            cost: self.node.cost_stats(),
             counters: CounterStatus {
                 core: *c,
                 bad_requests: self.info.http.bad_requests.load(Ordering::Relaxed),

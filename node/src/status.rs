@@ -70,6 +70,16 @@ pub struct Status {
     /// Every peer ever seen, sorted by id.
     pub peers: Vec<PeerStatus>,
     pub counters: CounterStatus,
+    /// The CPU allotment, in cores.
+    #[serde(default)]
+    pub cpus: f64,
+    /// How long a job arriving now would wait for a worker, by the cost model (ms).
+    #[serde(default)]
+    pub backlog_ms: u64,
+    /// The transcode cost model: learned speed and the prediction error (MAPE) over the last
+    /// finished transcodes.
+    #[serde(default)]
+    pub cost: vidmesh_core::CostStats,
 }
 
 impl Status {
@@ -87,6 +97,24 @@ impl Status {
             "Jobs waiting for a worker.",
             "gauge",
             self.queue_len.to_string(),
+        );
+        gauge(
+            "backlog_ms",
+            "Predicted wait for a worker of a job arriving now, in ms.",
+            "gauge",
+            self.backlog_ms.to_string(),
+        );
+        gauge(
+            "cost_speed",
+            "Learned transcode time ÷ the cost curve's (1 = as the curve says).",
+            "gauge",
+            format!("{:.4}", self.cost.speed),
+        );
+        gauge(
+            "cost_mape_pct",
+            "Mean absolute % error of the last (up to 50) service-time predictions.",
+            "gauge",
+            format!("{:.2}", self.cost.mape_pct),
         );
         gauge(
             "in_flight",

@@ -53,7 +53,7 @@ fn clips() -> &'static [Clip] {
             seed: 7,
             max_seconds: 2,
             max_height: 480,
-            ffmpeg: "ffmpeg".into(),
+            ..CatalogSpec::default()
         };
         catalog::generate(&root().join("catalog"), &spec).expect("generating test clips")
     })

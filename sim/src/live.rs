@@ -103,6 +103,7 @@ pub fn prepare_catalog(s: &Scenario, opts: &LiveOptions) -> Result<(PathBuf, Vec
         max_seconds: s.live.clip_max_seconds,
         max_height: s.live.clip_max_height,
         ffmpeg: opts.ffmpeg.clone(),
+        ..CatalogSpec::default()
     };
     println!(
         "generating {} clips (≤ {} s, ≤ {}p) into {}",
@@ -653,6 +654,7 @@ impl<'a> LiveRun<'a> {
             health_check: Duration::from_millis(w.health_check_ms),
             seed: s.seed,
             epoch: Some(epoch),
+            unique: false,
         })
     }
 
