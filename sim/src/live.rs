@@ -442,7 +442,24 @@ impl<'a> LiveRun<'a> {
                 l.seeds = seeds[i].iter().map(|&j| self.addrs[j]).collect();
                 l.strategy = config.clone();
                 l.gossip = s.gossip.clone();
-                l.workers = spec.workers;
+                l.workers = s.workers_of(strategy, i);
+                // The same job handling as the simulated node: admission, the cost model's
+                // starting curve, ffmpeg's threads.
+                let adm = s.admission_of(strategy);
+                if adm.deadline_aware {
+                    l.extra.push(format!("--probe-slots={}", adm.probe_slots));
+                    l.extra
+                        .push(format!("--finish-for-cache={}", adm.finish_for_cache));
+                } else {
+                    l.extra.push("--admission=off".into());
+                }
+                let curve = s.cost.prior_curve();
+                l.extra.push(format!(
+                    "--cost-json={}",
+                    serde_json::to_string(&curve).expect("a curve serialises")
+                ));
+                l.extra
+                    .push(format!("--ffmpeg-threads={}", s.cost.job_threads.ceil().max(1.0)));
                 l.queue_cap = spec.queue_cap;
                 l.cache_mb = spec.cache_bytes as f64 / 1e6;
                 l.hop_limit = s.hop_limit_of(strategy);
