@@ -197,6 +197,26 @@ impl ZoneTable {
         self.link(a, b).rtt_ms
     }
 
+    /// One-way delay of a message of `bytes` bytes as both executors apply it: RTT/2 +
+    /// size/bandwidth + a normal jitter of the link's standard deviation (one draw from `rng`
+    /// when the link has jitter, none otherwise), never below 0.
+    pub fn sample_one_way_ms<R: rand::Rng + ?Sized>(
+        &self,
+        a: ZoneId,
+        b: ZoneId,
+        bytes: u64,
+        rng: &mut R,
+    ) -> f64 {
+        let jitter = self.link(a, b).jitter_ms;
+        let base = self.one_way_ms(a, b, bytes);
+        let d = if jitter > 0.0 {
+            base + jitter * standard_normal(rng)
+        } else {
+            base
+        };
+        d.max(0.0)
+    }
+
     /// One-way delay of a message of `bytes` bytes, without jitter: RTT/2 + size/bandwidth.
     pub fn one_way_ms(&self, a: ZoneId, b: ZoneId, bytes: u64) -> f64 {
         let link = self.link(a, b);
@@ -263,4 +283,17 @@ mod tests {
             Err(ZoneError::UnknownZone("Z".into()))
         );
     }
+}
+
+/// A uniform draw in [0, 1) from the top 53 bits of one `u64`.
+#[inline]
+pub fn unit<R: rand::Rng + ?Sized>(r: &mut R) -> f64 {
+    (r.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A standard normal draw by Box–Muller (one of the pair: two `u64` per draw).
+pub fn standard_normal<R: rand::Rng + ?Sized>(r: &mut R) -> f64 {
+    let u1 = 1.0 - unit(r); // (0, 1]
+    let u2 = unit(r);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::AsyncWriteExt;
 use vidmesh_core::job::{FailKind, Job, OffloadError, RemoteDone};
@@ -68,17 +67,11 @@ impl Net {
 
     /// Emulated one-way delay to a node in zone `to` for a message of `bytes` bytes.
     pub fn delay(&self, to: ZoneId, bytes: u64) -> Duration {
-        let link = self.zones.link(self.zone, to);
-        let mut ms = self.zones.one_way_ms(self.zone, to, bytes);
-        if link.jitter_ms > 0.0 {
-            // Box–Muller: one normal draw per message.
-            let mut rng = self.jitter.lock().expect("jitter rng");
-            let u1: f64 = rng.random_range(f64::EPSILON..1.0);
-            let u2: f64 = rng.random_range(0.0..1.0);
-            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-            ms += z * link.jitter_ms;
-        }
-        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+        let mut rng = self.jitter.lock().expect("jitter rng");
+        let ms = self
+            .zones
+            .sample_one_way_ms(self.zone, to, bytes, &mut *rng);
+        Duration::from_secs_f64(ms / 1000.0)
     }
 
     /// Delivers `msg` to `to` after the emulated delay; failures are logged, as for a lost

@@ -24,7 +24,7 @@ use crate::metrics::{
     WindowCounts, WorkTotals,
 };
 use crate::queue::EventQueue;
-use crate::rng::{self, hash_unit, normal, stream, unit};
+use crate::rng::{self, hash_unit, stream, unit};
 use crate::scenario::{FaultKind, OffloadLatency, Scenario, SeedMode, WorkloadKind};
 use crate::workload::{Catalog, Draws, RequestDraw};
 
@@ -759,20 +759,10 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn jitter(&mut self, jitter_ms: f64) -> f64 {
-        if jitter_ms > 0.0 {
-            jitter_ms * normal(&mut self.net_rng)
-        } else {
-            0.0
-        }
-    }
-
-    /// One-way delay from zone `a` to zone `b` of `bytes`, with jitter, in whole ms.
+    /// One-way delay from zone `a` to zone `b` of `bytes`, with jitter, in whole ms (the zone
+    /// table's model, which the live transport applies too).
     fn delay(&mut self, a: ZoneId, b: ZoneId, bytes: u64) -> Millis {
-        let link = self.zones.link(a, b);
-        let base = self.zones.one_way_ms(a, b, bytes);
-        let d = base + self.jitter(link.jitter_ms);
-        round_ms(d.max(0.0))
+        round_ms(self.zones.sample_one_way_ms(a, b, bytes, &mut self.net_rng))
     }
 
     /// Delay between the client and node `i` for `bytes`.

@@ -458,8 +458,10 @@ impl<'a> LiveRun<'a> {
                     "--cost-json={}",
                     serde_json::to_string(&curve).expect("a curve serialises")
                 ));
-                l.extra
-                    .push(format!("--ffmpeg-threads={}", s.cost.job_threads.ceil().max(1.0)));
+                l.extra.push(format!(
+                    "--ffmpeg-threads={}",
+                    s.cost.job_threads.ceil().max(1.0)
+                ));
                 l.queue_cap = spec.queue_cap;
                 l.cache_mb = spec.cache_bytes as f64 / 1e6;
                 l.hop_limit = s.hop_limit_of(strategy);

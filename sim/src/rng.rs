@@ -31,17 +31,10 @@ pub fn node_rng(seed: u64, node: usize, life: u32) -> ChaCha8Rng {
 }
 
 /// Uniform in [0, 1).
-#[inline]
-pub fn unit<R: Rng + ?Sized>(r: &mut R) -> f64 {
-    (r.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
+pub use vidmesh_core::zone::unit;
 
-/// Standard normal by Box–Muller (one of the pair; simplicity beats the wasted draw here).
-pub fn normal<R: Rng + ?Sized>(r: &mut R) -> f64 {
-    let u1 = 1.0 - unit(r); // (0, 1]
-    let u2 = unit(r);
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
+/// Standard normal by Box–Muller: core's, which the node's transport jitter draws too.
+pub use vidmesh_core::zone::standard_normal as normal;
 
 /// Exponential with mean 1.
 pub fn exp1<R: Rng + ?Sized>(r: &mut R) -> f64 {
