@@ -117,10 +117,10 @@ impl Net {
     ) -> Result<OffloadOk, (OffloadError, String)> {
         // Past the job's deadline nobody waits for the answer (the core cancels it then too).
         let limit = self.offload_timeout.min(budget + Duration::from_secs(1));
-        let started = tokio::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + budget;
         match tokio::time::timeout(
             limit,
-            self.offload_inner(job, profile, to, input, work_dir, budget, started),
+            self.offload_inner(job, profile, to, input, work_dir, deadline),
         )
         .await
         {
@@ -139,8 +139,7 @@ impl Net {
         to: PeerId,
         input: &Path,
         work_dir: &Path,
-        budget: Duration,
-        started: tokio::time::Instant,
+        deadline: tokio::time::Instant,
     ) -> Result<OffloadOk, (OffloadError, String)> {
         let unreachable = |e: String| (OffloadError::Unreachable, e);
         let file = tokio::fs::File::open(input)
@@ -170,8 +169,8 @@ impl Net {
             .header(h::FROM_ZONE, self.zones.name(self.zone))
             .header(
                 h::DEADLINE_MS,
-                budget
-                    .saturating_sub(started.elapsed())
+                deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
                     .as_millis()
                     .to_string(),
             )
