@@ -228,6 +228,19 @@ impl ZoneTable {
     }
 }
 
+/// A uniform draw in [0, 1) from the top 53 bits of one `u64`.
+#[inline]
+pub fn unit<R: rand::Rng + ?Sized>(r: &mut R) -> f64 {
+    (r.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A standard normal draw by Box–Muller (one of the pair: two `u64` per draw).
+pub fn standard_normal<R: rand::Rng + ?Sized>(r: &mut R) -> f64 {
+    let u1 = 1.0 - unit(r); // (0, 1]
+    let u2 = unit(r);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,17 +296,4 @@ mod tests {
             Err(ZoneError::UnknownZone("Z".into()))
         );
     }
-}
-
-/// A uniform draw in [0, 1) from the top 53 bits of one `u64`.
-#[inline]
-pub fn unit<R: rand::Rng + ?Sized>(r: &mut R) -> f64 {
-    (r.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-/// A standard normal draw by Box–Muller (one of the pair: two `u64` per draw).
-pub fn standard_normal<R: rand::Rng + ?Sized>(r: &mut R) -> f64 {
-    let u1 = 1.0 - unit(r); // (0, 1]
-    let u2 = unit(r);
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
