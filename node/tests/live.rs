@@ -1636,3 +1636,103 @@ async fn a_node_default_profile_and_a_custom_template_apply_when_a_request_names
     assert!(files_in(&cache).is_empty(), "{:?}", files_in(&cache));
     assert!(files_in(&c.work_dir(1)).is_empty());
 }
+
+/// A clip that costs a few CPU-seconds to transcode: 1080p, 8 s, camera-like grain.
+fn heavy_clip() -> PathBuf {
+    static HEAVY: OnceLock<PathBuf> = OnceLock::new();
+    HEAVY
+        .get_or_init(|| {
+            require_ffmpeg();
+            let dir = root().join("heavy");
+            let spec = CatalogSpec {
+                count: 1,
+                seed: 11,
+                min_seconds: 8,
+                max_seconds: 8,
+                min_height: 1080,
+                max_height: 1080,
+                grain: 25,
+                ..CatalogSpec::default()
+            };
+            catalog::generate(&dir, &spec).expect("generating a heavy clip")[0]
+                .path
+                .clone()
+        })
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_stops_its_transcode_and_a_hopeless_deadline_is_refused_at_once() {
+    let _g = serial().await;
+    let clip = heavy_clip();
+    let c = Cluster::start("cancel", &REPORT[..1], |l| {
+        l.workers = 1;
+        l.cache_mb = 0.0;
+        l.extra.push("--ffmpeg-threads=1".into());
+    });
+    c.wait_healthy(0).await;
+    let body = std::fs::read(&clip).unwrap();
+    // The client gives up after 1.5 s, mid-transcode.
+    let gone = c
+        .http
+        .post(format!("{}/upload", c.url(0)))
+        .header("content-type", "video/mp4")
+        .timeout(Duration::from_millis(1_500))
+        .body(body.clone())
+        .send()
+        .await;
+    assert!(gone.is_err(), "the upload should have outlived the client");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let s = loop {
+        let s = c.status(0).await.expect("status");
+        if s.counters.core.cancelled == 1 && s.in_flight == 0 {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node did not stop the abandoned job: {:?}",
+            s.counters
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(s.counters.core.transcodes_ok, 0, "{:?}", s.counters);
+    assert_eq!(s.counters.core.transcodes_aborted, 1, "{:?}", s.counters);
+
+    // One upload keeps the only worker busy; a second whose client waits 2.5 s cannot make it
+    // and is refused at once, with when to come back.
+    let url = c.url(0);
+    let http = c.http.clone();
+    let first_body = body.clone();
+    let first = tokio::spawn(async move {
+        http.post(format!("{url}/upload"))
+            .header("content-type", "video/mp4")
+            .body(first_body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let asked = Instant::now();
+    let r = c
+        .http
+        .post(format!("{}/upload", c.url(0)))
+        .header("content-type", "video/mp4")
+        .header(h::DEADLINE_MS, "2500")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let waited = asked.elapsed();
+    assert_eq!(r.status(), 503);
+    let retry: u64 = header(&r, "retry-after")
+        .parse()
+        .expect("a Retry-After in seconds");
+    assert!(retry >= 1, "{retry}");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("deadline"), "{text}");
+    assert!(
+        waited < Duration::from_millis(2_500),
+        "refused after {waited:?}"
+    );
+    assert_eq!(first.await.unwrap().unwrap(), 200);
+}
