@@ -102,7 +102,11 @@ async fn print_profiles(
             .chain(args)
             .map(|a| shell_quote(&a.to_string_lossy()))
             .collect();
-        println!("{}\t{}", p.name, words.join(" "));
+        // A reader that stops early (`| head`) is not an error.
+        use std::io::Write;
+        if writeln!(std::io::stdout().lock(), "{}\t{}", p.name, words.join(" ")).is_err() {
+            break;
+        }
     }
     Ok(())
 }
