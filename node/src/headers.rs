@@ -31,3 +31,6 @@ pub const FROM_ZONE: &str = "x-vidmesh-from-zone";
 /// ffprobe again (`v=1;w=1280;h=720;frames=50;duration_ms=2000;size=1048576`; see
 /// [`crate::features`]). Read only on requests from peers; a client's is ignored.
 pub const FEATURES: &str = "x-vidmesh-features";
+/// On node-to-node requests and on the answers to offloads: the HMAC under the cluster key
+/// (`t=<unix ms>;n=<nonce>;m=<hex>`; see [`crate::auth`]).
+pub const SIGNATURE: &str = "x-vidmesh-signature";
