@@ -5,7 +5,7 @@
 //! The signature travels in one header ([`crate::headers::SIGNATURE`]):
 //!
 //! ```text
-//! t=<unix ms>;n=<nonce>;m=<64 hex digits>
+//! t=<unix ms>;n=<nonce>;m=<64 hex digits>[,<64 hex digits>…]
 //! ```
 //!
 //! `m` is the HMAC of a canonical text: a kind (`gossip`, `offload`, `reply`) and the fields
@@ -15,8 +15,10 @@
 //! are a per-sender counter started from the clock in microseconds, so a restarted node does not
 //! reuse its previous life's.
 //!
-//! A keyring allows rotation: messages are signed with the first (primary) key and any key of
-//! the ring is accepted.
+//! A keyring allows rotation: a message carries one MAC per key of the sender's ring (the
+//! primary, first, leads) and is accepted when any of them matches any key of the receiver's.
+//! So a node that already has the new key (ring `[k2, k1]`) and one that does not yet (`[k1]`)
+//! understand each other, in both directions, for the whole rollout; then `k1` is dropped.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -33,6 +35,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub const WINDOW_MS: u64 = 30_000;
 /// Shortest key accepted: shorter ones are guessable.
 pub const MIN_KEY_BYTES: usize = 16;
+/// Most MACs a signature may carry (a ring this long is a rotation gone wrong).
+pub const MAX_MACS: usize = 4;
 /// Most nonces remembered at once; beyond, messages are refused rather than memory grown
 /// (only authenticated messages are remembered, so this is reached by members alone).
 const MAX_SEEN: usize = 1_000_000;
@@ -45,6 +49,10 @@ pub enum KeyError {
     Empty,
     #[error("cluster key {index} is {len} bytes long; keys must have at least {MIN_KEY_BYTES}")]
     TooShort { index: usize, len: usize },
+    #[error(
+        "the cluster key ring holds {0} keys; at most {MAX_MACS} (old and new during a rotation)"
+    )]
+    TooMany(usize),
 }
 
 /// Why a signed message was refused.
@@ -128,6 +136,9 @@ impl Keyring {
         if keys.is_empty() {
             return Err(KeyError::Empty);
         }
+        if keys.len() > MAX_MACS {
+            return Err(KeyError::TooMany(keys.len()));
+        }
         if let Some((i, k)) = keys
             .iter()
             .enumerate()
@@ -171,34 +182,36 @@ impl Keyring {
         m
     }
 
-    /// The primary key's HMAC of `msg`.
-    pub fn sign(&self, msg: &[u8]) -> [u8; 32] {
-        Self::mac(&self.keys[0], msg).finalize().into_bytes().into()
-    }
-
-    /// True if any key's HMAC of `msg` is `tag` (compared in constant time).
-    pub fn verify(&self, msg: &[u8], tag: &[u8]) -> bool {
+    /// Every key's HMAC of `msg`, the primary's first.
+    pub fn sign(&self, msg: &[u8]) -> Vec<[u8; 32]> {
         self.keys
             .iter()
-            .any(|k| Self::mac(k, msg).verify_slice(tag).is_ok())
+            .map(|k| Self::mac(k, msg).finalize().into_bytes().into())
+            .collect()
+    }
+
+    /// True if any key's HMAC of `msg` is one of `tags` (each compared in constant time).
+    pub fn verify(&self, msg: &[u8], tags: &[[u8; 32]]) -> bool {
+        self.keys.iter().any(|k| {
+            let m = Self::mac(k, msg);
+            tags.iter().any(|t| m.clone().verify_slice(t).is_ok())
+        })
     }
 }
 
 /// A parsed signature header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     pub t_ms: u64,
     pub nonce: u64,
-    pub mac: [u8; 32],
+    /// One per key of the sender's ring.
+    pub macs: Vec<[u8; 32]>,
 }
 
 impl Signature {
     pub fn header_value(&self) -> String {
-        let mut s = format!("t={};n={};m=", self.t_ms, self.nonce);
-        for b in self.mac {
-            let _ = write!(s, "{b:02x}");
-        }
-        s
+        let macs: Vec<String> = self.macs.iter().map(|m| hex(m)).collect();
+        format!("t={};n={};m={}", self.t_ms, self.nonce, macs.join(","))
     }
 
     /// Reads `t=…;n=…;m=…` (fields in this order, nothing else).
@@ -213,17 +226,24 @@ impl Signature {
         };
         let t_ms = field("t")?.parse().map_err(|_| Rejection::Malformed)?;
         let nonce = field("n")?.parse().map_err(|_| Rejection::Malformed)?;
-        let hex = field("m")?;
-        if parts.next().is_some() || hex.len() != 64 || !hex.is_ascii() {
+        let list = field("m")?;
+        if parts.next().is_some() {
             return Err(Rejection::Malformed);
         }
-        let mut mac = [0u8; 32];
-        // Digit by digit: `from_str_radix` would also take a sign.
-        let digit = |c: u8| (c as char).to_digit(16).ok_or(Rejection::Malformed);
-        for (b, pair) in mac.iter_mut().zip(hex.as_bytes().chunks(2)) {
-            *b = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+        let mut macs = Vec::new();
+        for hex in list.split(',') {
+            if macs.len() == MAX_MACS || hex.len() != 64 || !hex.is_ascii() {
+                return Err(Rejection::Malformed);
+            }
+            let mut mac = [0u8; 32];
+            // Digit by digit: `from_str_radix` would also take a sign.
+            let digit = |c: u8| (c as char).to_digit(16).ok_or(Rejection::Malformed);
+            for (b, pair) in mac.iter_mut().zip(hex.as_bytes().chunks(2)) {
+                *b = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+            }
+            macs.push(mac);
         }
-        Ok(Signature { t_ms, nonce, mac })
+        Ok(Signature { t_ms, nonce, macs })
     }
 }
 
@@ -304,7 +324,7 @@ pub fn verify(
     if now_ms.abs_diff(sig.t_ms) > WINDOW_MS {
         return Err(Rejection::Expired);
     }
-    if !ring.verify(&canonical(kind, sig.t_ms, sig.nonce, fields), &sig.mac) {
+    if !ring.verify(&canonical(kind, sig.t_ms, sig.nonce, fields), &sig.macs) {
         return Err(Rejection::BadSignature);
     }
     Ok(sig)
@@ -350,8 +370,8 @@ impl Auth {
         let ring = self.ring.as_ref()?;
         let t_ms = crate::driver::unix_ms();
         let nonce = nonce.unwrap_or_else(|| self.next_nonce.fetch_add(1, Ordering::Relaxed));
-        let mac = ring.sign(&canonical(kind, t_ms, nonce, fields));
-        Some(Signature { t_ms, nonce, mac })
+        let macs = ring.sign(&canonical(kind, t_ms, nonce, fields));
+        Some(Signature { t_ms, nonce, macs })
     }
 
     /// Verifies a message from node `from`, and remembers its nonce so it is taken once.
@@ -547,23 +567,29 @@ mod tests {
     }
 
     #[test]
-    fn a_rotated_ring_accepts_the_old_key_and_signs_with_the_new() {
+    fn rings_sharing_a_key_understand_each_other_during_a_rotation() {
         let old = Auth::new(Some(ring(K1)));
         let new = Auth::new(Some(ring(&format!("{K2}\n{K1}"))));
+        let done = Auth::new(Some(ring(K2)));
         let fields = gossip_fields("1", "FRA", "ab");
         let by_old = old
             .sign(Kind::Gossip, None, &fields)
             .unwrap()
             .header_value();
         assert!(new.check(Kind::Gossip, 1, Some(&by_old), &fields).is_ok());
-        let by_new = new
-            .sign(Kind::Gossip, None, &fields)
-            .unwrap()
-            .header_value();
-        // Signed with K2, which the old ring lacks.
+        let by_new = new.sign(Kind::Gossip, None, &fields).unwrap();
+        assert_eq!(by_new.macs.len(), 2);
+        assert!(old
+            .check(Kind::Gossip, 2, Some(&by_new.header_value()), &fields)
+            .is_ok());
+        // No key in common: refused.
         assert_eq!(
-            old.check(Kind::Gossip, 2, Some(&by_new), &fields),
+            done.check(Kind::Gossip, 1, Some(&by_old), &fields),
             Err(Rejection::BadSignature)
+        );
+        assert_eq!(
+            Keyring::parse(&format!("{K1}\n{K1}\n{K1}\n{K1}\n{K2}")).unwrap_err(),
+            KeyError::TooMany(5)
         );
     }
 
@@ -590,7 +616,7 @@ mod tests {
         );
         let mut old = Signature::parse(&sig2).unwrap();
         old.t_ms -= WINDOW_MS + 1_000;
-        old.mac = ring(K1).sign(&canonical(Kind::Gossip, old.t_ms, old.nonce, &fields));
+        old.macs = ring(K1).sign(&canonical(Kind::Gossip, old.t_ms, old.nonce, &fields));
         assert_eq!(
             a.check(Kind::Gossip, 1, Some(&old.header_value()), &fields),
             Err(Rejection::Expired)
@@ -622,12 +648,14 @@ mod tests {
         let s = Signature {
             t_ms: 1_790_000_000_000,
             nonce: 42,
-            mac: [0xab; 32],
+            macs: vec![[0xab; 32], [0x01; 32]],
         };
-        assert_eq!(Signature::parse(&s.header_value()), Ok(s));
+        assert_eq!(Signature::parse(&s.header_value()), Ok(s.clone()));
         for bad in [
             "",
             "t=1;n=2;m=zz",
+            &format!("t=1;n=2;m={}", vec!["00".repeat(32); 5].join(",")),
+            &format!("t=1;n=2;m={},", "00".repeat(32)),
             &format!("t=1;n=2;m=+f{}", "0".repeat(62)),
             "n=2;t=1;m=00",
             &format!("{};x=1", s.header_value()),
