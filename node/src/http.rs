@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -63,7 +63,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/gossip", post(gossip))
+        .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    err(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such endpoint: {method} {}; a node serves POST /upload, GET /videos/{{sha256}}, \
+             GET /health, GET /status, GET /metrics and POST /gossip",
+            uri.path()
+        ),
+    )
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    let allow = match uri.path() {
+        "/upload" | "/gossip" => "POST",
+        _ => "GET, HEAD",
+    };
+    let mut resp = err(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}: use {allow}", uri.path()),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
 }
 
 /// An error response: status plus a JSON body, `{"error": "<plain words>"}`, with the tool's
@@ -291,8 +319,8 @@ async fn upload_inner(
             return Err(st.bad(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
-                    "the upload ({len} bytes) is larger than this node's limit of {} bytes",
-                    st.max_upload
+                    "the upload ({len} bytes) is larger than this node's limit of {}",
+                    crate::upload::describe_size(st.max_upload)
                 ),
             ));
         }
@@ -385,6 +413,13 @@ async fn upload_inner(
     };
     let features = features.map_err(|e| match e {
         ProbeError::NotAVideo(_) => st.bad(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        ProbeError::Unparsable(tool) => st
+            .bad(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not a video the node can read: ffprobe cannot parse it (truncated, corrupt or \
+                 not a video container)",
+            )
+            .detail(tool),
         ProbeError::Spawn { .. } | ProbeError::Timeout(_) => {
             err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
         }
@@ -411,30 +446,24 @@ async fn respond(
     started: Instant,
     reply_nonce: Option<u64>,
 ) -> Result<Response, ApiError> {
-    let detail = |fallback: &str| r.error.clone().unwrap_or_else(|| fallback.to_string());
+    // Plain words in `error`; ffmpeg's (or a peer's) own message goes to `detail`.
     let (status, msg) = match r.outcome {
-        Outcome::Done { .. } => (StatusCode::OK, String::new()),
+        Outcome::Done { .. } => (StatusCode::OK, ""),
         Outcome::Rejected(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "every worker is busy and the queue is full: try again or another node".into(),
+            "every worker is busy and the queue is full: try again or another node",
         ),
         Outcome::Failed(FailKind::Transcode) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "the video could not be transcoded: {}",
-                detail("ffmpeg failed")
-            ),
+            "the video could not be transcoded: ffmpeg failed on it (corrupt or unsupported)",
         ),
         Outcome::Failed(FailKind::Timeout) => (
             StatusCode::GATEWAY_TIMEOUT,
-            format!("the transcode took too long: {}", detail("timed out")),
+            "the transcode took too long and was stopped",
         ),
         Outcome::Failed(FailKind::Io) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "the node could not store or read the result: {}",
-                detail("I/O error")
-            ),
+            "the node could not store or read the result",
         ),
     };
     let output_sha = match (&r.output, reply_nonce) {
@@ -461,7 +490,12 @@ async fn respond(
         } else {
             status
         };
-        err(status, msg).into_response()
+        let e = err(status, msg);
+        match r.error.clone() {
+            Some(d) => e.detail(d),
+            None => e,
+        }
+        .into_response()
     };
     let hd = resp.headers_mut();
     let mut set = |k: &'static str, v: String| {

@@ -36,6 +36,11 @@ impl Drop for TempFile {
     }
 }
 
+/// A size as the flags give it: MB (10^6 bytes) and the exact byte count.
+pub fn describe_size(bytes: u64) -> String {
+    format!("{} MB ({bytes} bytes)", bytes as f64 / 1e6)
+}
+
 /// Unique names for temp files within one process.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -57,7 +62,7 @@ pub struct Received {
 pub enum UploadError {
     #[error("the request body is empty: send the video's bytes as the body")]
     Empty,
-    #[error("the upload is larger than this node's limit of {limit} bytes")]
+    #[error("the upload is larger than this node's limit of {}", describe_size(*limit))]
     TooLarge { limit: u64 },
     #[error("the upload was interrupted after {received} bytes: {reason}")]
     Interrupted { received: u64, reason: String },
