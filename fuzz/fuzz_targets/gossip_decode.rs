@@ -18,7 +18,9 @@ fn swim(mut buf: &[u8]) {
             return;
         };
         let mut out = Vec::new();
-        codec.encode_member(&m, &mut out).expect("a decoded member encodes");
+        codec
+            .encode_member(&m, &mut out)
+            .expect("a decoded member encodes");
         let mut back = &out[..];
         assert_eq!(codec.decode_member(&mut back).expect("re-decodes"), m);
     }

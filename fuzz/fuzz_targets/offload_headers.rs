@@ -43,7 +43,12 @@ fuzz_target!(|data: &[u8]| {
     assert!(forged.is_err(), "a fuzzed signature verified: {sig:?}");
     // The same fields, signed properly, verify; with any field changed they do not.
     let macs = ring.sign(&auth::canonical(Kind::Offload, NOW_MS, 7, &fields));
-    let good = Signature { t_ms: NOW_MS, nonce: 7, macs }.header_value();
+    let good = Signature {
+        t_ms: NOW_MS,
+        nonce: 7,
+        macs,
+    }
+    .header_value();
     assert!(auth::verify(&ring, Kind::Offload, Some(&good), &fields, NOW_MS).is_ok());
     let mut other = fields;
     other[2] = if hops == "2" { "3" } else { "2" };
