@@ -81,7 +81,7 @@ pub struct ServeArgs {
     pub cost_json: Option<String>,
     #[arg(long, env = "QUEUE_CAP", default_value_t = 20)]
     pub queue_cap: u32,
-    /// Content cache bound in MB (0 = no cache).
+    /// Content cache bound in MB (10^6 bytes; 0 = no cache).
     #[arg(long, env = "CACHE_MB", default_value_t = 1024.0)]
     pub cache_mb: f64,
     #[arg(long, env = "HOP_LIMIT", default_value_t = 1)]
@@ -98,8 +98,19 @@ pub struct ServeArgs {
     /// Where uploads, work files and the cache live (default `./vidmesh-data/<name>`).
     #[arg(long, env = "DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Largest upload accepted, in MB (10^6 bytes, as every size flag here).
     #[arg(long, env = "MAX_UPLOAD_MB", default_value_t = 100.0)]
     pub max_upload_mb: f64,
+    /// An upload that sends no bytes for this many seconds is given up (408) and its temp
+    /// file removed.
+    #[arg(long, env = "UPLOAD_IDLE_TIMEOUT_S", default_value_t = 10)]
+    pub upload_idle_timeout_s: u64,
+    /// Uploads this node receives at once; more get 503 with Retry-After.
+    #[arg(long, env = "MAX_RECEIVING_UPLOADS", default_value_t = 64)]
+    pub max_receiving_uploads: usize,
+    /// A connection that has not sent a whole request head within this many seconds is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_S", default_value_t = 10)]
+    pub header_read_timeout_s: u64,
     #[arg(long, env = "FFMPEG", default_value = "ffmpeg")]
     pub ffmpeg: String,
     #[arg(long, env = "FFPROBE", default_value = "ffprobe")]
@@ -128,7 +139,7 @@ pub struct ServeArgs {
     /// CPU cores this node may use (its CPU % is measured against this); default: all.
     #[arg(long, env = "CPUS")]
     pub cpus: Option<f32>,
-    /// Memory this node may use, in MB (its memory % is measured against this).
+    /// Memory this node may use, in MB (10^6 bytes; its memory % is measured against this).
     #[arg(long, env = "MEM_MB", default_value_t = 2048.0)]
     pub mem_mb: f64,
     #[arg(long, env = "STATS_INTERVAL_MS", default_value_t = 1_000)]
@@ -148,6 +159,11 @@ pub struct ServeArgs {
     /// Life number; must grow across restarts (default: tenths of seconds since 2025).
     #[arg(long, env = "NODE_GEN")]
     pub gen: Option<u32>,
+    /// Cluster keys, one per line, the first signs (rotation: put the new key first on every
+    /// node, then drop the old one). With a key, node-to-node traffic must be signed; without
+    /// one (and no CLUSTER_KEY) the cluster is open. See docs/security.md.
+    #[arg(long, env = "CLUSTER_KEY_FILE")]
+    pub cluster_key_file: Option<PathBuf>,
 }
 
 /// How a node admits work (see [`ServeArgs::admission`]).
@@ -335,6 +351,9 @@ pub struct NodeLaunch {
     pub profile: Option<String>,
     /// Pass `--exit-with-parent` (see [`ServeArgs::exit_with_parent`]).
     pub exit_with_parent: bool,
+    /// Cluster keys (the primary first), passed in the `CLUSTER_KEY` environment variable so
+    /// they do not show in the process list; `None` = an open cluster.
+    pub cluster_key: Option<String>,
     /// Further flags, appended as given.
     pub extra: Vec<String>,
 }
@@ -367,6 +386,7 @@ impl NodeLaunch {
             ffmpeg_args: None,
             profile: None,
             exit_with_parent: false,
+            cluster_key: None,
             extra: Vec::new(),
         }
     }
@@ -467,8 +487,13 @@ impl NodeLaunch {
             "FFMPEG_ARGS",
             "DEFAULT_PROFILE",
             "NODE_GEN",
+            "CLUSTER_KEY",
+            "CLUSTER_KEY_FILE",
         ] {
             cmd.env_remove(v);
+        }
+        if let Some(k) = &self.cluster_key {
+            cmd.env("CLUSTER_KEY", k);
         }
         cmd.args(self.args());
         cmd

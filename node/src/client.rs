@@ -280,6 +280,8 @@ pub async fn run_client_with(cfg: ClientConfig, opts: ClientOptions) -> Vec<Requ
         .no_proxy()
         .connect_timeout(cfg.connect_timeout)
         .pool_max_idle_per_host(256)
+        // Nodes close connections idle for their header read timeout (10 s by default).
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .expect("HTTP client builds");
     let shared = Arc::new(Shared {

@@ -37,3 +37,7 @@ pub const FEATURES: &str = "x-vidmesh-features";
 /// The output profile: on an upload, the one asked for (a client's choice, or the entry node's
 /// on an offload; `?profile=` does the same); on an answer, the one produced.
 pub const PROFILE: &str = "x-vidmesh-profile";
+
+/// On node-to-node requests and on the answers to offloads: the HMAC under the cluster key
+/// (`t=<unix ms>;n=<nonce>;m=<hex>`; see [`crate::auth`]).
+pub const SIGNATURE: &str = "x-vidmesh-signature";

@@ -1,12 +1,12 @@
 //! The HTTP service: uploads, downloads, health, status, metrics and the gossip endpoint.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use vidmesh_core::job::{FailKind, Job, JobId, Outcome, RejectReason, NO_DEADLINE};
 use vidmesh_core::{wire, ContentHash, JobFeatures, NodeId, ZoneTable};
 
+use crate::auth::{self, Auth, Kind, Rejection};
 use crate::driver::{Command, JobResult, NodeInfo};
 use crate::features::{self, Decoded};
 use crate::ffmpeg::ChildPids;
@@ -38,6 +39,23 @@ pub struct AppState {
     /// Running ffmpeg/ffprobe children, for the node's CPU figure.
     pub children: ChildPids,
     pub profiles: Arc<Profiles>,
+    /// Checks node-to-node requests and signs offload answers.
+    pub auth: Arc<Auth>,
+    /// An upload that sends no bytes for this long is given up (408).
+    pub upload_idle: Duration,
+    /// Uploads being received at once; beyond, 503 (slow clients cannot hold every socket,
+    /// file and buffer).
+    pub max_receiving: usize,
+    pub receiving: AtomicUsize,
+}
+
+/// One upload being received; the slot is freed when it is dropped.
+struct Receiving<'a>(&'a AtomicUsize);
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -49,21 +67,84 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/gossip", post(gossip))
+        .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(state)
 }
 
-/// An error response: status plus a JSON body saying what was wrong.
-pub struct ApiError(StatusCode, String);
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    err(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such endpoint: {method} {}; a node serves POST /upload, GET /videos/{{sha256}}, \
+             GET /health, GET /status, GET /metrics and POST /gossip",
+            uri.path()
+        ),
+    )
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    let allow = match uri.path() {
+        "/upload" | "/gossip" => "POST",
+        _ => "GET, HEAD",
+    };
+    let mut resp = err(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}: use {allow}", uri.path()),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// An error response: status plus a JSON body, `{"error": "<plain words>"}`, with the tool's
+/// own output (ffprobe, ffmpeg, a peer's answer) apart in `"detail"` when there is one.
+pub struct ApiError {
+    status: StatusCode,
+    error: String,
+    detail: Option<String>,
+    retry_after_s: Option<u32>,
+}
+
+impl ApiError {
+    fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after_s = Some(secs);
+        self
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.1 }).to_string();
-        (self.0, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        let mut body = serde_json::json!({ "error": self.error });
+        if let Some(d) = self.detail {
+            body["detail"] = d.into();
+        }
+        let mut resp = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after_s {
+            resp.headers_mut().insert(header::RETRY_AFTER, s.into());
+        }
+        resp
     }
 }
 
 fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
-    ApiError(status, msg.into())
+    ApiError {
+        status,
+        error: msg.into(),
+        detail: None,
+        retry_after_s: None,
+    }
 }
 
 impl AppState {
@@ -92,6 +173,18 @@ fn closing(mut resp: Response) -> Response {
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
+}
+
+/// A refused signature: 401 when there was none, 403 when it is wrong.
+fn auth_err(why: Rejection) -> ApiError {
+    let status = match why {
+        Rejection::Missing => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::FORBIDDEN,
+    };
+    err(
+        status,
+        format!("not authenticated as a cluster member: {why}"),
+    )
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -232,8 +325,9 @@ async fn upload_inner(
         })?,
     };
     let deadline = started + deadline_budget(st, headers)?;
-    let (origin, sent) = if hops > 0 {
-        let (from, _) = peer_sender(st, headers)?;
+    let sig = header_str(headers, h::SIGNATURE);
+    let (origin, sent, from) = if hops > 0 {
+        let (from, zone) = peer_sender(st, headers)?;
         let known = st
             .ask(|reply| Command::IsPeer { node: from, reply })
             .await?;
@@ -254,10 +348,16 @@ async fn upload_inner(
                     format!("{} must name the entry node's number", h::ORIGIN),
                 )
             })?;
-        (NodeId(origin), sent_features(st, headers)?)
+        // Refused before the body is read when it cannot be valid whatever the body is.
+        st.auth.precheck(Kind::Offload, sig).map_err(auth_err)?;
+        (
+            NodeId(origin),
+            sent_features(st, headers)?,
+            Some((from, zone)),
+        )
     } else {
         // A client's features would steer routing: only a member's are believed.
-        (st.info.id, None)
+        (st.info.id, None, None)
     };
     if let Some(len) =
         header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok())
@@ -266,20 +366,60 @@ async fn upload_inner(
             return Err(st.bad(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
-                    "the upload ({len} bytes) is larger than this node's limit of {} bytes",
-                    st.max_upload
+                    "the upload ({len} bytes) is larger than this node's limit of {}",
+                    crate::upload::describe_size(st.max_upload)
                 ),
             ));
         }
     }
-    let received = receive(body.into_data_stream(), &st.info.work_dir, st.max_upload)
-        .await
-        .map_err(|e| match e {
-            UploadError::Empty => st.bad(StatusCode::BAD_REQUEST, e.to_string()),
-            UploadError::TooLarge { .. } => st.bad(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-            UploadError::Interrupted { .. } => st.bad(StatusCode::BAD_REQUEST, e.to_string()),
-            UploadError::Io(_) => err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        })?;
+    if st.receiving.fetch_add(1, Ordering::Relaxed) >= st.max_receiving {
+        st.receiving.fetch_sub(1, Ordering::Relaxed);
+        return Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this node is already receiving {} uploads: try again shortly or another node",
+                st.max_receiving
+            ),
+        )
+        .retry_after(1));
+    }
+    let slot = Receiving(&st.receiving);
+    let received = receive(
+        body.into_data_stream(),
+        &st.info.work_dir,
+        st.max_upload,
+        st.upload_idle,
+    )
+    .await
+    .map_err(|e| match e {
+        UploadError::Empty => st.bad(StatusCode::BAD_REQUEST, e.to_string()),
+        UploadError::TooLarge { .. } => st.bad(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        UploadError::Interrupted { .. } => st.bad(StatusCode::BAD_REQUEST, e.to_string()),
+        UploadError::Idle { .. } => st.bad(StatusCode::REQUEST_TIMEOUT, e.to_string()),
+        UploadError::Io(_) => err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    })?;
+    drop(slot);
+    // The signature covers the body's hash, known only now; checked before anything acts on it.
+    let mut reply_nonce = None;
+    if let Some((from, zone)) = &from {
+        let raw = |k: &str| header_str(headers, k).unwrap_or("");
+        // The entry node signs the job's cache key: the input's hash under its profile.
+        let key = profile.cache_key(&received.content).to_hex();
+        let (id, content) = (from.0.to_string(), key);
+        let fields = auth::offload_fields(&auth::OffloadFields {
+            from: &id,
+            zone,
+            hops: raw(h::HOPS),
+            origin: raw(h::ORIGIN),
+            features: raw(h::FEATURES),
+            content_sha: &content,
+        });
+        reply_nonce = st
+            .auth
+            .check(Kind::Offload, from.0, sig, &fields)
+            .map_err(auth_err)?
+            .map(|s| s.nonce);
+    }
     if let Some(f) = &sent {
         if f.size_bytes != received.bytes {
             return Err(st.bad(
@@ -332,7 +472,16 @@ async fn upload_inner(
         })
         .await?;
     cancel.disarm();
-    respond(st, &job, &input_hash, &profile, result, started).await
+    respond(
+        st,
+        &job,
+        &input_hash,
+        &profile,
+        result,
+        started,
+        reply_nonce,
+    )
+    .await
 }
 
 /// The answer to a finished ladder: where its master playlist is, and its files (a peer that
@@ -413,6 +562,7 @@ fn deadline_budget(st: &AppState, headers: &HeaderMap) -> Result<Duration, ApiEr
 /// One day: longer budgets are surely a mistake.
 const MAX_DEADLINE_MS: u64 = 86_400_000;
 
+/// `reply_nonce`: the nonce of a verified offload, whose answer is signed.
 async fn respond(
     st: &AppState,
     job: &Job,
@@ -420,8 +570,9 @@ async fn respond(
     profile: &Profile,
     r: JobResult,
     started: Instant,
+    reply_nonce: Option<u64>,
 ) -> Result<Response, ApiError> {
-    let detail = |fallback: &str| r.error.clone().unwrap_or_else(|| fallback.to_string());
+    // Plain words in `error`; ffmpeg's (or a peer's) own message goes to `detail`.
     let (status, msg) = match r.outcome {
         Outcome::Done { .. } => (StatusCode::OK, String::new()),
         Outcome::Rejected(RejectReason::QueueFull) => (
@@ -437,7 +588,7 @@ async fn respond(
         ),
         Outcome::Failed(FailKind::NotAVideo) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("the upload is not a readable video: {}", detail("ffprobe failed")),
+            "the upload is not a video this node can read (truncated, corrupt or not a video container)".into(),
         ),
         Outcome::Failed(FailKind::DeadlinePassed) => (
             StatusCode::GATEWAY_TIMEOUT,
@@ -449,22 +600,22 @@ async fn respond(
         ),
         Outcome::Failed(FailKind::Transcode) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "the video could not be transcoded: {}",
-                detail("ffmpeg failed")
-            ),
+            "the video could not be transcoded: ffmpeg failed on it (corrupt or unsupported)".into(),
         ),
         Outcome::Failed(FailKind::Timeout) => (
             StatusCode::GATEWAY_TIMEOUT,
-            format!("the transcode took too long: {}", detail("timed out")),
+            "the transcode took too long and was stopped".into(),
         ),
         Outcome::Failed(FailKind::Io) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "the node could not store or read the result: {}",
-                detail("I/O error")
-            ),
+            "the node could not store or read the result".into(),
         ),
+    };
+    let output_sha = match (&r.output, reply_nonce) {
+        (Some(f), Some(_)) => auth::sha256_of_open(f)
+            .await
+            .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, format!("output: {e}")))?,
+        _ => String::new(),
     };
     let mut resp = if let (Outcome::Done { .. }, true) = (&r.outcome, profile.is_hls()) {
         // A ladder is served from the cache entry the driver stored, never from the job's
@@ -491,7 +642,12 @@ async fn respond(
         } else {
             status
         };
-        err(status, msg).into_response()
+        let e = err(status, msg);
+        match r.error.clone() {
+            Some(d) => e.detail(d),
+            None => e,
+        }
+        .into_response()
     };
     let hd = resp.headers_mut();
     let mut set = |k: &'static str, v: String| {
@@ -529,6 +685,31 @@ async fn respond(
         set(header::RETRY_AFTER.as_str(), secs.to_string());
     }
     set(h::LATENCY_MS, started.elapsed().as_millis().to_string());
+    if let Some(nonce) = reply_nonce {
+        let raw = |k: &str| {
+            hd.get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let fields = [h::EXEC_ID, h::EXEC_ZONE, h::HOPS, h::CACHE_HIT].map(raw);
+        let sig = st.auth.sign(
+            Kind::Reply,
+            Some(nonce),
+            &auth::reply_fields(&auth::ReplyFields {
+                content_sha: &job.content.to_hex(),
+                status: resp.status().as_u16().to_string().as_str(),
+                output_sha: &output_sha,
+                exec_id: &fields[0],
+                exec_zone: &fields[1],
+                hops: &fields[2],
+                cache_hit: &fields[3],
+            }),
+        );
+        if let Some(v) = sig.and_then(|s| HeaderValue::from_str(&s.header_value()).ok()) {
+            resp.headers_mut().insert(h::SIGNATURE, v);
+        }
+    }
     Ok(resp)
 }
 
@@ -779,7 +960,7 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     match st.ask(Command::Status).await {
         Ok(s) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            s.prometheus(),
+            s.prometheus() + &st.auth.prometheus(&st.info.name, &st.info.zone_code),
         )
             .into_response(),
         Err(e) => e.into_response(),
@@ -804,7 +985,7 @@ async fn gossip_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Re
             format!("gossip must be sent as {GOSSIP_CONTENT_TYPE}"),
         ));
     }
-    let (from, _) = peer_sender(st, headers)?;
+    let (from, zone) = peer_sender(st, headers)?;
     let mut bytes = Vec::new();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -817,6 +998,16 @@ async fn gossip_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Re
         }
         bytes.extend_from_slice(&chunk);
     }
+    let (id, body_sha) = (from.0.to_string(), auth::sha256_hex(&bytes));
+    let fields = auth::gossip_fields(&id, &zone, &body_sha);
+    st.auth
+        .check(
+            Kind::Gossip,
+            from.0,
+            header_str(headers, h::SIGNATURE),
+            &fields,
+        )
+        .map_err(auth_err)?;
     let msg = wire::decode(&bytes).map_err(|e| {
         err(
             StatusCode::BAD_REQUEST,

@@ -7,6 +7,7 @@
 //! load client, and [`status::Status`] is what `GET /status` returns.
 
 pub mod args;
+pub mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod cli;

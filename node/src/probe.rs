@@ -13,6 +13,9 @@ use crate::ffmpeg::{ChildPids, PidGuard};
 pub enum ProbeError {
     #[error("not a video the node can read: {0}")]
     NotAVideo(String),
+    /// ffprobe refused the file; its first error line, which is for the `detail` of a response.
+    #[error("not a video the node can read (ffprobe cannot parse it): {0}")]
+    Unparsable(String),
     #[error("ffprobe could not be run ({program}): {error}")]
     Spawn { program: String, error: String },
     #[error("ffprobe did not answer within {0:?}")]
@@ -108,7 +111,7 @@ pub async fn probe(
         .find(|l| !l.is_empty())
         .unwrap_or("unrecognised data");
     if !out.status.success() {
-        return Err(ProbeError::NotAVideo(first_err.to_string()));
+        return Err(ProbeError::Unparsable(first_err.to_string()));
     }
     let parsed: Out = serde_json::from_slice(&out.stdout)
         .map_err(|e| ProbeError::NotAVideo(format!("unreadable ffprobe output: {e}")))?;

@@ -1,7 +1,7 @@
 //! Assembling a node from its flags and running it.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use vidmesh_core::{
 };
 
 use crate::args::{load_zones, AdmissionMode, ServeArgs};
+use crate::auth::{Auth, Keyring};
 use crate::cache::DiskCache;
 use crate::driver::{Command, Driver, HttpCounters, NodeInfo, ProbeSettings};
 use crate::ffmpeg::{check_installed, Transcoder};
@@ -26,6 +27,7 @@ pub struct BoundNode {
     pub local_addr: SocketAddr,
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    header_read_timeout: Duration,
 }
 
 /// Life numbers: tenths of a second since 2025, so a restarted node always has a larger one.
@@ -116,9 +118,29 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     if !(args.max_upload_mb.is_finite() && args.max_upload_mb > 0.0) {
         bail!("--max-upload-mb must be a number > 0");
     }
+    if args.upload_idle_timeout_s == 0 || args.header_read_timeout_s == 0 {
+        bail!("--upload-idle-timeout-s and --header-read-timeout-s must be at least 1");
+    }
+    if args.max_receiving_uploads == 0 {
+        bail!("--max-receiving-uploads must be at least 1");
+    }
     if !(args.transcode_timeout_s.is_finite() && args.transcode_timeout_s > 0.0) {
         bail!("--transcode-timeout-s must be a number > 0");
     }
+    // Read here rather than as a flag's env: CLUSTER_KEY must not show in `--help` defaults.
+    let ring = Keyring::load(
+        args.cluster_key_file.as_deref(),
+        std::env::var("CLUSTER_KEY").ok().as_deref(),
+    )
+    .map_err(|e| anyhow!(e))?;
+    match &ring {
+        Some(r) => tracing::info!(keys = r.len(), "cluster authentication on"),
+        None => tracing::warn!(
+            "no cluster key (--cluster-key-file or CLUSTER_KEY): the cluster is open, any host \
+             that reaches this node can join, report load and offload work"
+        ),
+    }
+    let auth = Arc::new(Auth::new(ring));
     let profiles = Profiles::new(args.ffmpeg_args.as_deref(), args.profile.as_deref())
         .map_err(|e| anyhow!(e))?;
     let mut transcoder = Transcoder::new(
@@ -215,6 +237,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         jitter_rng,
     );
     net.offload_full_rtt = args.offload_latency == crate::args::OffloadLatency::FullRtt;
+    net.auth = auth.clone();
     let net = Arc::new(net);
     let children = transcoder.children.clone();
     let node = Node::new(cfg, core_rng).map_err(|e| anyhow!(e))?;
@@ -257,11 +280,16 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         default_deadline: Duration::from_secs_f64(args.deadline_s),
         children,
         profiles: Arc::new(profiles),
+        auth,
+        upload_idle: Duration::from_secs(args.upload_idle_timeout_s),
+        max_receiving: args.max_receiving_uploads,
+        receiving: AtomicUsize::new(0),
     });
     Ok(BoundNode {
         local_addr,
         listener,
         app: router(state),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_s),
     })
 }
 
@@ -271,9 +299,50 @@ impl BoundNode {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        // hyper's own loop rather than `axum::serve`, which has no header read timeout: a
+        // client that opens connections and sends a request head byte by byte would hold them.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, _) = tokio::select! {
+                r = self.listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: pause rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = hyper_util::service::TowerToHyperService::new(self.app.clone());
+            let mut stop = stop_rx.clone();
+            let timeout = self.header_read_timeout;
+            tokio::spawn(async move {
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(timeout);
+                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let mut conn = std::pin::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "connection ended");
+                        }
+                        return;
+                    }
+                    _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+                }
+                let _ = conn.await;
+                drop(stop);
+            });
+        }
+        drop((self.listener, stop_rx));
+        // Connections finish their current request, then close.
+        stop_tx.send_replace(());
+        stop_tx.closed().await;
         Ok(())
     }
 }

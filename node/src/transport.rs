@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 use vidmesh_core::job::{FailKind, Job, OffloadError, RemoteDone};
 use vidmesh_core::{wire, Message, NodeId, PeerId, ZoneId, ZoneTable};
 
+use crate::auth::{self, Auth, Kind};
 use crate::features;
 use crate::headers as h;
 use crate::profile::Profile;
@@ -28,6 +29,8 @@ pub struct Net {
     pub offload_timeout: Duration,
     /// Wait a whole RTT (not half) before an offloaded upload leaves.
     pub offload_full_rtt: bool,
+    /// Signs what this node sends and checks offload answers.
+    pub auth: Arc<Auth>,
     jitter: Mutex<ChaCha8Rng>,
 }
 
@@ -51,7 +54,9 @@ impl Net {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the peers' header read timeout, which also closes idle connections: a
+            // connection is dropped here before the peer closes it under a request.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .expect("HTTP client builds");
         Net {
@@ -61,6 +66,7 @@ impl Net {
             http,
             offload_timeout,
             offload_full_rtt: false,
+            auth: Arc::new(Auth::open()),
             jitter: Mutex::new(jitter),
         }
     }
@@ -83,16 +89,23 @@ impl Net {
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let url = format!("http://{}/gossip", to.addr);
-            let res = net
+            let (me, zone) = (net.me.0.to_string(), net.zones.name(net.zone));
+            // Signed when it leaves, so the delay does not eat into the receiver's window.
+            let sig = net.auth.sign(
+                Kind::Gossip,
+                None,
+                &auth::gossip_fields(&me, zone, &auth::sha256_hex(&body)),
+            );
+            let mut req = net
                 .http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, GOSSIP_CONTENT_TYPE)
-                .header(h::FROM_NODE, net.me.0.to_string())
-                .header(h::FROM_ZONE, net.zones.name(net.zone))
-                .timeout(Duration::from_secs(5))
-                .body(body)
-                .send()
-                .await;
+                .header(h::FROM_NODE, &me)
+                .header(h::FROM_ZONE, zone);
+            if let Some(sig) = sig {
+                req = req.header(h::SIGNATURE, sig.header_value());
+            }
+            let res = req.timeout(Duration::from_secs(5)).body(body).send().await;
             match res {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => {
@@ -158,15 +171,35 @@ impl Net {
             file,
             256 * 1024,
         ));
+        let (hops, origin) = (job.hops.to_string(), job.origin.0.to_string());
+        let (me, zone) = (self.me.0.to_string(), self.zones.name(self.zone));
+        let feats = if job.probed {
+            features::encode(&job.features)
+        } else {
+            None
+        };
+        let content = job.content.to_hex();
+        let sig = self.auth.sign(
+            Kind::Offload,
+            None,
+            &auth::offload_fields(&auth::OffloadFields {
+                from: &me,
+                zone,
+                hops: &hops,
+                origin: &origin,
+                features: feats.as_deref().unwrap_or(""),
+                content_sha: &content,
+            }),
+        );
         let mut req = self
             .http
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .header(reqwest::header::CONTENT_LENGTH, size)
-            .header(h::HOPS, job.hops.to_string())
-            .header(h::ORIGIN, job.origin.0.to_string())
-            .header(h::FROM_NODE, self.me.0.to_string())
-            .header(h::FROM_ZONE, self.zones.name(self.zone))
+            .header(h::HOPS, &hops)
+            .header(h::ORIGIN, &origin)
+            .header(h::FROM_NODE, &me)
+            .header(h::FROM_ZONE, zone)
             .header(
                 h::DEADLINE_MS,
                 deadline
@@ -177,10 +210,11 @@ impl Net {
             // The peer transcodes with the profile the client asked this node for.
             .header(h::PROFILE, &profile.name);
         // What this node probed, so the peer skips its own ffprobe run.
-        if job.probed {
-            if let Some(f) = features::encode(&job.features) {
-                req = req.header(h::FEATURES, f);
-            }
+        if let Some(f) = &feats {
+            req = req.header(h::FEATURES, f);
+        }
+        if let Some(sig) = &sig {
+            req = req.header(h::SIGNATURE, sig.header_value());
         }
         let resp = req
             .body(body)
@@ -188,9 +222,39 @@ impl Net {
             .await
             .map_err(|e| unreachable(format!("{url}: {e}")))?;
         let status = resp.status();
+        let hdr = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        // What the answer's signature covers; the output's hash is known once it is read.
+        let reply =
+            [h::EXEC_ID, h::EXEC_ZONE, h::HOPS, h::CACHE_HIT].map(|k| hdr(k).unwrap_or_default());
+        let reply_sig = hdr(h::SIGNATURE);
+        let status_s = status.as_u16().to_string();
+        let check_reply = |output_sha: &str| match &sig {
+            None => Ok(()),
+            Some(sig) => self.auth.check_reply(
+                sig.nonce,
+                reply_sig.as_deref(),
+                &auth::reply_fields(&auth::ReplyFields {
+                    content_sha: &content,
+                    status: &status_s,
+                    output_sha,
+                    exec_id: &reply[0],
+                    exec_zone: &reply[1],
+                    hops: &reply[2],
+                    cache_hit: &reply[3],
+                }),
+            ),
+        };
         if !status.is_success() {
+            let unsigned = check_reply("").err();
             let text = resp.text().await.unwrap_or_default();
             let kind = match status.as_u16() {
+                // An unauthenticated refusal cannot fail the job: it runs here.
+                _ if unsigned.is_some() => OffloadError::Rejected,
                 422 => OffloadError::Failed(FailKind::Transcode),
                 504 => OffloadError::Failed(FailKind::Timeout),
                 // Full queue, or a refusal of this node (unknown peer, limits): run it here.
@@ -199,12 +263,6 @@ impl Net {
             };
             return Err((kind, format!("{url}: {status}: {}", text.trim())));
         }
-        let hdr = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
         let exec_id: u32 = hdr(h::EXEC_ID)
             .and_then(|v| v.parse().ok())
             .unwrap_or(to.node.0);
@@ -215,14 +273,39 @@ impl Net {
             .unwrap_or(job.hops);
         let cache_hit = hdr(h::CACHE_HIT).as_deref() == Some("1");
         let output = TempFile::new(out_path(work_dir, profile));
-        let bytes = if profile.is_hls() {
+        let (bytes, output_sha) = if profile.is_hls() {
+            // The ladder's files come in further requests; the signature covers the answer.
             let url = format!("http://{}", to.addr);
-            self.fetch_ladder(resp, &url, output.path()).await?
+            (
+                self.fetch_ladder(resp, &url, output.path()).await?,
+                String::new(),
+            )
         } else {
-            save(resp, &url, output.path()).await?
+            let mut out = tokio::fs::File::create(output.path())
+                .await
+                .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
+            let mut stream = resp.bytes_stream();
+            let mut bytes = 0u64;
+            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| unreachable(format!("{url}: answer cut: {e}")))?;
+                bytes += chunk.len() as u64;
+                sha2::Digest::update(&mut hasher, &chunk);
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
+            }
+            out.flush()
+                .await
+                .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("output: {e}")))?;
+            (bytes, auth::hex(&sha2::Digest::finalize(hasher)))
         };
         if bytes == 0 {
             return Err(unreachable(format!("{url}: empty answer")));
+        }
+        if let Err(why) = check_reply(&output_sha) {
+            // Not from a member, or altered on the way: the output is not used.
+            return Err(unreachable(format!("{url}: answer refused: {why}")));
         }
         // The answer travels back over the same emulated link.
         tokio::time::sleep(self.delay(to.zone, bytes)).await;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
@@ -41,6 +42,11 @@ impl Drop for TempFile {
     }
 }
 
+/// A size as the flags give it: MB (10^6 bytes) and the exact byte count.
+pub fn describe_size(bytes: u64) -> String {
+    format!("{} MB ({bytes} bytes)", bytes as f64 / 1e6)
+}
+
 /// Unique names for temp files within one process.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -62,18 +68,26 @@ pub struct Received {
 pub enum UploadError {
     #[error("the request body is empty: send the video's bytes as the body")]
     Empty,
-    #[error("the upload is larger than this node's limit of {limit} bytes")]
+    #[error("the upload is larger than this node's limit of {}", describe_size(*limit))]
     TooLarge { limit: u64 },
     #[error("the upload was interrupted after {received} bytes: {reason}")]
     Interrupted { received: u64, reason: String },
+    #[error("no data arrived for {secs} s (after {received} bytes): the upload was given up")]
+    Idle { secs: u64, received: u64 },
     #[error("could not store the upload: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Streams `body` into a new temp file in `dir`, hashing as it goes; at most `limit` bytes.
+/// Streams `body` into a new temp file in `dir`, hashing as it goes; at most `limit` bytes,
+/// given up when no bytes arrive for `idle` (a stalled client would hold a slot forever).
 ///
 /// On any error the partial file is removed before returning.
-pub async fn receive<S, B, E>(body: S, dir: &Path, limit: u64) -> Result<Received, UploadError>
+pub async fn receive<S, B, E>(
+    body: S,
+    dir: &Path,
+    limit: u64,
+    idle: Duration,
+) -> Result<Received, UploadError>
 where
     S: Stream<Item = Result<B, E>>,
     B: AsRef<[u8]>,
@@ -88,7 +102,14 @@ where
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut body = std::pin::pin!(body);
-    while let Some(chunk) = body.next().await {
+    while let Some(chunk) =
+        tokio::time::timeout(idle, body.next())
+            .await
+            .map_err(|_| UploadError::Idle {
+                secs: idle.as_secs(),
+                received: bytes,
+            })?
+    {
         let chunk = chunk.map_err(|e| UploadError::Interrupted {
             received: bytes,
             reason: e.to_string(),
@@ -140,6 +161,8 @@ pub async fn hash_file(path: &Path) -> std::io::Result<(ContentHash, u64)> {
 mod tests {
     use super::*;
 
+    const IDLE: Duration = Duration::from_secs(10);
+
     fn chunks(parts: Vec<Result<Vec<u8>, String>>) -> impl Stream<Item = Result<Vec<u8>, String>> {
         futures_util::stream::iter(parts)
     }
@@ -161,6 +184,7 @@ mod tests {
             chunks(vec![Ok(b"abc".to_vec()), Ok(b"def".to_vec())]),
             &d,
             100,
+            IDLE,
         )
         .await
         .unwrap();
@@ -178,20 +202,37 @@ mod tests {
     #[tokio::test]
     async fn every_failure_leaves_no_file_behind() {
         let d = dir("fail");
-        let too_big = receive(chunks(vec![Ok(vec![0; 60]), Ok(vec![0; 60])]), &d, 100).await;
+        let too_big = receive(
+            chunks(vec![Ok(vec![0; 60]), Ok(vec![0; 60])]),
+            &d,
+            100,
+            IDLE,
+        )
+        .await;
         assert!(matches!(too_big, Err(UploadError::TooLarge { limit: 100 })));
-        let empty = receive(chunks(vec![]), &d, 100).await;
+        let empty = receive(chunks(vec![]), &d, 100, IDLE).await;
         assert!(matches!(empty, Err(UploadError::Empty)));
         let cut = receive(
             chunks(vec![Ok(vec![1; 10]), Err("connection reset".into())]),
             &d,
             100,
+            IDLE,
         )
         .await;
         assert!(matches!(
             cut,
             Err(UploadError::Interrupted { received: 10, .. })
         ));
+        assert_eq!(files_in(&d), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_is_given_up_and_its_file_removed() {
+        let d = dir("idle");
+        let stalled = futures_util::stream::iter(vec![Ok::<_, String>(vec![1u8; 10])])
+            .chain(futures_util::stream::pending());
+        let r = receive(stalled, &d, 100, Duration::from_millis(200)).await;
+        assert!(matches!(r, Err(UploadError::Idle { received: 10, .. })));
         assert_eq!(files_in(&d), 0);
     }
 }

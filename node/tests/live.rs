@@ -12,12 +12,34 @@ use std::time::{Duration, Instant};
 use vidmesh_core::load::{LoadDigest, LoadReport};
 use vidmesh_core::{wire, GossipConfig, Message, NodeId, PeerAddr, PeerId, StrategyConfig, ZoneId};
 use vidmesh_node::args::NodeLaunch;
+use vidmesh_node::auth::{self, Keyring, Kind, Signature};
 use vidmesh_node::catalog::{self, CatalogSpec, Clip};
 use vidmesh_node::client::{self, Arrivals, ClientConfig, RequestOutcome, Target};
 use vidmesh_node::headers as h;
 use vidmesh_node::status::Status;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vidmesh-node");
+
+/// The cluster key every test node gets unless a test says otherwise.
+const KEY: &str = "live-test-cluster-key-0001";
+/// A key of another cluster.
+const WRONG_KEY: &str = "some-other-cluster-key-9999";
+
+/// A signature header as a member holding `key` would send it (fresh nonce each call).
+fn sign(key: &str, kind: Kind, fields: &[&str]) -> String {
+    static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let ring = Keyring::parse(key).unwrap();
+    let t_ms = vidmesh_node::driver::unix_ms();
+    let nonce = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let macs = ring.sign(&auth::canonical(kind, t_ms, nonce, fields));
+    Signature { t_ms, nonce, macs }.header_value()
+}
+
+/// The signature of a gossip body from node `from` in `zone`.
+fn sign_gossip(key: &str, from: &str, zone: &str, body: &[u8]) -> String {
+    let sha = auth::sha256_hex(body);
+    sign(key, Kind::Gossip, &auth::gossip_fields(from, zone, &sha))
+}
 
 /// One cluster at a time (tests run on parallel threads, each with its own runtime).
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
@@ -115,6 +137,7 @@ impl Cluster {
             l.exit_with_parent = true; // an interrupted test run leaves no node behind
             l.transcode_timeout_s = Some(60.0);
             l.offload_timeout_ms = Some(60_000);
+            l.cluster_key = Some(KEY.into());
             tweak(&mut l);
             nodes.push(NodeProc {
                 log: dir.join(format!("{name}.log")),
@@ -614,16 +637,18 @@ async fn bad_input_gets_a_clear_4xx_and_leaves_nothing_behind() {
     let (code, body) = declared_only_upload(&c.url(0), 1_200_000).await;
     assert_eq!(code, 413, "body: {body}");
     assert!(body.contains("limit"), "expected `limit` in: {body}");
-    // Truncated: moov at the end (ffmpeg's default) is lost…
+    // Truncated: moov at the end (ffmpeg's default) is lost… ffprobe's words are the detail,
+    // the error says it plainly.
     let whole = std::fs::read(&clips[1].path).unwrap();
-    expect_status(
-        post("video/mp4", whole[..whole.len() / 2].to_vec())
-            .await
-            .unwrap(),
-        422,
-        "moov",
-    )
-    .await;
+    let r = post("video/mp4", whole[..whole.len() / 2].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let (error, detail) = (e["error"].as_str().unwrap(), e["detail"].as_str().unwrap());
+    assert!(error.contains("not a video"), "{e}");
+    assert!(!error.contains("moov") && !error.contains(" @ 0x"), "{e}");
+    assert!(detail.contains("moov"), "{e}");
     // …or moov first (faststart) and the frames cut short.
     let fs = root().join("bad").join("faststart.mp4");
     let st = std::process::Command::new("ffmpeg")
@@ -670,12 +695,14 @@ async fn bad_input_gets_a_clear_4xx_and_leaves_nothing_behind() {
     }
 
     // Gossip: garbage, an unknown zone, a load report from a node nobody knows.
+    // Signed with the cluster's key: these are refused for what they say, not who sends them.
     let gossip = |from_zone: &str, body: Vec<u8>| {
         c.http
             .post(format!("{}/gossip", c.url(0)))
             .header("content-type", "application/x-vidmesh-gossip")
             .header(h::FROM_NODE, "9")
             .header(h::FROM_ZONE, from_zone.to_string())
+            .header(h::SIGNATURE, sign_gossip(KEY, "9", from_zone, &body))
             .body(body)
             .send()
     };
@@ -791,7 +818,18 @@ async fn an_ffmpeg_failure_or_timeout_is_an_error_response_never_an_empty_200() 
     c.wait_healthy(0).await;
     c.wait_healthy(1).await;
     let r = c.upload(0, &clips[3].path).await;
-    expect_status(r, 422, "could not be transcoded").await;
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be transcoded"),
+        "{e}"
+    );
+    // ffmpeg's own report is the detail, not the message.
+    assert!(!e["error"].as_str().unwrap().contains("exit status"), "{e}");
+    assert!(e["detail"].as_str().unwrap().contains("exit status"), "{e}");
     let r = c.upload(1, &clips[4].path).await;
     expect_status(r, 504, "too long").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -894,7 +932,18 @@ async fn peer_upload(
     if let Some(f) = features {
         req = req.header(h::FEATURES, f);
     }
-    req.body(std::fs::read(clip).unwrap()).send().await.unwrap()
+    let body = std::fs::read(clip).unwrap();
+    let (from, sha) = (from.to_string(), auth::sha256_hex(&body));
+    let fields = auth::offload_fields(&auth::OffloadFields {
+        from: &from,
+        zone: "FRA",
+        hops: "1",
+        origin: &from,
+        features: features.unwrap_or(""),
+        content_sha: &sha,
+    });
+    req = req.header(h::SIGNATURE, sign(KEY, Kind::Offload, &fields));
+    req.body(body).send().await.unwrap()
 }
 
 /// `(probes, probes_skipped)` of node `i`, from `/metrics` (what Prometheus scrapes).
@@ -1735,4 +1784,302 @@ async fn a_client_that_hangs_up_stops_its_transcode_and_a_hopeless_deadline_is_r
         "refused after {waited:?}"
     );
     assert_eq!(first.await.unwrap().unwrap(), 200);
+}
+
+/// `vidmesh_auth_rejected_total` of node `i` for `kind` and `reason`.
+async fn auth_rejected(c: &Cluster, i: usize, kind: &str, reason: &str) -> u64 {
+    let text = c
+        .http
+        .get(format!("{}/metrics", c.url(i)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let tail = format!("kind=\"{kind}\",reason=\"{reason}\"}}");
+    text.lines()
+        .find(|l| l.starts_with("vidmesh_auth_rejected_total{") && l.contains(&tail))
+        .unwrap_or_else(|| panic!("no auth counter {kind}/{reason} in:\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_cluster_key_cannot_join_report_load_or_offload() {
+    let _g = serial().await;
+    let small = clips().iter().min_by_key(|c| c.size_bytes).unwrap().clone();
+    // node3 has another cluster's key, node4 none; both seed node1 (ring seeds otherwise).
+    let specs = [
+        ("node1", "FRA"),
+        ("node2", "IAD"),
+        ("node3", "BOM"),
+        ("node4", "FRA"),
+    ];
+    let mut c = Cluster::start("auth", &specs, |l| match l.id {
+        3 => l.cluster_key = Some(WRONG_KEY.into()),
+        4 => l.cluster_key = None,
+        _ => {}
+    });
+    c.kill(2);
+    c.nodes[2].launch.seeds = vec![c.nodes[0].launch.listen];
+    c.spawn(2);
+    for i in 0..4 {
+        c.wait_healthy(i).await;
+    }
+    c.wait_peer_state(0, "node2", "alive", Duration::from_secs(20))
+        .await;
+    c.wait_peer_state(1, "node1", "alive", Duration::from_secs(20))
+        .await;
+    // Several gossip rounds (500 ms) and announces (2 s) for the outsiders to try.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for i in 0..2 {
+        let s = c.status(i).await.unwrap();
+        let names: Vec<&str> = s.peers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names.len(), 1, "{}: {names:?}", s.name);
+        assert!(
+            !names.contains(&"node3") && !names.contains(&"node4"),
+            "{names:?}"
+        );
+    }
+    assert!(auth_rejected(&c, 0, "gossip", "bad_signature").await > 0);
+    assert!(auth_rejected(&c, 0, "gossip", "missing").await > 0);
+
+    // A load report forged in node2's name claiming no load at all, to draw node1's jobs.
+    let s2 = c.status(1).await.unwrap();
+    let node2 = PeerId {
+        node: NodeId(s2.id),
+        zone: vidmesh_core::ZoneTable::report_default()
+            .zone(&s2.zone)
+            .unwrap(),
+        addr: PeerAddr::from_socket_addr(s2.addr.parse().unwrap()).unwrap(),
+        gen: s2.gen,
+    };
+    let forged = wire::encode(&Message::Load(LoadDigest {
+        sender: node2,
+        reports: vec![LoadReport {
+            from: node2,
+            version: u64::MAX / 2,
+            cpu_pct: 0.0,
+            mem_pct: 0.0,
+            queue_len: 0,
+            in_flight: 0,
+            workers: 5,
+            queue_cap: 20,
+            age_ms: 0,
+            backlog_ms: 0,
+            ms_per_cpu_s: 1000.0,
+        }],
+    }));
+    let send = |sig: Option<String>| {
+        let mut req = c
+            .http
+            .post(format!("{}/gossip", c.url(0)))
+            .header("content-type", "application/x-vidmesh-gossip")
+            .header(h::FROM_NODE, "2")
+            .header(h::FROM_ZONE, "IAD");
+        if let Some(sig) = sig {
+            req = req.header(h::SIGNATURE, sig);
+        }
+        req.body(forged.clone()).send()
+    };
+    expect_status(send(None).await.unwrap(), 401, "not signed").await;
+    let wrong = sign_gossip(WRONG_KEY, "2", "IAD", &forged);
+    expect_status(send(Some(wrong)).await.unwrap(), 403, "does not match").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let load_of_node2 = |s: Status| s.peers.iter().find(|p| p.name == "node2").unwrap().load;
+    let seen = load_of_node2(c.status(0).await.unwrap());
+    assert!(
+        seen.is_some_and(|l| l > 0.0),
+        "node1 took the forged report: {seen:?}"
+    );
+
+    // Control: the same report under the cluster key is taken, so the signature is what
+    // kept it out; sent again verbatim it is a replay.
+    let good = sign_gossip(KEY, "2", "IAD", &forged);
+    assert_eq!(send(Some(good.clone())).await.unwrap().status(), 202);
+    assert_eq!(load_of_node2(c.status(0).await.unwrap()), Some(0.0));
+    expect_status(send(Some(good)).await.unwrap(), 403, "replay").await;
+    assert_eq!(auth_rejected(&c, 0, "gossip", "replayed").await, 1);
+
+    // An offload in node2's name: unsigned, refused before the body is read; under another
+    // key, refused once the body's hash is known; nothing is transcoded.
+    let offload = |sig: Option<String>| {
+        let mut req = c
+            .http
+            .post(format!("{}/upload", c.url(0)))
+            .header("content-type", "application/octet-stream")
+            .header(h::HOPS, "1")
+            .header(h::ORIGIN, "2")
+            .header(h::FROM_NODE, "2")
+            .header(h::FROM_ZONE, "IAD");
+        if let Some(sig) = sig {
+            req = req.header(h::SIGNATURE, sig);
+        }
+        req.body(std::fs::read(&small.path).unwrap()).send()
+    };
+    expect_status(offload(None).await.unwrap(), 401, "not signed").await;
+    let body = std::fs::read(&small.path).unwrap();
+    let sha = auth::sha256_hex(&body);
+    let fields = auth::offload_fields(&auth::OffloadFields {
+        from: "2",
+        zone: "IAD",
+        hops: "1",
+        origin: "2",
+        features: "",
+        content_sha: &sha,
+    });
+    let wrong = sign(WRONG_KEY, Kind::Offload, &fields);
+    expect_status(offload(Some(wrong)).await.unwrap(), 403, "does not match").await;
+    assert_eq!(auth_rejected(&c, 0, "offload", "missing").await, 1);
+    assert_eq!(auth_rejected(&c, 0, "offload", "bad_signature").await, 1);
+    let s = c.status(0).await.unwrap();
+    assert_eq!(s.counters.core.transcodes_ok, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(files_in(&c.work_dir(0)).is_empty());
+    // /status stays open to the dashboard.
+    assert!(c.status(2).await.is_some() && c.status(3).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_key_rotation_nodes_sharing_one_key_form_a_cluster_and_offload() {
+    let _g = serial().await;
+    let clips = clips();
+    let c = Cluster::start("rotation", &[("node1", "FRA"), ("node4", "FRA")], |l| {
+        l.strategy = StrategyConfig::RoundRobin;
+        l.cache_mb = 0.0;
+        // node1 already has the new key first; node4 only the old one.
+        if l.id == 1 {
+            l.cluster_key = Some(format!("new-cluster-key-0002,{KEY}"));
+        }
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+    // Round robin sends every other job to the peer, both ways: requests and answers verify.
+    for entry in [0, 1] {
+        let mut offloaded = 0;
+        for clip in &clips[..2] {
+            let r = c.upload(entry, &clip.path).await;
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            offloaded += (header(&r, h::OFFLOADED) == "1") as u32;
+            assert_eq!(header(&r, h::FALLBACK), "0");
+            let _ = r.bytes().await;
+        }
+        assert_eq!(offloaded, 1, "entry node{}", [1, 4][entry]);
+    }
+    for i in 0..2 {
+        for reason in ["missing", "bad_signature", "expired", "replayed"] {
+            for kind in ["gossip", "offload", "reply"] {
+                assert_eq!(
+                    auth_rejected(&c, i, kind, reason).await,
+                    0,
+                    "{kind}/{reason}"
+                );
+            }
+        }
+    }
+}
+
+/// Sends a request head (and `body` bytes) on a raw socket, then waits for the answer.
+async fn stalled_request(addr: SocketAddr, head: &str, body: &[u8], wait: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_greedy_clients_are_cut_off_and_every_refusal_is_json() {
+    let _g = serial().await;
+    let clips = clips();
+    let c = Cluster::start("slow", &REPORT[..1], |l| {
+        l.extra = vec![
+            "--upload-idle-timeout-s=1".into(),
+            "--max-receiving-uploads=2".into(),
+            "--header-read-timeout-s=1".into(),
+        ];
+    });
+    c.wait_healthy(0).await;
+    let addr = c.nodes[0].launch.listen;
+    let head = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\nContent-Length: 100000\r\n\r\n";
+
+    // Two uploads that stop sending fill the node's receiving slots…
+    let stalled: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(stalled_request(
+                addr,
+                head,
+                &[0u8; 1000],
+                Duration::from_secs(5),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // …so a third is told to come back.
+    let r = c.upload(0, &clips[0].path).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(header(&r, "retry-after"), "1");
+    let e: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("already receiving 2 uploads"),
+        "{e}"
+    );
+    // The stalled ones are given up after 1 s without data.
+    for s in stalled {
+        let answer = s.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.contains("\"error\":\"no data arrived for 1 s"),
+            "{answer}"
+        );
+    }
+    let ok = c.upload(0, &clips[0].path).await;
+    assert_eq!(ok.status(), 200);
+    let _ = ok.bytes().await;
+
+    // A request head sent too slowly: the connection is closed.
+    let started = Instant::now();
+    let answer = stalled_request(addr, "POST /upl", &[], Duration::from_secs(5)).await;
+    assert!(started.elapsed() < Duration::from_secs(4), "{answer}");
+
+    // Unknown routes and wrong methods answer in the same JSON form.
+    let url = c.url(0);
+    for (method, path, status, says) in [
+        (reqwest::Method::GET, "/upload", 405, "use POST"),
+        (reqwest::Method::PUT, "/upload", 405, "use POST"),
+        (reqwest::Method::GET, "/gossip", 405, "use POST"),
+        (reqwest::Method::POST, "/status", 405, "use GET"),
+        (
+            reqwest::Method::GET,
+            "/nope",
+            404,
+            "no such endpoint: GET /nope",
+        ),
+    ] {
+        let r = c
+            .http
+            .request(method.clone(), format!("{url}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json",
+            "{method} {path}"
+        );
+        if status == 405 {
+            assert!(r.headers().contains_key("allow"));
+        }
+        expect_status(r, status, says).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(files_in(&c.work_dir(0)).is_empty());
 }

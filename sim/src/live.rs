@@ -471,6 +471,7 @@ impl<'a> LiveRun<'a> {
                 l.mem_mb = Some(spec.memory_mb);
                 l.offload_timeout_ms = Some(s.network.offload_timeout_ms);
                 l.connect_timeout_ms = Some(s.network.connect_timeout_ms);
+                l.cluster_key = Some(run_cluster_key().to_string());
                 l
             })
             .collect()
@@ -1024,6 +1025,26 @@ async fn apply_faults(
         });
     }
     Ok(())
+}
+
+/// A fresh cluster key for this run's nodes, so they sign their traffic as deployed nodes do
+/// (docs/security.md) and cannot be joined by another run's.
+fn run_cluster_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use std::io::Read;
+        let mut b = [0u8; 24];
+        let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+        if random.is_err() {
+            // Only a run's isolation depends on it.
+            let t = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            b[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
+            b[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    })
 }
 
 #[cfg(test)]
