@@ -403,9 +403,7 @@ async fn upload_inner(
     let mut reply_nonce = None;
     if let Some((from, zone)) = &from {
         let raw = |k: &str| header_str(headers, k).unwrap_or("");
-        // The entry node signs the job's cache key: the input's hash under its profile.
-        let key = profile.cache_key(&received.content).to_hex();
-        let (id, content) = (from.0.to_string(), key);
+        let (id, content) = (from.0.to_string(), received.content.to_hex());
         let fields = auth::offload_fields(&auth::OffloadFields {
             from: &id,
             zone,
@@ -611,8 +609,10 @@ async fn respond(
             "the node could not store or read the result".into(),
         ),
     };
+    // A ladder's answer is its file list (fetched one by one after): only single files are
+    // hashed into the answer's signature.
     let output_sha = match (&r.output, reply_nonce) {
-        (Some(f), Some(_)) => auth::sha256_of_open(f)
+        (Some(f), Some(_)) if !profile.is_hls() => auth::sha256_of_open(f)
             .await
             .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, format!("output: {e}")))?,
         _ => String::new(),
@@ -697,7 +697,7 @@ async fn respond(
             Kind::Reply,
             Some(nonce),
             &auth::reply_fields(&auth::ReplyFields {
-                content_sha: &job.content.to_hex(),
+                content_sha: input_hash,
                 status: resp.status().as_u16().to_string().as_str(),
                 output_sha: &output_sha,
                 exec_id: &fields[0],

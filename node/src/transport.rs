@@ -178,7 +178,15 @@ impl Net {
         } else {
             None
         };
-        let content = job.content.to_hex();
+        // The signature covers the input's own hash (the job's content key also folds in
+        // the profile), as the peer computes it while storing the body.
+        let content = {
+            let f = std::fs::File::open(input)
+                .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("input: {e}")))?;
+            auth::sha256_of_open(&f)
+                .await
+                .map_err(|e| (OffloadError::Failed(FailKind::Io), format!("input: {e}")))?
+        };
         let sig = self.auth.sign(
             Kind::Offload,
             None,
