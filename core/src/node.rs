@@ -579,11 +579,8 @@ impl Node {
         if job.deadline != NO_DEADLINE {
             // Before spending a probe: if this node cannot even start the job in time, send it
             // on unprobed to a peer that can, or refuse it now.
-            // The smallest plausible job (half the typical one here) after the probes ahead
-            // of it and the work queued: if even that would miss, nothing can make it here.
-            let wait = self.probe_wait_ms() + self.local_wait_ms(now);
-            let least = self.cost.typical_service_ms().unwrap_or(0.0) * 0.5;
-            if now + wait + least as u64 >= job.deadline {
+            let wait = self.least_wait_ms(now);
+            if now + wait >= job.deadline {
                 let best = if job.hops < self.cfg.hop_limit {
                     self.earliest_peer(now, &job)
                 } else {
@@ -605,6 +602,56 @@ impl Node {
         self.track(now, job, JobState::AwaitProbe);
         self.probe_queue.push_back(job.id);
         self.pump_probes();
+    }
+
+    /// The least time any new upload would take here: the probes ahead of it, the work queued,
+    /// and half the typical job (nothing plausible is smaller).
+    fn least_wait_ms(&self, now: Millis) -> u64 {
+        let least = self.cost.typical_service_ms().unwrap_or(0.0) * 0.5;
+        self.probe_wait_ms() + self.local_wait_ms(now) + least as u64
+    }
+
+    /// Whether an upload of `size_bytes` that must be done by `deadline` has any chance, asked
+    /// before its body is read: `Some(reason)` when neither this node nor (if it may still be
+    /// offloaded, `hops` below the limit) any peer could finish it in time, so the driver can
+    /// refuse at once instead of receiving, hashing and probing bytes it would refuse anyway.
+    pub fn refuse_early(
+        &self,
+        now: Millis,
+        deadline: Millis,
+        size_bytes: u64,
+        hops: u8,
+    ) -> Option<RejectReason> {
+        if !self.cfg.admission.deadline_aware || deadline == NO_DEADLINE {
+            return None;
+        }
+        let wait = self.least_wait_ms(now);
+        if now + wait < deadline {
+            return None;
+        }
+        if hops < self.cfg.hop_limit {
+            let probe = Job {
+                id: JobId(0),
+                content: ContentHash::default(),
+                features: JobFeatures {
+                    size_bytes,
+                    ..JobFeatures::default()
+                },
+                hops,
+                origin: self.me.node,
+                deadline,
+                probed: false,
+            };
+            if self
+                .earliest_peer(now, &probe)
+                .is_some_and(|(_, eta)| eta <= deadline)
+            {
+                return None;
+            }
+        }
+        Some(RejectReason::Deadline {
+            retry_after_ms: (now + wait - deadline).max(MIN_RETRY_MS),
+        })
     }
 
     /// How long a new upload would wait for its probe to end.
@@ -1588,6 +1635,25 @@ mod tests {
             r[0].1,
             Outcome::Rejected(RejectReason::Deadline { .. })
         ));
+    }
+
+    #[test]
+    fn an_upload_nobody_could_finish_is_refused_before_its_body_is_read() {
+        let mut n = lone(1);
+        assert_eq!(n.refuse_early(0, 5_000, 2_000_000, 0), None);
+        for id in 1..=2 {
+            n.handle_input(0, Input::Upload(job(id, 60_000, true)));
+        }
+        outputs(&mut n);
+        // ~2.1 s of work ahead (×1.47): a 1 s deadline cannot be met, a 60 s one can.
+        let r = n.refuse_early(0, 1_000, 2_000_000, 0);
+        assert!(matches!(r, Some(RejectReason::Deadline { .. })), "{r:?}");
+        assert_eq!(n.refuse_early(0, 60_000, 2_000_000, 0), None);
+        assert_eq!(
+            n.refuse_early(0, 1_000, 2_000_000, 0),
+            r,
+            "asking changes nothing"
+        );
     }
 
     #[test]

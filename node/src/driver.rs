@@ -63,6 +63,14 @@ pub enum Command {
         content: ContentHash,
         reply: oneshot::Sender<bool>,
     },
+    /// Before an upload's body is read: refuse it at once (`Some`) because nobody could
+    /// finish it before `deadline`?
+    RefuseEarly {
+        deadline: Instant,
+        size_bytes: u64,
+        hops: u8,
+        reply: oneshot::Sender<Option<vidmesh_core::RejectReason>>,
+    },
     /// Is this node an alive member here?
     IsPeer {
         node: NodeId,
@@ -303,6 +311,16 @@ impl Driver {
             }
             Command::IsCached { content, reply } => {
                 let _ = reply.send(self.node.cache().contains(&content));
+            }
+            Command::RefuseEarly {
+                deadline,
+                size_bytes,
+                hops,
+                reply,
+            } => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let at = now + left.as_millis() as Millis;
+                let _ = reply.send(self.node.refuse_early(now, at, size_bytes, hops));
             }
             Command::Cancel(job) => {
                 self.node.handle_input(now, Input::Cancel(job));

@@ -372,6 +372,29 @@ async fn upload_inner(
             ));
         }
     }
+    // Nobody could finish it in time: refused before a byte of the body is read (a client
+    // retrying elsewhere should not pay an upload for a refusal).
+    let size_bytes = header_str(headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let refusal = st
+        .ask(|reply| Command::RefuseEarly {
+            deadline,
+            size_bytes,
+            hops,
+            reply,
+        })
+        .await?;
+    if let Some(RejectReason::Deadline { retry_after_ms }) = refusal {
+        let secs = retry_after_ms.div_ceil(1000).max(1);
+        return Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {secs} s"
+            ),
+        )
+        .retry_after(secs.min(u32::MAX as u64) as u32));
+    }
     if st.receiving.fetch_add(1, Ordering::Relaxed) >= st.max_receiving {
         st.receiving.fetch_sub(1, Ordering::Relaxed);
         return Err(err(
