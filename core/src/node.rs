@@ -42,6 +42,13 @@ enum TimerKind {
 /// The shortest Retry-After a refusal names: clients that come back sooner find the same.
 const MIN_RETRY_MS: u64 = 1_000;
 
+/// Where an upload goes before its probe ([`Node::place_unprobed`]).
+enum Unprobed {
+    Here,
+    Peer(usize),
+    Refuse(RejectReason),
+}
+
 /// The driver could not read the upload as a video.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeFailed;
@@ -576,26 +583,17 @@ impl Node {
             self.route_job(now, job);
             return;
         }
-        if job.deadline != NO_DEADLINE {
-            // Before spending a probe: if this node cannot even start the job in time, send it
-            // on unprobed to a peer that can, or refuse it now.
-            let wait = self.least_wait_ms(now);
-            if now + wait >= job.deadline {
-                let best = if job.hops < self.cfg.hop_limit {
-                    self.earliest_peer(now, &job)
-                } else {
-                    None
-                };
-                match best {
-                    Some((i, eta)) if eta <= job.deadline => {
-                        self.track(now, job, JobState::Routing);
-                        self.offload_to(i, job);
-                    }
-                    _ => {
-                        let retry_after_ms = (now + wait - job.deadline).max(MIN_RETRY_MS);
-                        self.refuse(job.id, RejectReason::Deadline { retry_after_ms });
-                    }
-                }
+        // Before spending a probe: if this node cannot even start the job in time, send it on
+        // unprobed to a peer that can, or refuse it now.
+        match self.place_unprobed(now, &job) {
+            Unprobed::Here => {}
+            Unprobed::Peer(i) => {
+                self.track(now, job, JobState::Routing);
+                self.offload_to(i, job);
+                return;
+            }
+            Unprobed::Refuse(reason) => {
+                self.refuse(job.id, reason);
                 return;
             }
         }
@@ -622,35 +620,46 @@ impl Node {
         size_bytes: u64,
         hops: u8,
     ) -> Option<RejectReason> {
-        if !self.cfg.admission.deadline_aware || deadline == NO_DEADLINE {
+        if !self.cfg.admission.deadline_aware {
             return None;
+        }
+        let upload = Job {
+            id: JobId(0),
+            content: ContentHash::default(),
+            features: JobFeatures {
+                size_bytes,
+                ..JobFeatures::default()
+            },
+            hops,
+            origin: self.me.node,
+            deadline,
+            probed: false,
+        };
+        match self.place_unprobed(now, &upload) {
+            Unprobed::Refuse(reason) => Some(reason),
+            Unprobed::Here | Unprobed::Peer(_) => None,
+        }
+    }
+
+    /// Where an upload whose features are not known yet can go: here (to be probed), to the
+    /// peer predicted to finish it first, or nowhere in time.
+    fn place_unprobed(&self, now: Millis, job: &Job) -> Unprobed {
+        if job.deadline == NO_DEADLINE {
+            return Unprobed::Here;
         }
         let wait = self.least_wait_ms(now);
-        if now + wait < deadline {
-            return None;
+        if now + wait < job.deadline {
+            return Unprobed::Here;
         }
-        if hops < self.cfg.hop_limit {
-            let probe = Job {
-                id: JobId(0),
-                content: ContentHash::default(),
-                features: JobFeatures {
-                    size_bytes,
-                    ..JobFeatures::default()
-                },
-                hops,
-                origin: self.me.node,
-                deadline,
-                probed: false,
-            };
-            if self
-                .earliest_peer(now, &probe)
-                .is_some_and(|(_, eta)| eta <= deadline)
-            {
-                return None;
+        if job.hops < self.cfg.hop_limit {
+            if let Some((i, eta)) = self.earliest_peer(now, job) {
+                if eta <= job.deadline {
+                    return Unprobed::Peer(i);
+                }
             }
         }
-        Some(RejectReason::Deadline {
-            retry_after_ms: (now + wait - deadline).max(MIN_RETRY_MS),
+        Unprobed::Refuse(RejectReason::Deadline {
+            retry_after_ms: (now + wait - job.deadline).max(MIN_RETRY_MS),
         })
     }
 
