@@ -194,6 +194,11 @@ impl Driver {
         self.epoch.elapsed().as_millis() as Millis
     }
 
+    /// `at` on the core's clock, given that the core's clock reads `now`.
+    fn on_core_clock(&self, now: Millis, at: Instant) -> Millis {
+        now + at.saturating_duration_since(Instant::now()).as_millis() as Millis
+    }
+
     /// Feeds the cache entries found on disk, then joins the cluster; runs until every sender
     /// of commands is gone.
     pub async fn run(mut self, recovered: Vec<(ContentHash, u64)>, seed_wait: Duration) {
@@ -277,8 +282,7 @@ impl Driver {
                 profile,
                 reply,
             } => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                job.deadline = now + left.as_millis() as Millis;
+                job.deadline = self.on_core_clock(now, deadline);
                 self.jobs.insert(
                     job.id,
                     Entry {
@@ -318,8 +322,7 @@ impl Driver {
                 hops,
                 reply,
             } => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let at = now + left.as_millis() as Millis;
+                let at = self.on_core_clock(now, deadline);
                 let _ = reply.send(self.node.refuse_early(now, at, size_bytes, hops));
             }
             Command::Cancel(job) => {

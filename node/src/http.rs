@@ -387,13 +387,8 @@ async fn upload_inner(
         .await?;
     if let Some(RejectReason::Deadline { retry_after_ms }) = refusal {
         let secs = retry_after_ms.div_ceil(1000).max(1);
-        return Err(err(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {secs} s"
-            ),
-        )
-        .retry_after(secs.min(u32::MAX as u64) as u32));
+        return Err(err(StatusCode::SERVICE_UNAVAILABLE, deadline_refusal(secs))
+            .retry_after(secs.min(u32::MAX as u64) as u32));
     }
     if st.receiving.fetch_add(1, Ordering::Relaxed) >= st.max_receiving {
         st.receiving.fetch_sub(1, Ordering::Relaxed);
@@ -580,6 +575,13 @@ fn deadline_budget(st: &AppState, headers: &HeaderMap) -> Result<Duration, ApiEr
     }
 }
 
+/// What a client is told when nobody can finish its upload in time.
+fn deadline_refusal(retry_after_s: u64) -> String {
+    format!(
+        "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {retry_after_s} s"
+    )
+}
+
 /// One day: longer budgets are surely a mistake.
 const MAX_DEADLINE_MS: u64 = 86_400_000;
 
@@ -602,10 +604,7 @@ async fn respond(
         ),
         Outcome::Rejected(RejectReason::Deadline { retry_after_ms }) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {} s",
-                retry_after_ms.div_ceil(1000)
-            ),
+            deadline_refusal(retry_after_ms.div_ceil(1000)),
         ),
         Outcome::Failed(FailKind::NotAVideo) => (
             StatusCode::UNPROCESSABLE_ENTITY,
