@@ -48,6 +48,14 @@ pub struct JobFeatures {
     pub duration_ms: u32,
 }
 
+impl JobFeatures {
+    /// Bytes a 360p H.264 result of this input takes, roughly (~2 kB a frame, as measured on
+    /// the report's clips): what routing charges for bringing a result back over a link.
+    pub fn expected_output_bytes(&self) -> u64 {
+        self.frames as u64 * 2_000
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,

@@ -21,7 +21,7 @@ use crate::job::{
 };
 use crate::load::{KnownReport, LoadDigest, LoadReport};
 use crate::peer::{NodeId, PeerAddr, PeerId};
-use crate::strategy::{Choice, ClusterView, PeerView, SelfView, Strategy};
+use crate::strategy::{Choice, ClusterView, JobCost, PeerView, ProbeAnswer, SelfView, Strategy};
 use crate::swim_codec::SwimCodec;
 use crate::time::Millis;
 use crate::wire::Message;
@@ -504,17 +504,53 @@ impl Node {
             queue_cap: self.cfg.queue_cap,
             cpu_pct: self.cpu_pct,
             mem_pct: self.mem_pct,
+            backlog_ms: self.local_wait_ms(self.now_hint),
         }
     }
 
-    /// Asks the strategy where `job` would go now, without acting on it.
+    /// What `job` costs by this node's model, as strategies see it.
+    fn job_cost(&self, now: Millis, job: &Job) -> JobCost {
+        JobCost {
+            cpu_s: self.cost.curve().job_cpu_s(&job.features),
+            here_ms: self.cost.service_ms(&job.features) as f64 * self.overdue(now),
+            upload_bytes: job.features.size_bytes,
+            result_bytes: job.features.expected_output_bytes(),
+        }
+    }
+
+    fn view(&self, now: Millis, job: &Job) -> ClusterView<'_> {
+        ClusterView {
+            now,
+            me: SelfView {
+                backlog_ms: self.local_wait_ms(now),
+                ..self.self_view()
+            },
+            peers: &self.peers,
+            job: self.job_cost(now, job),
+            zones: &self.cfg.zones,
+        }
+    }
+
+    /// Asks the strategy where `job` would go now, and sends the probes it wants (Prequal).
     pub fn route(&mut self, now: Millis, job: &Job) -> Choice {
+        // Built from fields, not `self.view`, so the strategy and rng can be borrowed mutably.
+        let (me, cost) = (self.view(now, job).me, self.job_cost(now, job));
         let view = ClusterView {
             now,
-            me: self.self_view(),
+            me,
             peers: &self.peers,
+            job: cost,
+            zones: &self.cfg.zones,
         };
-        self.strategy.choose(job, &view, &mut self.rng)
+        let choice = self.strategy.choose(job, &view, &mut self.rng);
+        for to in self.strategy.take_probes() {
+            self.counters.messages_out += 1;
+            self.out.push_back(Output::Send {
+                to,
+                msg: Message::LoadProbe { from: self.me },
+            });
+        }
+        choice
     }
 
     // ---- jobs ----------------------------------------------------------------------------
@@ -771,25 +807,13 @@ impl Node {
         }
     }
 
-    /// When `job` would be done if sent to peer `i` now, from its last report; `None` when the
-    /// peer has not reported what it needs.
+    /// When `job` would be done if sent to peer `i` now, from its last report, with the cost
+    /// model's safety margin on the peer's work; `None` when the peer has not reported its
+    /// speed. The same estimate as the `ect` strategy's.
     fn peer_eta(&self, now: Millis, i: usize, job: &Job) -> Option<Millis> {
-        let p = &self.peers[i];
-        let k = p.report.as_ref()?;
-        let r = &k.report;
-        if r.ms_per_cpu_s <= 0.0 || r.workers == 0 {
-            return None;
-        }
-        let service = self.cost.curve().job_cpu_s(&job.features) * r.ms_per_cpu_s as f64;
-        let backlog = (r.backlog_ms as u64).saturating_sub(k.age_ms(now)) as f64;
-        // Jobs sent there since (or not yet counted in) its report take free slots first.
-        let free = r.workers.saturating_sub(r.in_flight + r.queue_len);
-        let extra = p.in_flight_to.saturating_sub(free) as f64 * service / r.workers as f64;
-        let zones = &self.cfg.zones;
-        let net = zones.one_way_ms(self.me.zone, p.id.zone, job.features.size_bytes)
-            + zones.one_way_ms(p.id.zone, self.me.zone, 0);
+        let e = self.view(now, job).peer_eta(i)?;
         let safety = self.cost.safety();
-        Some(now + (net + (backlog + extra + service) * safety).ceil() as Millis)
+        Some(now + (e.net_ms + (e.wait_ms + e.service_ms) * safety).ceil() as Millis)
     }
 
     /// The peer predicted to finish `job` first, with that time.
@@ -847,6 +871,7 @@ impl Node {
     fn offload_to(&mut self, i: usize, job: Job) {
         let peer = &mut self.peers[i];
         peer.in_flight_to += 1;
+        peer.sent_since_report += 1;
         let to = peer.id;
         if to.zone == self.me.zone {
             self.counters.offloads_same_zone += 1;
@@ -1162,7 +1187,35 @@ impl Node {
                 }
             }
             Message::Load(digest) => self.on_load_digest(now, digest),
+            Message::LoadProbe { from } => self.on_load_probe(now, from),
+            Message::ProbeAnswer(a) => {
+                if self.peer_index(a.from.node).is_ok() {
+                    self.strategy.on_probe_answer(now, &a);
+                } else {
+                    self.counters.bad_messages += 1;
+                }
+            }
         }
+    }
+
+    /// A peer asks how busy this node is now (Prequal's probe); every node answers, whatever
+    /// its own strategy, members only.
+    fn on_load_probe(&mut self, now: Millis, from: PeerId) {
+        let Ok(i) = self.peer_index(from.node) else {
+            self.counters.bad_messages += 1;
+            return;
+        };
+        let to = self.peers[i].id;
+        self.counters.messages_out += 1;
+        self.out.push_back(Output::Send {
+            to,
+            msg: Message::ProbeAnswer(ProbeAnswer {
+                from: self.me,
+                rif: self.queue.len() as u32 + self.running + self.probes_pending(),
+                wait_ms: self.local_wait_ms(now).min(u32::MAX as u64) as u32,
+                ms_per_cpu_s: self.ms_per_cpu_s(),
+            }),
+        });
     }
 
     fn on_load_digest(&mut self, now: Millis, digest: LoadDigest) {
@@ -1195,6 +1248,7 @@ impl Node {
                     report: r,
                     received_at: now,
                 });
+                peer.sent_since_report = 0;
             }
         }
         if self.spare_reports.len() < SPARE_BUFS {
@@ -1202,6 +1256,44 @@ impl Node {
             reports.clear();
             self.spare_reports.push(reports);
         }
+    }
+
+    /// This node's load as its next gossip round would report it.
+    pub fn own_report(&self, now: Millis) -> LoadReport {
+        LoadReport {
+            from: self.me,
+            version: self.report_version,
+            cpu_pct: self.cpu_pct,
+            mem_pct: self.mem_pct,
+            queue_len: self.queue.len() as u32,
+            in_flight: self.running,
+            workers: self.cfg.workers,
+            queue_cap: self.cfg.queue_cap,
+            age_ms: 0,
+            backlog_ms: self.local_wait_ms(now).min(u32::MAX as u64) as u32,
+            ms_per_cpu_s: self.ms_per_cpu_s(),
+        }
+    }
+
+    /// The simulator's `oracle`: replaces what this node knows of a member with that member's
+    /// true state now, `in_transit` being the jobs this node sent it that have not arrived.
+    /// A live node never calls this.
+    pub fn observe_true_state(&mut self, now: Millis, report: LoadReport, in_transit: u32) {
+        if let Ok(i) = self.peer_index(report.from.node) {
+            let p = &mut self.peers[i];
+            if p.id.gen == report.from.gen {
+                p.report = Some(KnownReport {
+                    report,
+                    received_at: now,
+                });
+                p.sent_since_report = in_transit;
+            }
+        }
+    }
+
+    /// This node's service time per CPU-second of the cost curve, as peers are told.
+    fn ms_per_cpu_s(&self) -> f32 {
+        (self.cost.speed() / self.cfg.slot_cores() * 1000.0) as f32
     }
 
     fn gossip_round(&mut self, now: Millis) {
@@ -1217,19 +1309,7 @@ impl Node {
             return;
         }
         self.report_version += 1;
-        let own = LoadReport {
-            from: self.me,
-            version: self.report_version,
-            cpu_pct: self.cpu_pct,
-            mem_pct: self.mem_pct,
-            queue_len: self.queue.len() as u32,
-            in_flight: self.running,
-            workers: self.cfg.workers,
-            queue_cap: self.cfg.queue_cap,
-            age_ms: 0,
-            backlog_ms: self.local_wait_ms(now).min(u32::MAX as u64) as u32,
-            ms_per_cpu_s: (self.cost.speed() / self.cfg.slot_cores() * 1000.0) as f32,
-        };
+        let own = self.own_report(now);
         let relayed = self.freshest_reports(now, self.cfg.gossip.relay_reports);
         let fanout = self.cfg.gossip.fanout.min(self.peers.len());
         let mut chosen = std::mem::take(&mut self.scratch);
@@ -1336,6 +1416,7 @@ impl Node {
             rtt_ms,
             report: None,
             in_flight_to: 0,
+            sent_since_report: 0,
         };
         match self.peer_index(id.node) {
             Ok(i) => {

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::load::LoadDigest;
+use crate::peer::PeerId;
+use crate::strategy::ProbeAnswer;
 
 /// What one node sends another outside of job transfers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -11,6 +13,11 @@ pub enum Message {
     Swim(Vec<u8>),
     /// Load reports.
     Load(LoadDigest),
+    /// "How busy are you now?" (Prequal's probe), answered with [`Message::ProbeAnswer`].
+    LoadProbe {
+        from: PeerId,
+    },
+    ProbeAnswer(ProbeAnswer),
 }
 
 impl Message {
@@ -19,6 +26,8 @@ impl Message {
         match self {
             Message::Swim(b) => b.len() + 4,
             Message::Load(d) => 4 + 48 + d.reports.len() * 64,
+            Message::LoadProbe { .. } => 4 + 48,
+            Message::ProbeAnswer(_) => 4 + 48 + 12,
         }
     }
 }

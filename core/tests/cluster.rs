@@ -351,7 +351,7 @@ fn a_saturated_node_offloads_to_its_same_zone_peer_under_the_report_score() {
 #[test]
 fn hop_limit_one_runs_an_offloaded_job_where_it_lands() {
     // Round-robin would forward again if it could: with hop limit 1 the peer must run it.
-    let mut net = Net::report_cluster(ring(), StrategyConfig::RoundRobin);
+    let mut net = Net::report_cluster(ring(), StrategyConfig::RoundRobin {});
     net.run_until(20_000);
     for k in 0..20 {
         net.upload(0, k);
@@ -374,7 +374,7 @@ fn hop_limit_one_runs_an_offloaded_job_where_it_lands() {
 
 #[test]
 fn an_offload_to_a_dead_peer_falls_back_to_local_processing() {
-    let mut net = Net::report_cluster(ring(), StrategyConfig::RoundRobin);
+    let mut net = Net::report_cluster(ring(), StrategyConfig::RoundRobin {});
     net.run_until(20_000);
     net.crash(3); // node4 is down but not yet detected
     for k in 0..5 {

@@ -31,7 +31,9 @@ pub struct ServeArgs {
     /// listening on 0.0.0.0).
     #[arg(long, env = "ADVERTISE")]
     pub advertise: Option<String>,
-    /// Strategy name (`random`, `round_robin`, `score`, …); weights below apply to `score`.
+    /// Strategy name: `random`, `round_robin`, `score`, `least_loaded`, `p2c`, `ect`,
+    /// `p2c_ect` or `prequal` (docs/strategies.md); the weights below apply to `score`, other
+    /// parameters go in `--strategy-json`.
     #[arg(long, env = "STRATEGY", default_value = "score")]
     pub strategy: String,
     #[arg(long, env = "W_LOAD")]
@@ -295,6 +297,13 @@ impl ServeArgs {
         let cfg: StrategyConfig =
             serde_json::from_value(value).map_err(|e| format!("strategy: {e}"))?;
         cfg.validate().map_err(|e| format!("strategy: {e}"))?;
+        if cfg.simulator_only() {
+            return Err(format!(
+                "strategy `{}` reads every node's true state at once, which only the simulator \
+                 has; a live node can run `ect` or `p2c_ect`, which estimate it from load reports",
+                cfg.kind()
+            ));
+        }
         Ok(cfg)
     }
 
@@ -577,7 +586,7 @@ mod tests {
     #[test]
     fn strategies_are_named_and_weighted_by_flags_and_bad_ones_say_why() {
         let a = parse(&["serve".into(), "--strategy=round-robin".into()]);
-        assert_eq!(a.strategy_config().unwrap(), StrategyConfig::RoundRobin);
+        assert_eq!(a.strategy_config().unwrap(), StrategyConfig::RoundRobin {});
         let a = parse(&[
             "serve".into(),
             "--strategy=score".into(),
@@ -588,6 +597,14 @@ mod tests {
             StrategyConfig::Score { w_load, w_rtt, .. } => assert_eq!((w_load, w_rtt), (0.8, 0.2)),
             other => panic!("{other:?}"),
         }
+        let a = parse(&["serve".into(), "--strategy=oracle".into()]);
+        let e = a.strategy_config().unwrap_err();
+        assert!(e.contains("only the simulator"), "{e}");
+        let a = parse(&["serve".into(), "--strategy=p2c-ect".into()]);
+        assert_eq!(
+            a.strategy_config().unwrap(),
+            StrategyConfig::P2cEct { d: 2 }
+        );
         let a = parse(&["serve".into(), "--strategy=fastest".into()]);
         let e = a.strategy_config().unwrap_err();
         assert!(e.contains("fastest") && e.contains("score"), "{e}");

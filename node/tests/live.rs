@@ -848,7 +848,7 @@ async fn an_offload_across_zones_pays_the_emulated_round_trip() {
     let clips = clips();
     // FRA–BOM: RTT 200 ms, so the upload waits 100 ms and the answer 100 ms more.
     let c = Cluster::start("geography", &[("node1", "FRA"), ("node3", "BOM")], |l| {
-        l.strategy = StrategyConfig::RoundRobin; // node1 then node3, in turn
+        l.strategy = StrategyConfig::RoundRobin {}; // node1 then node3, in turn
         l.cache_mb = 0.0;
     });
     c.wait_full_view(Duration::from_secs(20)).await;
@@ -875,7 +875,7 @@ async fn a_paused_node_costs_a_timeout_and_the_client_retries_elsewhere() {
     // The smallest clip, so a busy machine still answers well within the attempt timeout.
     let small = clips().iter().min_by_key(|c| c.size_bytes).unwrap().clone();
     let c = Cluster::start("pause", &[("node1", "FRA"), ("node4", "FRA")], |l| {
-        l.strategy = StrategyConfig::Random;
+        l.strategy = StrategyConfig::Random {};
         l.hop_limit = 0; // no offloads: the client alone has to cope
     });
     c.wait_full_view(Duration::from_secs(20)).await;
@@ -975,7 +975,7 @@ async fn an_offloaded_job_is_probed_only_on_the_entry_node() {
     let _g = serial().await;
     let clips = clips();
     let c = Cluster::start("probe_once", &[("node1", "FRA"), ("node4", "FRA")], |l| {
-        l.strategy = StrategyConfig::RoundRobin; // node1 then node4, in turn
+        l.strategy = StrategyConfig::RoundRobin {}; // node1 then node4, in turn
         l.cache_mb = 0.0;
     });
     c.wait_full_view(Duration::from_secs(20)).await;
@@ -1607,7 +1607,7 @@ async fn an_offload_carries_the_profile_to_the_peer() {
         "offload_profile",
         &[("node1", "FRA"), ("node4", "FRA")],
         |l| {
-            l.strategy = StrategyConfig::RoundRobin;
+            l.strategy = StrategyConfig::RoundRobin {};
         },
     );
     c.wait_full_view(Duration::from_secs(20)).await;
@@ -1949,7 +1949,7 @@ async fn during_a_key_rotation_nodes_sharing_one_key_form_a_cluster_and_offload(
     let _g = serial().await;
     let clips = clips();
     let c = Cluster::start("rotation", &[("node1", "FRA"), ("node4", "FRA")], |l| {
-        l.strategy = StrategyConfig::RoundRobin;
+        l.strategy = StrategyConfig::RoundRobin {};
         l.cache_mb = 0.0;
         // node1 already has the new key first; node4 only the old one.
         if l.id == 1 {

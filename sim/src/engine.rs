@@ -442,6 +442,8 @@ pub struct Run<'a> {
     work: WorkTotals,
     job_threads: f64,
     hard_stop: Millis,
+    /// `oracle` only: offloads on their way, per (from × nodes + to).
+    oracle_transit: Option<Vec<u32>>,
 }
 
 impl<'a> Run<'a> {
@@ -494,7 +496,11 @@ impl<'a> Run<'a> {
             work: WorkTotals::default(),
             job_threads: s.cost.job_threads,
             hard_stop,
+            oracle_transit: None,
         };
+        if run.strategy_cfg.simulator_only() {
+            run.oracle_transit = Some(vec![0; s.nodes.len() * s.nodes.len()]);
+        }
         for (i, spec) in s.nodes.iter().enumerate() {
             run.nodes.push(SimNode {
                 id: NodeId(i as u32 + 1),
@@ -632,6 +638,10 @@ impl<'a> Run<'a> {
             } => {
                 self.in_transit_free.push(job);
                 let job = self.in_transit[job as usize];
+                let n = self.nodes.len();
+                if let Some(t) = self.oracle_transit.as_mut() {
+                    t[origin as usize * n + to as usize] -= 1;
+                }
                 self.offload_arrive(to, origin, origin_life, origin_job, job, req)
             }
             Ev::OffloadResult {
@@ -701,9 +711,30 @@ impl<'a> Run<'a> {
     // ---- nodes -------------------------------------------------------------------------
 
     fn input(&mut self, i: usize, input: Input) {
+        if self.oracle_transit.is_some() && matches!(input, Input::Upload(_) | Input::Probed { .. })
+        {
+            self.tell_the_truth(i);
+        }
         if let Some(core) = self.nodes[i].core.as_mut() {
             core.handle_input(self.now, input);
             self.drain(i);
+        }
+    }
+
+    /// `oracle`: before node `i` may route, it learns every live node's true state now.
+    fn tell_the_truth(&mut self, i: usize) {
+        let n = self.nodes.len();
+        for j in 0..n {
+            if j == i {
+                continue;
+            }
+            let Some(r) = self.nodes[j].core.as_ref().map(|c| c.own_report(self.now)) else {
+                continue;
+            };
+            let transit = self.oracle_transit.as_ref().map_or(0, |t| t[i * n + j]);
+            if let Some(core) = self.nodes[i].core.as_mut() {
+                core.observe_true_state(self.now, r, transit);
+            }
         }
     }
 
@@ -1014,6 +1045,10 @@ impl<'a> Run<'a> {
         if self.s.network.offload_latency == OffloadLatency::FullRtt {
             // The other half of the RTT: the original slept a whole RTT before posting.
             d += round_ms(self.zones.rtt_ms(fz, tz) / 2.0);
+        }
+        let n = self.nodes.len();
+        if let Some(tr) = self.oracle_transit.as_mut() {
+            tr[from * n + t] += 1;
         }
         let slot = match self.in_transit_free.pop() {
             Some(k) => {

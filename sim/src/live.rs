@@ -74,6 +74,13 @@ pub fn live_scenario(s: &Scenario) -> Result<Scenario> {
     }
     let end = s.duration_ms;
     s.faults.retain(|f| f.at_ms < end);
+    if let Some((name, c)) = s.strategies.iter().find(|(_, c)| c.simulator_only()) {
+        bail!(
+            "strategy `{name}` ({}) reads every node's true state at once, which only the \
+             simulator has: drop it from the scenario to run it live",
+            c.kind()
+        );
+    }
     if s.nodes.len() > MAX_LIVE_NODES {
         bail!(
             "scenario `{}` has {} nodes; `sim live` runs at most {MAX_LIVE_NODES} real processes",
