@@ -530,6 +530,11 @@ impl Strategy {
                     (*probes_per_job, *max_age_ms, *reuse, *q_rif);
                 self.request_probes(view, probes_per_job, rng);
                 self.prequal(view, max_age_ms, reuse, q_rif)
+                    .unwrap_or_else(|| {
+                        // No answer yet (a burst before the first probes return): as Prequal,
+                        // a uniform pick rather than piling everything on one node.
+                        index_to_choice(rng.random_range(0..=view.peers.len()))
+                    })
             }
         }
     }
@@ -578,7 +583,14 @@ impl Strategy {
     }
 
     /// Prequal's hot-cold lexicographic rule over this node and the pool.
-    fn prequal(&mut self, view: &ClusterView<'_>, max_age_ms: u64, reuse: u32, q: f64) -> Choice {
+    /// `None` when the pool holds no usable answer.
+    fn prequal(
+        &mut self,
+        view: &ClusterView<'_>,
+        max_age_ms: u64,
+        reuse: u32,
+        q: f64,
+    ) -> Option<Choice> {
         let now = view.now;
         // Answers that are too old, or from peers no longer alive in this life, are dropped.
         self.pool.retain(|p| {
@@ -588,7 +600,7 @@ impl Strategy {
         let me_rif = view.me.queue_len + view.me.in_flight;
         let me_latency = view.local_eta().total_ms();
         if self.pool.is_empty() {
-            return Choice::Local;
+            return None;
         }
         let mut rifs: Vec<u32> = self.pool.iter().map(|p| p.rif).collect();
         rifs.push(me_rif);
@@ -616,7 +628,7 @@ impl Strategy {
                 best = (h, k, Some(j));
             }
         }
-        match best.2 {
+        Some(match best.2 {
             None => Choice::Local,
             Some(j) => {
                 let p = &mut self.pool[j];
@@ -630,7 +642,7 @@ impl Strategy {
                 }
                 Choice::Peer(i)
             }
-        }
+        })
     }
 }
 
@@ -1047,8 +1059,8 @@ mod tests {
         let v = view(me, &peers);
         let mut s = Strategy::new(prequal());
         let mut r = rng();
-        // No answers yet: the job stays here, and three probes go out.
-        assert_eq!(s.choose(&job(), &v, &mut r), Choice::Local);
+        // No answers yet: a uniform pick, and three probes go out.
+        s.choose(&job(), &v, &mut r);
         let probed: Vec<PeerId> = s.take_probes().collect();
         assert_eq!(probed.len(), 3);
         // Answers: node 2 is hot (many in flight) but reports a short wait; node 3 is cold
@@ -1061,9 +1073,9 @@ mod tests {
         // then node 3 again (6 s against node 4's 7 s).
         assert_eq!(s.choose(&job(), &v, &mut r), Choice::Peer(2));
         assert_eq!(s.choose(&job(), &v, &mut r), Choice::Peer(1));
-        // Answers age out: after max_age_ms nothing is left and the job stays here.
+        // Answers age out: after max_age_ms nothing is left.
         let later = ClusterView { now: 10_000, ..v };
-        assert_eq!(s.choose(&job(), &later, &mut r), Choice::Local);
+        s.choose(&job(), &later, &mut r);
         assert_eq!(s.pool_len(), 0);
     }
 
@@ -1081,10 +1093,7 @@ mod tests {
         let mut stale = answer(2, 0, 0);
         stale.from.gen = 1; // another life of node 2
         s.on_probe_answer(0, &stale);
-        assert_eq!(
-            s.choose(&job(), &view(me, &peers), &mut rng()),
-            Choice::Local
-        );
+        s.choose(&job(), &view(me, &peers), &mut rng());
         assert_eq!(s.pool_len(), 0);
     }
 

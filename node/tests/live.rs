@@ -470,6 +470,9 @@ async fn a_saturated_node_offloads_to_a_same_zone_peer_under_score() {
         l.strategy = StrategyConfig::default(); // score 0.3 / 0.7
         l.workers = 1;
         l.cache_mb = 0.0;
+        // The strategy's own choice, not deadline admission's fallback to whichever peer is
+        // predicted to finish first (on a busy host, sometimes one across the ocean).
+        l.extra.push("--admission=off".into());
     });
     c.wait_full_view(Duration::from_secs(20)).await;
     // Let load reports reach node1.

@@ -542,7 +542,7 @@ impl<'a> Run<'a> {
         c.cache_bytes = spec.cache_bytes;
         c.hop_limit = self.hop_limit;
         c.strategy = self.strategy_cfg.clone();
-        c.gossip = self.s.gossip.clone();
+        c.gossip = self.s.gossip_of(&self.strategy);
         c.seeds = self.seeds[i]
             .iter()
             .map(|&j| PeerAddr::sim(NodeId(j as u32 + 1)))

@@ -448,7 +448,7 @@ impl<'a> LiveRun<'a> {
                 );
                 l.seeds = seeds[i].iter().map(|&j| self.addrs[j]).collect();
                 l.strategy = config.clone();
-                l.gossip = s.gossip.clone();
+                l.gossip = s.gossip_of(strategy);
                 l.workers = s.workers_of(strategy, i);
                 // The same job handling as the simulated node: admission, the cost model's
                 // starting curve, ffmpeg's threads.

@@ -397,9 +397,9 @@ pub fn write_all(
         write_file(dir, rows)?;
     }
 
-    let period = scenario.gossip.period_ms.max(1);
     let rows = runs.iter().flat_map(|r| {
-        r.convergence.iter().map(|c| {
+        let period = scenario.gossip_of(&r.strategy).period_ms.max(1);
+        r.convergence.iter().map(move |c| {
             let seeds: Vec<String> = c.seeds.iter().map(|&s| node_name(s)).collect();
             let to_full = c.full_view_ms.map(|t| t - c.start_ms);
             ConvergenceCsvRow {

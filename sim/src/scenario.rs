@@ -222,6 +222,8 @@ struct StrategyFile {
     admission: Option<Spanned<AdmissionFile>>,
     /// Overrides every node's worker count for this strategy.
     workers: Option<Spanned<u32>>,
+    /// Overrides `gossip.period_ms` for this strategy (how stale load reports get).
+    gossip_period_ms: Option<Spanned<u64>>,
 }
 
 /// What one strategy entry changes besides the strategy itself.
@@ -230,6 +232,7 @@ pub struct StrategyOverrides {
     pub hop_limit: Option<u8>,
     pub admission: Option<AdmissionConfig>,
     pub workers: Option<u32>,
+    pub gossip_period_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -719,6 +722,15 @@ impl Scenario {
             .unwrap_or(self.nodes[i].workers)
     }
 
+    /// The gossip settings `strategy` runs with.
+    pub fn gossip_of(&self, strategy: &str) -> GossipConfig {
+        let mut g = self.gossip.clone();
+        if let Some(p) = self.overrides_of(strategy).and_then(|o| o.gossip_period_ms) {
+            g.period_ms = p;
+        }
+        g
+    }
+
     pub fn hop_limit_of(&self, strategy: &str) -> u8 {
         self.overrides_of(strategy)
             .and_then(|o| o.hop_limit)
@@ -1024,6 +1036,14 @@ fn build(
                 })?),
                 None => None,
             };
+        if let Some(g) = &s.gossip_period_ms {
+            if *g.get_ref() == 0 {
+                return Err(err(
+                    at(&g.span()),
+                    format!("strategy `{name}`: gossip_period_ms must be at least 1"),
+                ));
+            }
+        }
         if let Some(w) = &s.workers {
             if *w.get_ref() == 0 {
                 return Err(err(
@@ -1038,6 +1058,7 @@ fn build(
                 hop_limit: s.hop_limit.as_ref().map(|h| *h.get_ref()),
                 admission,
                 workers: s.workers.as_ref().map(|w| *w.get_ref()),
+                gossip_period_ms: s.gossip_period_ms.as_ref().map(|g| *g.get_ref()),
             },
         ));
         strategies.push((name, s.strategy.get_ref().clone()));
