@@ -394,13 +394,11 @@ async fn watch_progress(
             "frame" => now.frame = v.trim().to_string(),
             "out_time_us" => now.out_time_us = v.trim().to_string(),
             "total_size" => now.total_size = v.trim().to_string(),
-            // The end of a block.
-            "progress" => {
-                if now != last {
-                    last = now.clone();
-                    if moved.send(()).is_err() {
-                        return;
-                    }
+            // The end of a block that moved.
+            "progress" if now != last => {
+                last = now.clone();
+                if moved.send(()).is_err() {
+                    return;
                 }
             }
             _ => {}
