@@ -36,6 +36,12 @@ pub struct GossipConfig {
     /// How many times each membership update is piggybacked before it is dropped; SWIM wants
     /// about 4·log10(cluster size), and every extra copy costs each receiver a member lookup.
     pub max_transmissions: u8,
+    /// Lifeguard's cap on the local health multiplier ([`crate::health`]): a node that finds
+    /// itself slow widens its probe interval, probe timeout and suspicion timeout up to
+    /// `1 + lifeguard_max` times; 0 turns local health awareness off.
+    pub lifeguard_max: u8,
+    /// A membership timer delivered this much later than asked counts against local health.
+    pub lifeguard_late_ms: u64,
 }
 
 impl Default for GossipConfig {
@@ -51,6 +57,8 @@ impl Default for GossipConfig {
             announce_period_ms: 5_000,
             max_packet_bytes: 1_400,
             max_transmissions: 10,
+            lifeguard_max: 8,
+            lifeguard_late_ms: 200,
         }
     }
 }

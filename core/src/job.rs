@@ -84,6 +84,9 @@ pub enum RejectReason {
     /// Neither this node nor any peer it knows could finish the job before its deadline; there
     /// should be room in about `retry_after_ms`.
     Deadline { retry_after_ms: u64 },
+    /// The node is draining (finishing its work before it leaves) and no peer could take the
+    /// job; the cluster without it should have room in about `retry_after_ms`.
+    Draining { retry_after_ms: u64 },
 }
 
 impl RejectReason {
@@ -91,7 +94,8 @@ impl RejectReason {
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
             RejectReason::QueueFull => None,
-            RejectReason::Deadline { retry_after_ms } => Some(*retry_after_ms),
+            RejectReason::Deadline { retry_after_ms }
+            | RejectReason::Draining { retry_after_ms } => Some(*retry_after_ms),
         }
     }
 }
@@ -110,6 +114,9 @@ pub enum FailKind {
     DeadlinePassed,
     /// Whoever submitted the job went away, so it was dropped.
     Cancelled,
+    /// ffmpeg made no progress for the node's stall timeout and was killed (after one retry,
+    /// or when no retry could finish before the deadline).
+    Stalled,
 }
 
 /// A peer's answer to an offloaded job, as its driver reports it back.

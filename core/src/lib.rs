@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod config;
 pub mod cost;
+pub mod health;
 pub mod job;
 pub mod load;
 pub mod node;
@@ -17,6 +18,7 @@ pub mod zone;
 
 pub use config::{capacity_workers, AdmissionConfig, ConfigError, GossipConfig, NodeConfig};
 pub use cost::{CostCurve, CostModel, CostStats};
+pub use health::HealthStats;
 pub use job::{
     ContentHash, FailKind, Job, JobFeatures, JobId, OffloadError, Outcome, RejectReason,
     RemoteDone, NO_DEADLINE,

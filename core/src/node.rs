@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::cache::CacheIndex;
 use crate::config::{ConfigError, NodeConfig};
 use crate::cost::{CostModel, CostStats};
+use crate::health::{HealthStats, LocalHealth};
 use crate::job::{
     ContentHash, FailKind, Job, JobFeatures, JobId, OffloadError, Outcome, RejectReason,
     RemoteDone, NO_DEADLINE,
@@ -27,13 +28,22 @@ use crate::time::Millis;
 use crate::wire::Message;
 use crate::zone::ZoneId;
 
+mod lifecycle;
+
 /// A timer the core asked for; drivers hand it back unchanged when it fires.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Timer(TimerKind);
 
 #[derive(Clone, Debug, PartialEq)]
 enum TimerKind {
-    Swim(foca::Timer<PeerId>),
+    /// A membership timer, with when it fell due and the delay foca asked for (before local
+    /// health widened it), so lateness can be measured and a probe window given again.
+    Swim {
+        timer: foca::Timer<PeerId>,
+        due: Millis,
+        base_ms: Millis,
+        rearmed: bool,
+    },
     GossipRound,
     /// A job's deadline.
     Deadline(JobId),
@@ -88,6 +98,9 @@ pub enum Input {
         content: ContentHash,
         bytes: u64,
     },
+    /// Drain: take no new work (offload new uploads to peers or refuse them), finish what is
+    /// here, then leave the membership ([`Event::Left`]).
+    Drain,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -150,6 +163,12 @@ pub enum Event {
     Dequeued(JobId),
     /// A message could not be processed (malformed membership data, unknown sender).
     BadMessage(String),
+    /// This node's probe of the peer went unanswered: it now suspects it, and declares it down
+    /// unless the peer refutes in time.
+    Suspected(PeerId),
+    /// Draining has finished every job: this node told the cluster it leaves. The driver may
+    /// stop once the messages went out.
+    Left,
 }
 
 /// A member's state in this node's SWIM view.
@@ -186,6 +205,15 @@ pub struct Counters {
     pub deadline_missed: u64,
     /// Transcodes killed because nobody would collect them.
     pub transcodes_aborted: u64,
+    /// Transcodes killed for making no progress (ffmpeg stalled).
+    #[serde(default)]
+    pub transcodes_stalled: u64,
+    /// Of those, jobs given their one retry (on a peer when one could make the deadline).
+    #[serde(default)]
+    pub stall_retries: u64,
+    /// Uploads sent on to a peer, or refused, because this node was draining.
+    #[serde(default)]
+    pub drain_diverted: u64,
     /// Cancelled transcodes left to finish for the cache, being nearly done.
     pub kept_for_cache: u64,
     /// Jobs this node executed (or answered from cache) whose entry node is in this zone.
@@ -221,6 +249,8 @@ struct Tracked {
     started_at: Millis,
     /// Already answered (cancelled, but finishing for the cache).
     answered: bool,
+    /// Already given its one retry after a stalled transcode.
+    retried: bool,
 }
 
 /// How many received message buffers of each kind a node keeps for reuse: it sends about as
@@ -237,6 +267,9 @@ enum Note {
     Active,
     Idle,
     Rejoin(PeerId),
+    ProbeFailed(PeerId),
+    /// A probe's ping went out (a probe cycle started).
+    PingSent,
 }
 
 /// Adapter that turns foca's callbacks into core outputs.
@@ -246,6 +279,7 @@ struct SwimRuntime<'a> {
     notes: &'a mut Vec<Note>,
     sent: &'a mut u64,
     spare: &'a mut Vec<Vec<u8>>,
+    health: &'a mut LocalHealth,
 }
 
 impl Runtime<PeerId> for SwimRuntime<'_> {
@@ -256,7 +290,18 @@ impl Runtime<PeerId> for SwimRuntime<'_> {
             Notification::Rename(old, new) => Note::Rename(*old, *new),
             Notification::Active => Note::Active,
             Notification::Idle => Note::Idle,
-            Notification::Rejoin(id) => Note::Rejoin(*id),
+            Notification::Rejoin(id) => {
+                self.health.reset_incarnation();
+                Note::Rejoin(*id)
+            }
+            Notification::ProbeFailed(_, id) => Note::ProbeFailed(*id),
+            Notification::DataSent(h) => {
+                self.health.own_incarnation(h.src_incarnation);
+                if !matches!(h.message, foca::Message::Ping(_)) {
+                    return;
+                }
+                Note::PingSent
+            }
             _ => return,
         };
         self.notes.push(note);
@@ -273,9 +318,22 @@ impl Runtime<PeerId> for SwimRuntime<'_> {
     }
 
     fn submit_after(&mut self, event: foca::Timer<PeerId>, after: Duration) {
+        // foca refuses a new probe period or probe timeout through `set_config`, so local
+        // health widens those two timers here; the suspicion timeout goes through the config.
+        let wait = if is_probe_timer(&event) {
+            self.health.scale(after)
+        } else {
+            after
+        };
+        let due = self.now + wait.as_millis() as Millis;
         self.out.push_back(Output::SetTimer {
-            at: self.now + after.as_millis() as Millis,
-            timer: Timer(TimerKind::Swim(event)),
+            at: due,
+            timer: Timer(TimerKind::Swim {
+                timer: event,
+                due,
+                base_ms: after.as_millis() as Millis,
+                rearmed: false,
+            }),
         });
     }
 }
@@ -317,6 +375,12 @@ pub struct Node {
     /// The same for the report lists of received load digests.
     spare_reports: Vec<Vec<LoadReport>>,
     started: bool,
+    health: LocalHealth,
+    drain: lifecycle::Drain,
+    /// The multiplier foca's suspicion timeout was last set for.
+    applied_lhm: u8,
+    /// A probe's ping is out and its cycle not judged yet.
+    probe_open: bool,
 }
 
 impl Node {
@@ -363,6 +427,10 @@ impl Node {
             spare_bufs: Vec::new(),
             spare_reports: Vec::new(),
             started: false,
+            health: LocalHealth::new(cfg.gossip.lifeguard_max, cfg.gossip.lifeguard_late_ms),
+            applied_lhm: 0,
+            drain: lifecycle::Drain::default(),
+            probe_open: false,
             cfg,
         })
     }
@@ -403,18 +471,49 @@ impl Node {
                     self.drop_job(now, job, FailKind::DeadlinePassed);
                 }
             }
-            Input::Timer(Timer(TimerKind::Swim(t))) => {
+            Input::Timer(Timer(TimerKind::Swim {
+                timer: t,
+                due,
+                base_ms,
+                rearmed,
+            })) => {
+                let late = self.health.timer_fired(due, now);
+                if is_probe_timer(&t) && self.health.should_rearm(late, rearmed) {
+                    let wait = self.health.scale(Duration::from_millis(base_ms));
+                    let due = now + wait.as_millis() as Millis;
+                    self.out.push_back(Output::SetTimer {
+                        at: due,
+                        timer: Timer(TimerKind::Swim {
+                            timer: t,
+                            due,
+                            base_ms,
+                            rearmed: true,
+                        }),
+                    });
+                    self.apply_health();
+                    return;
+                }
+                let cycle = matches!(t, foca::Timer::ProbeRandomMember(_));
                 let mut rt = SwimRuntime {
                     now,
                     out: &mut self.out,
                     notes: &mut self.notes,
                     sent: &mut self.counters.messages_out,
                     spare: &mut self.spare_bufs,
+                    health: &mut self.health,
                 };
                 if let Err(e) = self.swim.handle_timer(t, &mut rt) {
                     self.out.push_back(Output::Event(Event::BadMessage(format!(
                         "membership timer: {e}"
                     ))));
+                }
+                if cycle {
+                    // A new cycle judges the previous one (foca reports only failures).
+                    let failed = self.notes.iter().any(|n| matches!(n, Note::ProbeFailed(_)));
+                    if self.probe_open {
+                        self.health.probe_ended(failed);
+                    }
+                    self.probe_open = self.notes.iter().any(|n| matches!(n, Note::PingSent));
                 }
                 self.apply_notes();
             }
@@ -426,7 +525,33 @@ impl Node {
                 self.cache.insert(content, bytes, &mut self.evicted);
                 self.flush_evictions();
             }
+            Input::Drain => self.start_drain(),
         }
+        self.apply_health();
+        self.leave_when_drained(now);
+    }
+
+    /// Widens (or narrows back) foca's suspicion timeout when the local health multiplier
+    /// changed; the probe timers follow it as they are set ([`SwimRuntime::submit_after`]).
+    fn apply_health(&mut self) {
+        let lhm = self.health.multiplier();
+        if lhm == self.applied_lhm {
+            return;
+        }
+        let mut c = swim_config(&self.cfg);
+        c.suspect_to_down_after = self.health.scale(c.suspect_to_down_after);
+        match self.swim.set_config(c) {
+            Ok(()) => self.applied_lhm = lhm,
+            // Only the probe timings are refused, and they are the same as at start.
+            Err(e) => self.out.push_back(Output::Event(Event::BadMessage(format!(
+                "membership config: {e}"
+            )))),
+        }
+    }
+
+    /// This node's local health (Lifeguard's multiplier and what moved it).
+    pub fn health(&self) -> HealthStats {
+        self.health.stats()
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -584,6 +709,7 @@ impl Node {
                 predicted_ms: 0,
                 started_at: now,
                 answered: false,
+                retried: false,
             },
         );
     }
@@ -604,6 +730,10 @@ impl Node {
                     fallback: false,
                 },
             );
+            return;
+        }
+        // A cached answer costs nothing, so a draining node still gives it.
+        if self.drain.active && self.divert_while_draining(now, job) {
             return;
         }
         if !self.cfg.admission.deadline_aware {
@@ -656,6 +786,9 @@ impl Node {
         size_bytes: u64,
         hops: u8,
     ) -> Option<RejectReason> {
+        if let Some(r) = self.drain_refusal(now, hops) {
+            return Some(r);
+        }
         if !self.cfg.admission.deadline_aware {
             return None;
         }
@@ -890,6 +1023,7 @@ impl Node {
                     predicted_ms: 0,
                     started_at: 0,
                     answered: false,
+                    retried: false,
                 },
             );
         }
@@ -935,6 +1069,9 @@ impl Node {
             return; // not ours, or already answered: drivers may race a timeout
         };
         if t.state != JobState::Running {
+            return;
+        }
+        if result == Err(FailKind::Stalled) && self.retry_stalled(now, t) {
             return;
         }
         self.jobs.remove(&id);
@@ -1156,6 +1293,7 @@ impl Node {
                 notes: &mut self.notes,
                 sent: &mut self.counters.messages_out,
                 spare: &mut self.spare_bufs,
+                health: &mut self.health,
             };
             // Announcing only fails if encoding fails, which plain identities cannot.
             let _ = self.swim.announce(PeerId::seed(addr), &mut rt);
@@ -1173,6 +1311,7 @@ impl Node {
                     notes: &mut self.notes,
                     sent: &mut self.counters.messages_out,
                     spare: &mut self.spare_bufs,
+                    health: &mut self.health,
                 };
                 if let Err(e) = self.swim.handle_data(&bytes, &mut rt) {
                     self.counters.bad_messages += 1;
@@ -1400,6 +1539,8 @@ impl Node {
                     self.me = id;
                     self.out.push_back(Output::Event(Event::Rejoined(id)));
                 }
+                Note::ProbeFailed(id) => self.out.push_back(Output::Event(Event::Suspected(id))),
+                Note::PingSent => {}
             }
         }
         self.notes = notes;
@@ -1474,6 +1615,15 @@ impl Node {
     pub fn zone(&self) -> ZoneId {
         self.me.zone
     }
+}
+
+/// The timers of a probe cycle: the interval between probes, and the wait for a direct answer
+/// before asking others to probe.
+fn is_probe_timer(t: &foca::Timer<PeerId>) -> bool {
+    matches!(
+        t,
+        foca::Timer::ProbeRandomMember(_) | foca::Timer::SendIndirectProbe { .. }
+    )
 }
 
 fn sanitize_pct(v: f32) -> f32 {

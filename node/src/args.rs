@@ -129,6 +129,11 @@ pub struct ServeArgs {
     /// Per-job limit; ffmpeg is killed past it.
     #[arg(long, env = "TRANSCODE_TIMEOUT_S", default_value_t = 120.0)]
     pub transcode_timeout_s: f64,
+    /// ffmpeg is killed when its progress report (`-progress`) has not moved for this long;
+    /// the job is retried once (on a peer if one can make the deadline) and otherwise fails
+    /// as stalled (504).
+    #[arg(long, env = "STALL_TIMEOUT_S", default_value_t = 30.0)]
+    pub stall_timeout_s: f64,
     /// How long an offload may take end to end before the job falls back to this node.
     #[arg(long, env = "OFFLOAD_TIMEOUT_MS", default_value_t = 60_000)]
     pub offload_timeout_ms: u64,

@@ -490,6 +490,14 @@ impl Driver {
             }
             Event::Enqueued(_) | Event::Dequeued(_) => tracing::trace!(?ev),
             Event::BadMessage(reason) => tracing::debug!(%reason, "message refused"),
+            Event::Suspected(p) => {
+                let lhm = self.node.health().multiplier;
+                tracing::info!(
+                    peer = p.node.0,
+                    local_health = lhm,
+                    "suspect: probe unanswered"
+                );
+            }
             _ => tracing::info!(?ev, "membership"),
         }
     }
@@ -709,6 +717,7 @@ impl Driver {
             cpus: self.node.config().cores,
             backlog_ms: self.node.backlog_ms(now),
             cost: self.node.cost_stats(),
+            health: self.node.health(),
             counters: CounterStatus {
                 core: *c,
                 bad_requests: self.info.http.bad_requests.load(Ordering::Relaxed),

@@ -27,6 +27,8 @@ pub struct Transcoder {
     /// For the ladder, which needs the input's size before it builds ffmpeg's arguments.
     pub ffprobe: String,
     pub timeout: Duration,
+    /// ffmpeg is killed when its `-progress` report has not moved for this long.
+    pub stall: Duration,
     /// ffmpeg's `-threads` for decoding and encoding: the cores one transcode keeps busy.
     pub threads: u32,
     /// The scheduling priority ffmpeg runs at.
@@ -51,6 +53,7 @@ impl Transcoder {
             program: program.to_string(),
             ffprobe: ffprobe.to_string(),
             timeout,
+            stall: Duration::from_secs(30),
             threads: 1,
             priority: Priority::default(),
             children: Arc::default(),
@@ -158,10 +161,12 @@ impl Transcoder {
             args.splice(last..last, ["-threads".into(), n.clone()]);
             args.splice(0..0, ["-threads".into(), n]);
         }
+        // Machine-readable progress on stdout (a block every 0.5 s), for the stall watchdog.
+        args.splice(0..0, ["-progress".into(), "pipe:1".into()]);
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(args)
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
@@ -183,16 +188,42 @@ impl Transcoder {
             let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
             buf
         });
-        let status = match tokio::time::timeout(timeout, child.wait()).await {
-            Ok(Ok(status)) => status,
-            Ok(Err(e)) => return Err(fail(FailKind::Io, format!("waiting for ffmpeg: {e}"))),
-            Err(_) => {
-                let _ = child.kill().await;
-                reader.abort();
-                return Err(fail(
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (moved_tx, mut moved) = tokio::sync::watch::channel(());
+        let progress = tokio::spawn(watch_progress(stdout, moved_tx));
+        let limit_at = tokio::time::Instant::now() + timeout;
+        let mut last_move = tokio::time::Instant::now();
+        let mut reporting = true;
+        let killed = loop {
+            tokio::select! {
+                r = child.wait() => match r {
+                    Ok(status) => break Ok(status),
+                    Err(e) => break Err(fail(FailKind::Io, format!("waiting for ffmpeg: {e}"))),
+                },
+                changed = moved.changed(), if reporting => match changed {
+                    Ok(()) => last_move = tokio::time::Instant::now(),
+                    Err(_) => reporting = false, // stdout closed: ffmpeg is ending
+                },
+                _ = tokio::time::sleep_until(limit_at) => break Err(fail(
                     FailKind::Timeout,
                     format!("ffmpeg ran longer than {timeout:?} and was killed"),
-                ));
+                )),
+                _ = tokio::time::sleep_until(last_move + self.stall) => break Err(fail(
+                    FailKind::Stalled,
+                    format!("ffmpeg made no progress for {:?} and was killed", self.stall),
+                )),
+            }
+        };
+        progress.abort();
+        let status = match killed {
+            Ok(status) => status,
+            Err(e) => {
+                if e.kind == FailKind::Stalled {
+                    tracing::warn!(pid = ?pid, "ffmpeg stalled; killing it");
+                }
+                let _ = child.kill().await;
+                reader.abort();
+                return Err(e);
             }
         };
         let stderr = reader.await.unwrap_or_default();
@@ -344,6 +375,42 @@ impl Priority {
         #[cfg(not(target_os = "linux"))]
         let _ = (self, cmd);
     }
+}
+
+/// Reads ffmpeg's `-progress` blocks and signals each one whose position moved (frames,
+/// output time or output size), until stdout closes.
+async fn watch_progress(
+    stdout: tokio::process::ChildStdout,
+    moved: tokio::sync::watch::Sender<()>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let (mut now, mut last) = (ProgressMark::default(), ProgressMark::default());
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        match k {
+            "frame" => now.frame = v.trim().to_string(),
+            "out_time_us" => now.out_time_us = v.trim().to_string(),
+            "total_size" => now.total_size = v.trim().to_string(),
+            // The end of a block that moved.
+            "progress" if now != last => {
+                last = now.clone();
+                if moved.send(()).is_err() {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Default, PartialEq)]
+struct ProgressMark {
+    frame: String,
+    out_time_us: String,
+    total_size: String,
 }
 
 fn last_lines(s: &str, n: usize) -> String {

@@ -390,6 +390,14 @@ async fn upload_inner(
         return Err(err(StatusCode::SERVICE_UNAVAILABLE, deadline_refusal(secs))
             .retry_after(secs.min(u32::MAX as u64) as u32));
     }
+    if let Some(RejectReason::Draining { retry_after_ms }) = refusal {
+        let secs = retry_after_ms.div_ceil(1000).max(1);
+        return Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node is draining (finishing its work before it leaves): send the upload to another node",
+        )
+        .retry_after(secs.min(u32::MAX as u64) as u32));
+    }
     if st.receiving.fetch_add(1, Ordering::Relaxed) >= st.max_receiving {
         st.receiving.fetch_sub(1, Ordering::Relaxed);
         return Err(err(
@@ -606,6 +614,13 @@ async fn respond(
             StatusCode::SERVICE_UNAVAILABLE,
             deadline_refusal(retry_after_ms.div_ceil(1000)),
         ),
+        Outcome::Rejected(RejectReason::Draining { retry_after_ms }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this node is draining (finishing its work before it leaves) and no peer could take the upload: try another node, or again in {} s",
+                retry_after_ms.div_ceil(1000)
+            ),
+        ),
         Outcome::Failed(FailKind::NotAVideo) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "the upload is not a video this node can read (truncated, corrupt or not a video container)".into(),
@@ -621,6 +636,10 @@ async fn respond(
         Outcome::Failed(FailKind::Transcode) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "the video could not be transcoded: ffmpeg failed on it (corrupt or unsupported)".into(),
+        ),
+        Outcome::Failed(FailKind::Stalled) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "the transcode stopped making progress and was stopped (after one retry, if there was time)".into(),
         ),
         Outcome::Failed(FailKind::Timeout) => (
             StatusCode::GATEWAY_TIMEOUT,

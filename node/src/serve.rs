@@ -127,6 +127,9 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     if !(args.transcode_timeout_s.is_finite() && args.transcode_timeout_s > 0.0) {
         bail!("--transcode-timeout-s must be a number > 0");
     }
+    if !(args.stall_timeout_s.is_finite() && args.stall_timeout_s >= 1.0) {
+        bail!("--stall-timeout-s must be a number of seconds ≥ 1");
+    }
     // Read here rather than as a flag's env: CLUSTER_KEY must not show in `--help` defaults.
     let ring = Keyring::load(
         args.cluster_key_file.as_deref(),
@@ -149,6 +152,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         Duration::from_secs_f64(args.transcode_timeout_s),
     );
     transcoder.threads = args.ffmpeg_threads;
+    transcoder.stall = Duration::from_secs_f64(args.stall_timeout_s);
     transcoder.priority = args.ffmpeg_priority;
 
     let listen = resolve_v4("listen address", &args.listen).await?;

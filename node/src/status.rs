@@ -80,6 +80,10 @@ pub struct Status {
     /// finished transcodes.
     #[serde(default)]
     pub cost: vidmesh_core::CostStats,
+    /// Local health (Lifeguard): the multiplier this node's membership timeouts are widened by
+    /// (1 + multiplier), and what moved it.
+    #[serde(default)]
+    pub health: vidmesh_core::HealthStats,
 }
 
 impl Status {
@@ -115,6 +119,12 @@ impl Status {
             "Mean absolute % error of the last (up to 50) service-time predictions.",
             "gauge",
             format!("{:.2}", self.cost.mape_pct),
+        );
+        gauge(
+            "local_health_multiplier",
+            "Lifeguard's local health multiplier: membership timeouts are (1 + this) × their base.",
+            "gauge",
+            self.health.multiplier.to_string(),
         );
         gauge(
             "in_flight",
@@ -183,6 +193,9 @@ impl Status {
             ("probes", d.probes),
             ("probes_skipped", d.probes_skipped),
             ("cache_evictions", d.cache_evictions),
+            ("late_timers", self.health.late_timers),
+            ("refutations", self.health.refutations),
+            ("suspicions_raised", self.health.probes_failed),
         ] {
             gauge(
                 &format!("{name}_total"),

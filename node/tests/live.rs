@@ -2086,3 +2086,167 @@ async fn slow_and_greedy_clients_are_cut_off_and_every_refusal_is_json() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(files_in(&c.work_dir(0)).is_empty());
 }
+
+/// Pids of the ffmpeg processes node process `node_pid` runs now.
+fn ffmpeg_children(node_pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ..."; comm may hold spaces, so split after the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(node_pid) && head.ends_with("(ffmpeg") {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Stops (SIGSTOP) the first `n` ffmpeg processes node process `node_pid` starts, as a hung
+/// decoder or a wedged disk would freeze them.
+async fn stop_ffmpegs(node_pid: u32, n: usize) -> usize {
+    let mut stopped = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stopped.len() < n && Instant::now() < deadline {
+        for pid in ffmpeg_children(node_pid) {
+            if stopped.len() < n && stopped.insert(pid) {
+                let ok = std::process::Command::new("kill")
+                    .args(["-STOP", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "could not stop ffmpeg {pid}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stopped.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_ffmpeg_is_killed_and_retried_once_then_reported_as_stalled() {
+    let _g = serial().await;
+    let clip = heavy_clip();
+    let c = Cluster::start("stall", &REPORT[..1], |l| {
+        l.workers = 1;
+        l.cache_mb = 0.0; // the second upload of the clip transcodes again
+        l.extra.push("--ffmpeg-threads=1".into());
+        l.extra.push("--stall-timeout-s=2".into());
+    });
+    c.wait_healthy(0).await;
+    let pid = c.nodes[0].child.as_ref().unwrap().id();
+
+    // The first ffmpeg freezes: it is killed, and the retry delivers the video.
+    let stopper = tokio::spawn(stop_ffmpegs(pid, 1));
+    let r = c.upload(0, &clip).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    assert!(!r.bytes().await.unwrap().is_empty());
+    assert_eq!(stopper.await.unwrap(), 1);
+    let s = c.status(0).await.unwrap().counters.core;
+    assert_eq!(
+        (s.transcodes_stalled, s.stall_retries, s.transcodes_ok),
+        (1, 1, 1),
+        "{s:?}"
+    );
+
+    // Both runs freeze: one retry, then the client hears that the transcode stalled.
+    let stopper = tokio::spawn(stop_ffmpegs(pid, 2));
+    let r = c.upload(0, &clip).await;
+    assert_eq!(r.status(), 504);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("progress"), "{text}");
+    assert_eq!(stopper.await.unwrap(), 2);
+    let s = c.status(0).await.unwrap();
+    let k = s.counters.core;
+    assert_eq!((k.transcodes_stalled, k.stall_retries), (3, 2), "{k:?}");
+    assert_eq!((s.in_flight, s.queue_len), (0, 0));
+    assert!(
+        ffmpeg_children(pid).is_empty(),
+        "a stopped ffmpeg was left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_200_junk_uploads_leaves_health_answering_within_a_second() {
+    let _g = serial().await;
+    require_ffmpeg();
+    let c = Cluster::start("junk", &REPORT[..1], |_| {});
+    c.wait_healthy(0).await;
+    let url = c.url(0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // /health every 100 ms for as long as the burst lasts; each must answer within 1 s.
+    let watcher = {
+        let (http, url, stop) = (c.http.clone(), url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut checks = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http
+                    .get(format!("{url}/health"))
+                    .timeout(Duration::from_secs(1))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => checks += 1,
+                    other => panic!("/health did not answer within 1 s: {other:?}"),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            checks
+        })
+    };
+    let burst: Vec<_> = (0..200u32)
+        .map(|k| {
+            let (http, url) = (c.http.clone(), url.clone());
+            tokio::spawn(async move {
+                // 64 KiB of bytes that are no video, each upload different (no cache hit).
+                let body: Vec<u8> = (0..65_536u32)
+                    .map(|i| (i.wrapping_mul(2_654_435_761) ^ k) as u8)
+                    .collect();
+                let r = http
+                    .post(format!("{url}/upload"))
+                    .header("content-type", "video/mp4")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("every junk upload is answered");
+                let status = r.status().as_u16();
+                let retry = r.headers().contains_key("retry-after");
+                let json: serde_json::Value =
+                    serde_json::from_slice(&r.bytes().await.unwrap()).expect("a JSON error");
+                (status, retry, json)
+            })
+        })
+        .collect();
+    let mut by_status = std::collections::BTreeMap::new();
+    for t in burst {
+        let (status, retry, json) = t.await.unwrap();
+        *by_status.entry(status).or_insert(0u32) += 1;
+        assert!(json.get("error").is_some(), "{status}: {json}");
+        // Junk is the client's fault (4xx); the only 5xx allowed is a refusal to take more
+        // uploads at once, which says when to come back.
+        assert!(
+            (400..500).contains(&status) || (status == 503 && retry),
+            "{status}: {json}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let checks = watcher.await.unwrap();
+    eprintln!("junk burst answers by status: {by_status:?}; /health answered {checks} times");
+    assert!(checks >= 1);
+    assert!(
+        by_status.get(&422).copied().unwrap_or(0) > 0,
+        "{by_status:?}"
+    );
+}

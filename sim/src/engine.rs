@@ -21,7 +21,7 @@ use vidmesh_core::{
 
 use crate::metrics::{
     ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, ReqOutcome, RequestRecord, RunResult,
-    WindowCounts, WorkTotals,
+    SuspicionRow, WindowCounts, WorkTotals,
 };
 use crate::queue::EventQueue;
 use crate::rng::{self, hash_unit, stream, unit};
@@ -432,6 +432,7 @@ pub struct Run<'a> {
     detections: Vec<DetectionRow>,
     open_faults: Vec<OpenFault>,
     fault_events: Vec<FaultEventRow>,
+    suspicions: Vec<SuspicionRow>,
     offloads_same_zone: u64,
     offloads_cross_zone: u64,
     /// Every client attempt as it ended: (time, succeeded), in time order.
@@ -488,6 +489,7 @@ impl<'a> Run<'a> {
             detections: Vec::new(),
             open_faults: Vec::new(),
             fault_events: Vec::new(),
+            suspicions: Vec::new(),
             offloads_same_zone: 0,
             offloads_cross_zone: 0,
             attempt_ends: Vec::new(),
@@ -770,6 +772,17 @@ impl<'a> Run<'a> {
                     CoreEvent::MemberDown(p) => {
                         membership_changed = true;
                         self.member_down(i, p.node);
+                    }
+                    CoreEvent::Suspected(p) => {
+                        if let Some(t) = (p.node.0 as usize).checked_sub(1) {
+                            let up = self.nodes.get(t).is_some_and(|n| n.status == Status::Up);
+                            self.suspicions.push(SuspicionRow {
+                                time_ms: self.now,
+                                observer: i as u32,
+                                suspected: t as u32,
+                                suspected_up: up,
+                            });
+                        }
                     }
                     CoreEvent::BadMessage(m) => {
                         tracing::debug!(node = i, "bad message: {m}");
@@ -1744,6 +1757,7 @@ impl<'a> Run<'a> {
             convergence,
             detections: self.detections,
             fault_events: self.fault_events,
+            suspicions: self.suspicions,
             offloads_same_zone: self.offloads_same_zone,
             offloads_cross_zone: self.offloads_cross_zone,
             attempt_ends,

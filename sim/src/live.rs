@@ -919,6 +919,7 @@ impl<'a> LiveRun<'a> {
             convergence,
             detections,
             fault_events,
+            suspicions: Vec::new(),
             offloads_same_zone: totals.offloads_same_zone,
             offloads_cross_zone: totals.offloads_cross_zone,
             attempt_ends,

@@ -128,6 +128,16 @@ pub struct DetectionRow {
     pub detected_ms: Option<u64>,
 }
 
+/// A node's probe of another went unanswered, so it suspected it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuspicionRow {
+    pub time_ms: u64,
+    pub observer: u32,
+    pub suspected: u32,
+    /// The suspected node was up and running then: a false suspicion.
+    pub suspected_up: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct FaultEventRow {
     pub time_ms: u64,
@@ -168,6 +178,8 @@ pub struct RunResult {
     pub convergence: Vec<ConvergenceRow>,
     pub detections: Vec<DetectionRow>,
     pub fault_events: Vec<FaultEventRow>,
+    /// Every suspicion a node raised (SWIM probes that went unanswered), in time order.
+    pub suspicions: Vec<SuspicionRow>,
     pub offloads_same_zone: u64,
     pub offloads_cross_zone: u64,
     /// Every client attempt as it ended: (time ms, succeeded), in time order. Attempts still
