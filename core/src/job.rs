@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::OutputShape;
 use crate::peer::NodeId;
 use crate::time::Millis;
 
@@ -46,6 +47,10 @@ pub struct JobFeatures {
     pub height: u32,
     pub frames: u32,
     pub duration_ms: u32,
+    /// What the job renders (from its output profile): part of its cost. Not a probe result:
+    /// the driver sets it from the request.
+    #[serde(default)]
+    pub output: OutputShape,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -8,22 +8,41 @@ use crate::metrics::{RunResult, WorkTotals};
 use crate::scenario::{Noise, Scenario, WorkloadKind};
 use crate::workload::Catalog;
 
-/// Transcodes per second the whole cluster can finish: its cores over the mean CPU-seconds of a
-/// catalog item (noise included). Intake probes are not counted: capacity is what transcoding
-/// alone could reach.
+/// Transcodes per second the whole cluster can finish: Σ cores × speed over the nodes, divided
+/// by the mean CPU-seconds of a request (catalog items × the workload's profile mix, noise
+/// included). Intake probes are not counted:
+/// capacity is what transcoding alone could reach.
 pub fn capacity_per_s(s: &Scenario, catalog: &Catalog) -> f64 {
     let n = catalog.videos.len().max(1) as f64;
+    // Weighted over the workload's output profiles (just `360p` without a mix).
+    let curve = s.cost.curve();
+    let mix: Vec<(vidmesh_core::OutputShape, f64)> = if s.workload.profiles.is_empty() {
+        vec![(Default::default(), 1.0)]
+    } else {
+        s.workload
+            .profiles
+            .iter()
+            .map(|p| (p.shape, p.weight))
+            .collect()
+    };
+    let total_weight: f64 = mix.iter().map(|m| m.1).sum();
     let mean_work = catalog
         .videos
         .iter()
-        .map(|v| s.cost.cpu_s(v.width, v.height, v.frames))
+        .map(|v| {
+            mix.iter()
+                .map(|(shape, w)| curve.output_cpu_s(v.width, v.height, v.frames, shape) * w)
+                .sum::<f64>()
+                / total_weight
+        })
         .sum::<f64>()
         / n;
     let noise_mean = match s.cost.noise {
         Noise::Deterministic | Noise::Exponential => 1.0,
         Noise::Lognormal { sigma } => (sigma * sigma / 2.0).exp(),
     };
-    let cores: f64 = s.nodes.iter().map(|n| n.cores).sum();
+    // A node of speed 2 does two curve CPU-seconds per core-second.
+    let cores: f64 = s.nodes.iter().map(|n| n.cores * n.speed).sum();
     cores / (mean_work * noise_mean)
 }
 
