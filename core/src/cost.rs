@@ -388,7 +388,12 @@ mod tests {
             let n = |i: usize| c[i].parse::<f64>().unwrap();
             rows.push((c[0], n(2) as u32, n(3) as u32, n(4) as u32, c[5], n(6)));
         }
-        let base = |clip: &str| rows.iter().find(|r| r.0 == clip && r.4 == "360p").unwrap().5;
+        let base = |clip: &str| {
+            rows.iter()
+                .find(|r| r.0 == clip && r.4 == "360p")
+                .unwrap()
+                .5
+        };
         let curve = CostCurve::default();
         let clips: Vec<_> = rows.iter().filter(|r| r.4 == "360p").collect();
         let measured_360: f64 = clips.iter().map(|r| r.5).sum();
@@ -402,7 +407,10 @@ mod tests {
                 predicted += base(r.0) + k * shape.extra_mpf(r.1, r.2, r.3);
             }
             let err = (predicted - measured).abs() / measured;
-            assert!(err < 0.05, "{profile}: {predicted:.2} vs {measured:.2} CPU-s");
+            assert!(
+                err < 0.05,
+                "{profile}: {predicted:.2} vs {measured:.2} CPU-s"
+            );
         }
     }
 
@@ -430,7 +438,10 @@ mod tests {
         // Portrait inputs get the box turned: the same work as the landscape clip.
         assert_eq!(cost("720p", 1080, 1920), cost("720p", 1920, 1080));
         // The ladder renders 360p and 720p from a 720p input, not 1080p.
-        let hls: Vec<_> = OutputShape::builtin("hls").unwrap().renditions(1280, 720).collect();
+        let hls: Vec<_> = OutputShape::builtin("hls")
+            .unwrap()
+            .renditions(1280, 720)
+            .collect();
         assert_eq!(hls, [(640, 360), (1280, 720)]);
     }
 

@@ -40,7 +40,10 @@ duration_s = [4, 4]
 #[test]
 fn the_same_input_in_two_profiles_is_two_cache_entries() {
     let only_360 = run(&parse("p", &one_node("", 1)));
-    let two = run(&parse("p", &one_node(r#"profiles = { "360p" = 1, "720p" = 1 }"#, 1)));
+    let two = run(&parse(
+        "p",
+        &one_node(r#"profiles = { "360p" = 1, "720p" = 1 }"#, 1),
+    ));
     let misses = |r: &vidmesh_sim::RunResult| r.requests.iter().filter(|q| !q.cache_hit).count();
     assert_eq!(misses(&only_360[0]), 1);
     assert_eq!(misses(&two[0]), 2);
@@ -104,7 +107,10 @@ fn unknown_profiles_and_bad_weights_are_refused_by_name() {
             .to_string()
     };
     let e = err(r#"profiles = { "480p" = 1 }"#);
-    assert!(e.contains("workload.profiles: unknown profile `480p`"), "{e}");
+    assert!(
+        e.contains("workload.profiles: unknown profile `480p`"),
+        "{e}"
+    );
     assert!(e.contains("hls"), "{e}");
     let e = err(r#"profiles = { "720p" = -1 }"#);
     assert!(e.contains("workload.profiles.720p"), "{e}");

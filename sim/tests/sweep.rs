@@ -97,8 +97,20 @@ fn a_sweep_is_byte_identical_with_one_thread_or_two() {
 fn load_curve(out: &Path, jobs: &str) {
     let o = Command::new(env!("CARGO_BIN_EXE_sim"))
         .current_dir(repo())
-        .args(["load-curve", "scenarios/profiles_mix.toml", "--seeds", "1..3"])
-        .args(["--loads", "50,100,115", "--strategy", "random", "--strategy", "score"])
+        .args([
+            "load-curve",
+            "scenarios/profiles_mix.toml",
+            "--seeds",
+            "1..3",
+        ])
+        .args([
+            "--loads",
+            "50,100,115",
+            "--strategy",
+            "random",
+            "--strategy",
+            "score",
+        ])
         .arg("--out")
         .arg(out)
         .args(["--jobs", jobs])
@@ -123,7 +135,11 @@ fn a_load_curve_over_seeds_is_byte_identical_with_one_thread_or_three() {
     for (path, bytes) in &a {
         assert!(*bytes == b[path], "{} differs", path.display());
     }
-    for f in ["load_curve_runs.csv", "load_curve_ci.csv", "load_curve_ci.png"] {
+    for f in [
+        "load_curve_runs.csv",
+        "load_curve_ci.csv",
+        "load_curve_ci.png",
+    ] {
         assert!(a.contains_key(Path::new(f)), "files: {:?}", a.keys());
     }
     // 2 strategies × 3 loads × 3 seeds runs; every (strategy, load) has p99 with a CI over 3.
