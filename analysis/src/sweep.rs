@@ -94,7 +94,8 @@ pub fn aggregate_sweep(per_seed: &[(u64, Vec<SummaryRow>)]) -> Vec<SweepRow> {
     out
 }
 
-fn describe(strategy: &str, metric: &str, values: &[f64]) -> Option<SweepRow> {
+/// Mean, sample standard deviation and 95 % CI of `values` (`None` when empty).
+pub fn describe(strategy: &str, metric: &str, values: &[f64]) -> Option<SweepRow> {
     let n = values.len();
     if n == 0 {
         return None;

@@ -1,6 +1,12 @@
 //! What a transcode costs: a curve from a job's features to CPU-seconds, scaled by a speed
 //! factor that each node learns online from its own finished transcodes.
 //!
+//! A job's cost depends on what it renders ([`OutputShape`], from its output profile): the
+//! curve is the default `360p` transcode's, and every output pixel rendered beyond that
+//! rendition's costs `per_out_mpf_s` (fitted to the profiles' measured costs,
+//! results/profiles/NOTES.md). The simulator charges jobs and the live node predicts them with
+//! this one model.
+//!
 //! The node measures nothing itself: the core sees when it asked for a transcode and when the
 //! driver said it ended, both stamped with the driver's clock, so the simulator and a live node
 //! calibrate from exactly the same kind of observation.
@@ -10,14 +16,22 @@ use serde::{Deserialize, Serialize};
 use crate::job::JobFeatures;
 
 /// CPU-seconds of one transcode as a function of its input:
-/// `base_s + per_mpf_s · MPF + per_frame_s · frames`, where MPF is width · height · frames / 10⁶.
+/// `base_s + per_mpf_s · MPF + per_frame_s · frames`, where MPF is width · height · frames / 10⁶,
+/// for the default output (`360p`); other outputs add `per_out_mpf_s` per megapixel-frame they
+/// render beyond it ([`OutputShape::extra_mpf`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CostCurve {
     pub base_s: f64,
     pub per_mpf_s: f64,
     pub per_frame_s: f64,
+    pub per_out_mpf_s: f64,
 }
+
+/// CPU-s per output megapixel-frame beyond the `360p` rendition, in the default curve's units:
+/// fitted so that the model's total cost of each measured profile over the calibration clips
+/// matches the measured total (results/profiles/NOTES.md, `scripts/profile-cost --summary`).
+pub const PER_OUT_MPF_S: f64 = 0.0243;
 
 impl Default for CostCurve {
     /// ffmpeg 5.1 with the report's arguments, measured on an idle 2-core machine.
@@ -26,7 +40,126 @@ impl Default for CostCurve {
             base_s: 0.11,
             per_mpf_s: 0.00274,
             per_frame_s: 0.00405,
+            per_out_mpf_s: PER_OUT_MPF_S,
         }
+    }
+}
+
+/// A box an output is fitted in, as its long and short side (a portrait input gets the box
+/// turned); never upscaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FitBox {
+    pub long: u16,
+    pub short: u16,
+}
+
+impl FitBox {
+    pub const P360: FitBox = FitBox {
+        long: 640,
+        short: 360,
+    };
+    pub const P720: FitBox = FitBox {
+        long: 1280,
+        short: 720,
+    };
+    pub const P1080: FitBox = FitBox {
+        long: 1920,
+        short: 1080,
+    };
+
+    /// The scale factor for a `w` × `h` frame (square pixels): the largest that fits, ≤ 1.
+    pub fn scale(&self, w: u32, h: u32) -> f64 {
+        let (big, small) = (w.max(h) as f64, w.min(h) as f64);
+        if small <= 0.0 {
+            return 1.0;
+        }
+        (self.long as f64 / big)
+            .min(self.short as f64 / small)
+            .min(1.0)
+    }
+
+    /// Output size of a `w` × `h` frame, sides rounded to even numbers (as the node's filter).
+    pub fn output_size(&self, w: u32, h: u32) -> (u32, u32) {
+        let s = self.scale(w, h);
+        let even = |x: u32| 2 * ((x as f64 * s / 2.0).round() as u32).max(1);
+        (even(w), even(h))
+    }
+}
+
+/// Most renditions one job renders (the `hls` ladder's 360p, 720p, 1080p).
+pub const MAX_RENDITIONS: usize = 3;
+
+/// What a transcode renders, as far as its cost is concerned: the boxes of its renditions. A
+/// single-file profile has one; a ladder renders the first, then each next one only while the
+/// one before had to scale the input down (as the node's `hls` does), so no rendition repeats a
+/// smaller one's size. Audio, codec settings and the container are not in it: they changed the
+/// measured cost by less than the clips differ among themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputShape {
+    boxes: [FitBox; MAX_RENDITIONS],
+    len: u8,
+}
+
+impl Default for OutputShape {
+    /// The default `360p` output, which [`CostCurve`]'s coefficients describe.
+    fn default() -> Self {
+        OutputShape::fit(FitBox::P360)
+    }
+}
+
+impl OutputShape {
+    /// One output fitted in `b`.
+    pub const fn fit(b: FitBox) -> OutputShape {
+        OutputShape {
+            boxes: [b; MAX_RENDITIONS],
+            len: 1,
+        }
+    }
+
+    /// A ladder of renditions, smallest box first (at most [`MAX_RENDITIONS`] are kept).
+    pub fn ladder(boxes: &[FitBox]) -> OutputShape {
+        let mut s = OutputShape::fit(boxes.first().copied().unwrap_or(FitBox::P360));
+        for (k, b) in boxes.iter().take(MAX_RENDITIONS).enumerate() {
+            s.boxes[k] = *b;
+            s.len = k as u8 + 1;
+        }
+        s
+    }
+
+    /// The cost shape of the node's built-in profiles, by name (`None`: not a built-in one).
+    pub fn builtin(profile: &str) -> Option<OutputShape> {
+        Some(match profile {
+            "360p" | "copy-audio" | "no-audio" => OutputShape::fit(FitBox::P360),
+            "720p" => OutputShape::fit(FitBox::P720),
+            "1080p" => OutputShape::fit(FitBox::P1080),
+            "hls" => OutputShape::ladder(&[FitBox::P360, FitBox::P720, FitBox::P1080]),
+            _ => return None,
+        })
+    }
+
+    /// The boxes, smallest first.
+    pub fn boxes(&self) -> &[FitBox] {
+        &self.boxes[..self.len as usize]
+    }
+
+    /// Output sizes of the renditions a `w` × `h` input gets.
+    pub fn renditions(&self, w: u32, h: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let mut more = true;
+        self.boxes().iter().map_while(move |b| {
+            if !more {
+                return None;
+            }
+            more = b.scale(w, h) < 1.0;
+            Some(b.output_size(w, h))
+        })
+    }
+
+    /// Megapixel-frames rendered beyond the default `360p` output of the same input (≥ 0).
+    pub fn extra_mpf(&self, w: u32, h: u32, frames: u32) -> f64 {
+        let px = |(a, b): (u32, u32)| a as f64 * b as f64;
+        let rendered: f64 = self.renditions(w, h).map(px).sum();
+        let base = px(FitBox::P360.output_size(w, h));
+        ((rendered - base) * frames as f64 / 1e6).max(0.0)
     }
 }
 
@@ -36,15 +169,24 @@ impl CostCurve {
         self.base_s + self.per_mpf_s * mpf + self.per_frame_s * frames as f64
     }
 
-    /// The curve's CPU-seconds for a job. A job with no known picture (ffprobe found no frame
-    /// count) is charged as a 1080p clip of its byte size at ~8 Mbit/s and 30 fps: an honest
-    /// upper guess beats a free job in admission.
+    /// CPU-seconds of rendering `out` from a `width` × `height` input of `frames` frames.
+    pub fn output_cpu_s(&self, width: u32, height: u32, frames: u32, out: &OutputShape) -> f64 {
+        let c = self.cpu_s(width, height, frames);
+        if *out == OutputShape::default() {
+            return c; // the curve's own output
+        }
+        c + self.per_out_mpf_s * out.extra_mpf(width, height, frames)
+    }
+
+    /// The curve's CPU-seconds for a job, its output included. A job with no known picture
+    /// (ffprobe found no frame count) is charged as a 1080p clip of its byte size at ~8 Mbit/s
+    /// and 30 fps: an honest upper guess beats a free job in admission.
     pub fn job_cpu_s(&self, f: &JobFeatures) -> f64 {
         if f.width > 0 && f.height > 0 && f.frames > 0 {
-            return self.cpu_s(f.width, f.height, f.frames);
+            return self.output_cpu_s(f.width, f.height, f.frames, &f.output);
         }
         let secs = (f.size_bytes as f64 * 8.0 / 8e6).max(1.0);
-        self.cpu_s(1920, 1080, (secs * 30.0) as u32)
+        self.output_cpu_s(1920, 1080, (secs * 30.0) as u32, &f.output)
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -52,6 +194,7 @@ impl CostCurve {
             ("base_s", self.base_s),
             ("per_mpf_s", self.per_mpf_s),
             ("per_frame_s", self.per_frame_s),
+            ("per_out_mpf_s", self.per_out_mpf_s),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(format!("cost curve {name} must be ≥ 0, got {v}"));
@@ -199,6 +342,7 @@ mod tests {
             height: h,
             frames,
             duration_ms: frames * 33,
+            ..Default::default()
         }
     }
 
@@ -228,6 +372,80 @@ mod tests {
     }
 
     #[test]
+    fn profiles_cost_what_was_measured_in_total() {
+        // results/profiles/cost.csv: every profile's CPU-s on 20 clips (the rows without
+        // audio). The model charges the measured 360p cost plus per_out_mpf_s (converted from
+        // the curve's machine to the measuring one) per extra output megapixel-frame; over all
+        // clips it must come within 5 % of each profile's measured total.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../results/profiles/cost.csv");
+        let text = std::fs::read_to_string(path).expect("results/profiles/cost.csv");
+        let mut rows = Vec::new();
+        for line in text.lines().skip(1) {
+            let c: Vec<&str> = line.split(',').collect();
+            if c[1] != "0" {
+                continue;
+            }
+            let n = |i: usize| c[i].parse::<f64>().unwrap();
+            rows.push((c[0], n(2) as u32, n(3) as u32, n(4) as u32, c[5], n(6)));
+        }
+        let base = |clip: &str| {
+            rows.iter()
+                .find(|r| r.0 == clip && r.4 == "360p")
+                .unwrap()
+                .5
+        };
+        let curve = CostCurve::default();
+        let clips: Vec<_> = rows.iter().filter(|r| r.4 == "360p").collect();
+        let measured_360: f64 = clips.iter().map(|r| r.5).sum();
+        let modelled_360: f64 = clips.iter().map(|r| curve.cpu_s(r.1, r.2, r.3)).sum();
+        let k = curve.per_out_mpf_s * measured_360 / modelled_360;
+        for profile in ["720p", "1080p", "hls", "copy-audio", "no-audio"] {
+            let shape = OutputShape::builtin(profile).unwrap();
+            let (mut measured, mut predicted) = (0.0, 0.0);
+            for r in rows.iter().filter(|r| r.4 == profile) {
+                measured += r.5;
+                predicted += base(r.0) + k * shape.extra_mpf(r.1, r.2, r.3);
+            }
+            let err = (predicted - measured).abs() / measured;
+            assert!(
+                err < 0.05,
+                "{profile}: {predicted:.2} vs {measured:.2} CPU-s"
+            );
+        }
+    }
+
+    #[test]
+    fn outputs_cost_by_the_pixels_they_render() {
+        let c = CostCurve::default();
+        let f = |profile: &str, w, h| JobFeatures {
+            size_bytes: 1,
+            width: w,
+            height: h,
+            frames: 300,
+            duration_ms: 10_000,
+            output: OutputShape::builtin(profile).unwrap(),
+        };
+        let cost = |p, w, h| c.job_cpu_s(&f(p, w, h));
+        // The default output is the curve's.
+        assert_eq!(cost("360p", 1920, 1080), c.cpu_s(1920, 1080, 300));
+        assert_eq!(cost("no-audio", 1920, 1080), cost("360p", 1920, 1080));
+        // Bigger boxes cost more, the ladder most; below its box a profile is 360p's work.
+        assert!(cost("720p", 1920, 1080) > 1.5 * cost("360p", 1920, 1080));
+        assert!(cost("1080p", 1920, 1080) > cost("720p", 1920, 1080));
+        assert!(cost("hls", 1920, 1080) > cost("1080p", 1920, 1080));
+        assert_eq!(cost("1080p", 640, 360), cost("360p", 640, 360));
+        assert_eq!(cost("hls", 426, 240), cost("360p", 426, 240));
+        // Portrait inputs get the box turned: the same work as the landscape clip.
+        assert_eq!(cost("720p", 1080, 1920), cost("720p", 1920, 1080));
+        // The ladder renders 360p and 720p from a 720p input, not 1080p.
+        let hls: Vec<_> = OutputShape::builtin("hls")
+            .unwrap()
+            .renditions(1280, 720)
+            .collect();
+        assert_eq!(hls, [(640, 360), (1280, 720)]);
+    }
+
+    #[test]
     fn a_job_without_a_picture_is_not_free() {
         let c = CostCurve::default();
         let unknown = JobFeatures {
@@ -247,7 +465,8 @@ mod tests {
         assert!(CostCurve {
             base_s: 0.0,
             per_mpf_s: 0.0,
-            per_frame_s: 0.0
+            per_frame_s: 0.0,
+            per_out_mpf_s: 1.0,
         }
         .validate()
         .is_err());

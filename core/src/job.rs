@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::OutputShape;
 use crate::peer::NodeId;
 use crate::time::Millis;
 
@@ -46,13 +47,23 @@ pub struct JobFeatures {
     pub height: u32,
     pub frames: u32,
     pub duration_ms: u32,
+    /// What the job renders (from its output profile): part of its cost. Not a probe result:
+    /// the driver sets it from the request.
+    #[serde(default)]
+    pub output: OutputShape,
 }
 
 impl JobFeatures {
-    /// Bytes a 360p H.264 result of this input takes, roughly (~2 kB a frame, as measured on
-    /// the report's clips): what routing charges for bringing a result back over a link.
+    /// Bytes the result of this input takes, roughly: ~2 kB a frame at 360p (as measured on
+    /// the report's clips), scaled by the pixels the profile renders. What routing charges for
+    /// bringing a result back over a link.
     pub fn expected_output_bytes(&self) -> u64 {
-        self.frames as u64 * 2_000
+        let (w, h) = (self.width.max(1), self.height.max(1));
+        let px = |(a, b): (u32, u32)| a as f64 * b as f64;
+        let base = px(crate::cost::FitBox::P360.output_size(w, h)).max(1.0);
+        let rendered: f64 = self.output.renditions(w, h).map(px).sum();
+        let scale = if rendered > 0.0 { rendered / base } else { 1.0 };
+        (self.frames as f64 * 2_000.0 * scale) as u64
     }
 }
 

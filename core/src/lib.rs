@@ -17,7 +17,7 @@ pub mod wire;
 pub mod zone;
 
 pub use config::{capacity_workers, AdmissionConfig, ConfigError, GossipConfig, NodeConfig};
-pub use cost::{CostCurve, CostModel, CostStats};
+pub use cost::{CostCurve, CostModel, CostStats, FitBox, OutputShape};
 pub use health::HealthStats;
 pub use job::{
     ContentHash, FailKind, Job, JobFeatures, JobId, OffloadError, Outcome, RejectReason,

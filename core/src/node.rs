@@ -875,6 +875,7 @@ impl Node {
             Ok(f) => {
                 t.job.features = JobFeatures {
                     size_bytes: t.job.features.size_bytes,
+                    output: t.job.features.output,
                     ..f
                 };
                 t.job.probed = true;
@@ -1692,6 +1693,7 @@ mod tests {
                 height: 720,
                 frames: 300,
                 duration_ms: 10_000,
+                ..Default::default()
             },
             hops: 0,
             origin: NodeId(1),

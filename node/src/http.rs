@@ -465,8 +465,10 @@ async fn upload_inner(
     if probed {
         st.info.http.probes_skipped.fetch_add(1, Ordering::Relaxed);
     }
+    // The profile is part of the job's cost: the core predicts and admits with it.
     let features = JobFeatures {
         size_bytes: received.bytes,
+        output: profile.cost_shape(),
         ..sent.unwrap_or_default()
     };
     let job = Job {

@@ -163,5 +163,6 @@ pub async fn probe(
         height,
         frames,
         duration_ms: (duration_s * 1000.0).round() as u32,
+        ..Default::default()
     })
 }

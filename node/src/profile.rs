@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use vidmesh_core::cost::{FitBox as CostBox, OutputShape};
 use vidmesh_core::job::ContentHash;
 
 /// Name of the adaptive-bitrate ladder profile.
@@ -233,6 +234,23 @@ impl Profile {
                 )
             }
             Recipe::Template(a) => format!("mp4 from --ffmpeg-args: {}", a.join(" ")),
+        }
+    }
+
+    /// What the core's cost model charges for this profile's output: its boxes (the curve's
+    /// own `360p` output for a `custom` template, which the curve was measured with).
+    pub fn cost_shape(&self) -> OutputShape {
+        let b = |v: &Video| CostBox {
+            long: v.fit.long.min(u16::MAX as u32) as u16,
+            short: v.fit.short.min(u16::MAX as u32) as u16,
+        };
+        match &self.recipe {
+            Recipe::Mp4 { video, .. } => OutputShape::fit(b(video)),
+            Recipe::Hls { rungs, .. } => {
+                let boxes: Vec<CostBox> = rungs.iter().map(|r| b(&r.video)).collect();
+                OutputShape::ladder(&boxes)
+            }
+            Recipe::Template(_) => OutputShape::default(),
         }
     }
 
@@ -464,6 +482,36 @@ mod tests {
         assert_eq!(sizes(854, 480, 1.0), [(640, 360), (854, 480)]);
         assert_eq!(sizes(426, 240, 1.0), [(426, 240)]);
         assert_eq!(sizes(1080, 1920, 1.0)[2], (1080, 1920));
+    }
+
+    #[test]
+    fn the_core_cost_model_sees_the_boxes_the_node_renders() {
+        // One cost model for the simulator and the node: the core's shape of each built-in
+        // profile is the node's recipe, and it renders the sizes the node's ffmpeg makes.
+        for p in Profile::builtin() {
+            let shape = p.cost_shape();
+            assert_eq!(OutputShape::builtin(&p.name), Some(shape), "{}", p.name);
+            for (w, h) in [
+                (1920, 1080),
+                (1280, 720),
+                (854, 480),
+                (426, 240),
+                (1080, 1920),
+                (853, 479),
+            ] {
+                let core: Vec<(u32, u32)> = shape.renditions(w, h).collect();
+                let node: Vec<(u32, u32)> = match &p.recipe {
+                    Recipe::Mp4 { video, .. } => vec![video.fit.output_size(w, h, 1.0)],
+                    Recipe::Hls { rungs, .. } => {
+                        ladder(rungs, w, h, 1.0).iter().map(|r| r.1).collect()
+                    }
+                    Recipe::Template(_) => unreachable!("not a built-in"),
+                };
+                assert_eq!(core, node, "{} at {w}x{h}", p.name);
+            }
+        }
+        let custom = Profile::custom("-i {in} {out}").unwrap();
+        assert_eq!(custom.cost_shape(), OutputShape::default());
     }
 
     #[test]

@@ -43,6 +43,7 @@ impl Calibration {
         cost.base_s *= f;
         cost.per_mpf_s *= f;
         cost.per_frame_s *= f;
+        cost.per_out_mpf_s *= f;
         cost.probe_s = self.probe_cpu_s;
     }
 

@@ -20,8 +20,8 @@ use vidmesh_core::{
 };
 
 use crate::metrics::{
-    ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, ReqOutcome, RequestRecord, RunResult,
-    SuspicionRow, WindowCounts, WorkTotals,
+    ConvergenceRow, DetectionRow, FaultEventRow, NodeCalibration, NodeWindow, ReqOutcome,
+    RequestRecord, RunResult, SuspicionRow, WindowCounts, WorkTotals,
 };
 use crate::queue::EventQueue;
 use crate::rng::{self, hash_unit, stream, unit};
@@ -183,6 +183,8 @@ struct SimNode {
     /// Uploads being probed (`cost.probe_s`) before the core sees them.
     intake: Vec<Job>,
     cores: f64,
+    /// Curve CPU-seconds one core does per second.
+    speed: f64,
     memory_mb: f64,
     // Processor sharing: every running transcode progresses at `rate()` CPU-s per second.
     ps: BinaryHeap<PsJob>,
@@ -208,7 +210,7 @@ impl SimNode {
 
     fn rate(&self, job_threads: f64) -> f64 {
         let n = self.ps.len().max(1) as f64;
-        job_threads.min(self.cores / n)
+        job_threads.min(self.cores / n) * self.speed
     }
 
     /// Brings the work clock and the busy integral up to `now`.
@@ -513,6 +515,7 @@ impl<'a> Run<'a> {
                 deferred: Vec::new(),
                 intake: Vec::new(),
                 cores: spec.cores,
+                speed: spec.speed,
                 memory_mb: spec.memory_mb,
                 ps: BinaryHeap::new(),
                 ps_v: 0.0,
@@ -850,9 +853,8 @@ impl<'a> Run<'a> {
             return;
         };
         let draw = self.requests[route.req as usize].draw;
-        let v = self.catalog.videos[draw.item as usize];
-        let work = self.s.cost.cpu_s(v.width, v.height, v.frames) * draw.noise as f64;
-        let out_bytes = (v.frames as f64 * self.s.cost.output_bytes_per_frame) as u64;
+        let work = self.catalog.cpu_s(&self.s.cost, &draw) * draw.noise as f64;
+        let out_bytes = self.catalog.output_bytes(&self.s.cost, &draw);
         self.ps_start(i, job.id, work.max(1e-6), out_bytes, draw.bad, false);
     }
 
@@ -1583,7 +1585,7 @@ impl<'a> Run<'a> {
                 return;
             }
         }
-        let item = r.draw.item;
+        let draw = r.draw;
         let id = JobId(self.next_job);
         self.next_job += 1;
         self.routes.insert(
@@ -1597,8 +1599,8 @@ impl<'a> Run<'a> {
         let deadline = r.attempt_start + self.s.workload.attempt_timeout_ms;
         let job = Job {
             id,
-            content: self.catalog.hashes[item as usize],
-            features: self.catalog.features(item),
+            content: self.catalog.cache_key(&draw),
+            features: self.catalog.job_features(&draw),
             hops: 0,
             origin: self.nodes[i].id,
             deadline,
@@ -1625,9 +1627,8 @@ impl<'a> Run<'a> {
             } => {
                 let entry = *r.tried.last().expect("an attempt was made");
                 if !cache_hit {
-                    let v = self.catalog.videos[r.draw.item as usize];
                     self.work.delivered_cpu_s +=
-                        self.s.cost.cpu_s(v.width, v.height, v.frames) * r.draw.noise as f64;
+                        self.catalog.cpu_s(&self.s.cost, &r.draw) * r.draw.noise as f64;
                 }
                 let rec = RequestRecord {
                     batch: r.batch,
@@ -1720,6 +1721,7 @@ impl<'a> Run<'a> {
                 full_view_ms: n.full_view_ms,
             })
             .collect();
+        let calibration = self.calibration();
         let now = self.now;
         let mut attempt_ends = self.attempt_ends;
         // Requests still open at the hard stop end there as timeouts, their last attempt too.
@@ -1764,7 +1766,50 @@ impl<'a> Run<'a> {
             end_ms: self.now,
             events: self.events,
             wall_s,
+            calibration,
         }
+    }
+
+    /// What each node's cost model had learned by the end: its own view, and the newest
+    /// load report of it that any peer holds.
+    fn calibration(&self) -> Vec<NodeCalibration> {
+        let mut out: Vec<NodeCalibration> = self
+            .nodes
+            .iter()
+            .map(|n| match &n.core {
+                Some(c) if n.status != Status::Down => {
+                    let st = c.cost_stats();
+                    NodeCalibration {
+                        speed: Some(st.speed),
+                        observed: st.observed,
+                        reported_ms_per_cpu_s: None,
+                    }
+                }
+                _ => NodeCalibration::default(),
+            })
+            .collect();
+        let mut newest: Vec<Option<vidmesh_core::LoadReport>> = vec![None; self.nodes.len()];
+        for n in &self.nodes {
+            let Some(c) = n.core.as_ref().filter(|_| n.status != Status::Down) else {
+                continue;
+            };
+            for p in c.peers() {
+                let Some(k) = p.report else { continue };
+                let Some(slot) = (p.id.node.0 as usize)
+                    .checked_sub(1)
+                    .and_then(|i| newest.get_mut(i))
+                else {
+                    continue;
+                };
+                if slot.is_none_or(|old| k.report.newer_than(&old)) {
+                    *slot = Some(k.report);
+                }
+            }
+        }
+        for (c, r) in out.iter_mut().zip(newest) {
+            c.reported_ms_per_cpu_s = r.map(|r| r.ms_per_cpu_s).filter(|&v| v > 0.0);
+        }
+        out
     }
 }
 

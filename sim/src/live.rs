@@ -81,6 +81,20 @@ pub fn live_scenario(s: &Scenario) -> Result<Scenario> {
             c.kind()
         );
     }
+    if s.workload.profiles.iter().any(|p| p.name != "360p") {
+        bail!(
+            "scenario `{}` mixes output profiles (workload.profiles); the live client uploads in \
+             the nodes' default profile only, so `sim live` would not run the same workload",
+            s.name
+        );
+    }
+    for n in s.nodes.iter().filter(|n| n.speed != 1.0) {
+        eprintln!(
+            "warning: node `{}` has speed {} in the scenario; a live node runs at its machine's \
+             speed (only `cores`, the process's --cpus or the container's cpus, changes live)",
+            n.name, n.speed
+        );
+    }
     if s.nodes.len() > MAX_LIVE_NODES {
         bail!(
             "scenario `{}` has {} nodes; `sim live` runs at most {MAX_LIVE_NODES} real processes",
@@ -147,6 +161,7 @@ pub fn sim_catalog(clips: &[Clip]) -> Catalog {
         hashes: vec![ContentHash([0; 32]); videos.len()],
         videos,
         mean_size_bytes,
+        profiles: vec![("360p".into(), Default::default())],
     }
 }
 
@@ -926,6 +941,7 @@ impl<'a> LiveRun<'a> {
             end_ms,
             events: 0,
             wall_s,
+            calibration: Vec::new(),
         }
     }
 }

@@ -138,14 +138,22 @@ enum Cmd {
         no_charts: bool,
     },
     /// Goodput and latency against offered load: the scenario's cluster under Poisson arrivals
-    /// at percentages of its capacity, every strategy at every load (load_curve.csv and a
-    /// chart).
+    /// at percentages of its capacity (Σ cores × speed ÷ mean CPU-s of a catalog job), every
+    /// strategy at every load (load_curve.csv and a chart). With --seeds, a sweep: every load
+    /// under every seed, mean and 95 % CI of goodput and p50/p95/p99 latency
+    /// (load_curve_runs.csv, load_curve_ci.csv and an error-bar chart).
     LoadCurve {
         /// The scenario TOML file.
         scenario: PathBuf,
         /// Offered loads, % of the cluster's capacity, comma-separated.
         #[arg(long, default_value = "50,75,100,115,150,200,300,400,600")]
         loads: String,
+        /// Replicate every load under these seeds: A..B (both included), A..=B, or one seed.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Worker threads for --seeds (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
         /// Output directory (default: results/<scenario name>/load_curve/).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -285,10 +293,17 @@ fn main() -> ExitCode {
         Cmd::LoadCurve {
             scenario,
             loads,
+            seeds,
+            jobs,
             out,
             strategies,
             no_charts,
-        } => cmd_load_curve(&scenario, &loads, out, &strategies, no_charts),
+        } => match seeds {
+            Some(seeds) => {
+                cmd_load_curve_seeds(&scenario, &loads, &seeds, jobs, out, &strategies, no_charts)
+            }
+            None => cmd_load_curve(&scenario, &loads, out, &strategies, no_charts),
+        },
         Cmd::Bench {
             scenario,
             runs,
@@ -426,18 +441,7 @@ fn cmd_load_curve(
     no_charts: bool,
 ) -> Result<()> {
     let s = load(path, None, strategies)?;
-    let loads: Vec<f64> = loads
-        .split(',')
-        .map(|v| {
-            let v = v.trim();
-            match v.parse::<f64>() {
-                Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-                _ => Err(anyhow::anyhow!(
-                    "--loads: `{v}` is not a percentage > 0 (e.g. 50,100,200)"
-                )),
-            }
-        })
-        .collect::<Result<_>>()?;
+    let loads = parse_loads(loads)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name).join("load_curve"));
     let (capacity, points) = vidmesh_sim::load_curve::run(&s, &loads);
     println!(
@@ -482,6 +486,97 @@ fn cmd_load_curve(
             .with_context(|| format!("drawing the load curve into {}", dir.display()))?;
     }
     println!("wrote {}", dir.display());
+    Ok(())
+}
+
+fn parse_loads(loads: &str) -> Result<Vec<f64>> {
+    loads
+        .split(',')
+        .map(|v| {
+            let v = v.trim();
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+                _ => Err(anyhow::anyhow!(
+                    "--loads: `{v}` is not a percentage > 0 (e.g. 50,100,200)"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// `sim load-curve --seeds`: every strategy at every load under every seed.
+fn cmd_load_curve_seeds(
+    path: &Path,
+    loads: &str,
+    seeds: &str,
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+    strategies: &[String],
+    no_charts: bool,
+) -> Result<()> {
+    let s = load(path, None, strategies)?;
+    let loads = parse_loads(loads)?;
+    let seeds = sweep::parse_seeds(seeds).map_err(anyhow::Error::msg)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name).join("load_curve"));
+    let jobs = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1)
+    });
+    let total = loads.len() * seeds.len() * s.strategies.len();
+    println!(
+        "load curve {} · loads {:?} % of capacity · seeds {}..{} · {} runs on {} threads",
+        s.name,
+        loads,
+        seeds[0],
+        seeds[seeds.len() - 1],
+        total,
+        jobs
+    );
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} runs ({elapsed}, about {eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let points = vidmesh_sim::load_curve::run_seeds(&s, &loads, &seeds, jobs, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let ci = vidmesh_sim::load_curve::ci_points(&points);
+    println!(
+        "{:<12} {:>8} {:>16} {:>18} {:>18} {:>18}",
+        "strategy", "offered", "goodput % cap", "p50 s", "p95 s", "p99 s"
+    );
+    let show = |c: Option<vidmesh_analysis::charts::MeanCi>, scale: f64| {
+        c.map(|c| format!("{:.2} ± {:.2}", c.mean * scale, (c.high - c.mean) * scale))
+            .unwrap_or_else(|| "-".into())
+    };
+    for p in &ci {
+        println!(
+            "{:<12} {:>7.0}% {:>16} {:>18} {:>18} {:>18}",
+            p.strategy,
+            p.offered_pct,
+            show(p.goodput_pct, 1.0),
+            show(p.p50_ms, 1e-3),
+            show(p.p95_ms, 1e-3),
+            show(p.p99_ms, 1e-3)
+        );
+    }
+    vidmesh_sim::load_curve::write_seed_csvs(&dir, &points)
+        .with_context(|| format!("writing {}", dir.display()))?;
+    if !no_charts {
+        let opts = vidmesh_analysis::charts::ChartOptions {
+            title_prefix: Some(s.name.clone()),
+            ..Default::default()
+        };
+        vidmesh_analysis::charts::render_load_curve_ci(&dir, &ci, seeds.len(), &opts)
+            .with_context(|| format!("drawing the load curve into {}", dir.display()))?;
+    }
+    println!(
+        "wrote {} in {:.1} s wall",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

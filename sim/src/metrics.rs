@@ -189,6 +189,20 @@ pub struct RunResult {
     pub end_ms: u64,
     pub events: u64,
     pub wall_s: f64,
+    /// Per node (scenario order), what its cost model had learned by the end. Not written to
+    /// any CSV; empty for live runs.
+    pub calibration: Vec<NodeCalibration>,
+}
+
+/// One node's learned cost model at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeCalibration {
+    /// Measured ÷ cost curve, as the node's own core learned it (`None`: down at the end).
+    pub speed: Option<f64>,
+    /// Transcodes it learned from.
+    pub observed: u64,
+    /// `ms_per_cpu_s` of the newest load report of this node held by any peer.
+    pub reported_ms_per_cpu_s: Option<f32>,
 }
 
 /// Nearest-rank percentile of sorted values.

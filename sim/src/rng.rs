@@ -14,6 +14,8 @@ pub mod stream {
     pub const COST: u64 = 4;
     pub const TOPOLOGY: u64 = 5;
     pub const CLIENT: u64 = 6;
+    /// Each request's output profile (drawn only when the workload mixes profiles).
+    pub const PROFILE: u64 = 7;
     pub const NODE_BASE: u64 = 1 << 20;
 }
 

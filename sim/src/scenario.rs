@@ -13,7 +13,8 @@ use serde::Deserialize;
 use toml::Spanned;
 use vidmesh_core::zone::LinkSpec;
 use vidmesh_core::{
-    capacity_workers, AdmissionConfig, CostCurve, GossipConfig, StrategyConfig, ZoneId, ZoneTable,
+    capacity_workers, AdmissionConfig, CostCurve, GossipConfig, OutputShape, StrategyConfig,
+    ZoneId, ZoneTable,
 };
 
 /// A scenario that could not be read, with where the problem is.
@@ -162,6 +163,7 @@ struct NodeParamsFile {
     queue_cap: Option<u32>,
     cache_mb: Option<f64>,
     cores: Option<Spanned<f64>>,
+    speed: Option<Spanned<f64>>,
     memory_mb: Option<Spanned<f64>>,
 }
 
@@ -176,6 +178,9 @@ struct NodeFile {
     queue_cap: Option<u32>,
     cache_mb: Option<f64>,
     cores: Option<Spanned<f64>>,
+    /// How fast this node's cores are against the cost curve's (2 = a transcode takes half
+    /// the time). Simulator only: a live node's speed is its machine's.
+    speed: Option<Spanned<f64>>,
     memory_mb: Option<Spanned<f64>>,
 }
 
@@ -244,6 +249,9 @@ struct CostFile {
     per_mpf_s: f64,
     #[serde(default = "d_frame")]
     per_frame_s: f64,
+    /// CPU-s per output megapixel-frame beyond the default `360p` output (other profiles).
+    #[serde(default = "d_out_mpf")]
+    per_out_mpf_s: f64,
     #[serde(default = "d_noise")]
     noise: Spanned<NoiseFile>,
     /// Cores one ffmpeg can keep busy on its own.
@@ -292,6 +300,9 @@ fn d_mpf() -> f64 {
 fn d_frame() -> f64 {
     0.00405
 }
+fn d_out_mpf() -> f64 {
+    vidmesh_core::cost::PER_OUT_MPF_S
+}
 fn d_threads() -> Spanned<f64> {
     Spanned::new(0..0, 2.0)
 }
@@ -314,6 +325,7 @@ impl Default for CostFile {
             base_s: d_base(),
             per_mpf_s: d_mpf(),
             per_frame_s: d_frame(),
+            per_out_mpf_s: d_out_mpf(),
             noise: Spanned::new(0..0, NoiseFile::default()),
             job_threads: d_threads(),
             probe_s: d_zero(),
@@ -389,6 +401,9 @@ struct WorkloadFile {
     /// health check or a request (the report's client) or only by the request that failed.
     #[serde(default = "d_true")]
     block_failed_nodes: bool,
+    /// Output profiles the requests ask for, with weights (`{ "360p" = 3, hls = 1 }`); each
+    /// request draws one. Absent: every request is `360p`.
+    profiles: Option<Spanned<std::collections::BTreeMap<String, f64>>>,
 }
 
 fn d_batch() -> Spanned<u32> {
@@ -569,6 +584,9 @@ pub struct NodeSpec {
     pub queue_cap: u32,
     pub cache_bytes: u64,
     pub cores: f64,
+    /// CPU-seconds of the cost curve one of this node's cores does per second (1 = the
+    /// machine the curve was measured on). Live, only `cores` has a counterpart.
+    pub speed: f64,
     pub memory_mb: f64,
 }
 
@@ -577,6 +595,7 @@ pub struct CostModel {
     pub base_s: f64,
     pub per_mpf_s: f64,
     pub per_frame_s: f64,
+    pub per_out_mpf_s: f64,
     pub noise: Noise,
     pub job_threads: f64,
     /// CPU seconds of the intake of an uncached client upload (ffprobe), 0 = free.
@@ -599,6 +618,17 @@ impl CostModel {
             base_s: self.base_s * self.prior_scale,
             per_mpf_s: self.per_mpf_s * self.prior_scale,
             per_frame_s: self.per_frame_s * self.prior_scale,
+            per_out_mpf_s: self.per_out_mpf_s * self.prior_scale,
+        }
+    }
+
+    /// The true curve, the one the simulated machines run at (speed 1).
+    pub fn curve(&self) -> CostCurve {
+        CostCurve {
+            base_s: self.base_s,
+            per_mpf_s: self.per_mpf_s,
+            per_frame_s: self.per_frame_s,
+            per_out_mpf_s: self.per_out_mpf_s,
         }
     }
 
@@ -624,7 +654,21 @@ pub struct Workload {
     pub max_attempts: u8,
     pub health_check_ms: u64,
     pub start_ms: u64,
+    /// The output profile mix (empty: every request is `360p`).
+    pub profiles: Vec<ProfileWeight>,
 }
+
+/// One output profile of the workload's mix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileWeight {
+    pub name: String,
+    /// What the profile renders, as the core's cost model sees it.
+    pub shape: OutputShape,
+    pub weight: f64,
+}
+
+/// The output profiles a scenario may name: the live node's built-ins.
+pub const PROFILES: &[&str] = &["360p", "720p", "1080p", "copy-audio", "no-audio", "hls"];
 
 #[derive(Debug, Clone)]
 pub enum Catalog {
@@ -879,6 +923,7 @@ fn build(
         }
     };
     let def_cores = pos(&d.cores, 2.0, "node_defaults.cores")?;
+    let def_speed = pos(&d.speed, 1.0, "node_defaults.speed")?;
     let def_mem = pos(&d.memory_mb, 2048.0, "node_defaults.memory_mb")?;
     // By default a node runs as many transcodes as its cores sustain (`capacity_workers`).
     let job_threads = *raw.cost.job_threads.get_ref();
@@ -901,7 +946,9 @@ fn build(
                 format!("node `{name}` is listed twice"),
             ));
         }
-        let cores = pos(&n.cores, def_cores, "cores")?;
+        let cores = pos(&n.cores, def_cores, &format!("node `{name}`: cores"))?;
+        let speed = pos(&n.speed, def_speed, &format!("node `{name}`: speed"))?;
+        let memory_mb = pos(&n.memory_mb, def_mem, &format!("node `{name}`: memory_mb"))?;
         let workers = n
             .workers
             .or(def_workers_set)
@@ -920,7 +967,8 @@ fn build(
             queue_cap: n.queue_cap.unwrap_or(def_queue),
             cache_bytes: mb(n.cache_mb.unwrap_or(def_cache)),
             cores,
-            memory_mb: pos(&n.memory_mb, def_mem, "memory_mb")?,
+            speed,
+            memory_mb,
         });
         seed_names.push(n.seeds.clone());
     }
@@ -950,6 +998,7 @@ fn build(
                 queue_cap: def_queue,
                 cache_bytes: mb(def_cache),
                 cores: def_cores,
+                speed: def_speed,
                 memory_mb: def_mem,
             });
             seed_names.push(Vec::new());
@@ -1090,6 +1139,7 @@ fn build(
         ("base_s", c.base_s),
         ("per_mpf_s", c.per_mpf_s),
         ("per_frame_s", c.per_frame_s),
+        ("per_out_mpf_s", c.per_out_mpf_s),
         ("output_bytes_per_frame", c.output_bytes_per_frame),
         ("ffmpeg_rss_mb", c.ffmpeg_rss_mb),
         ("base_mem_mb", c.base_mem_mb),
@@ -1140,6 +1190,7 @@ fn build(
         base_s: c.base_s,
         per_mpf_s: c.per_mpf_s,
         per_frame_s: c.per_frame_s,
+        per_out_mpf_s: c.per_out_mpf_s,
         noise,
         job_threads: *c.job_threads.get_ref(),
         probe_s,
@@ -1214,8 +1265,43 @@ fn build(
             return Err(err(at(&b.span()), "workload.batches must be ≥ 1".into()));
         }
     }
+    let mut profiles = Vec::new();
+    if let Some(mix) = &w.profiles {
+        let here = at(&mix.span());
+        for (name, &weight) in mix.get_ref() {
+            let shape = OutputShape::builtin(name)
+                .filter(|_| PROFILES.contains(&name.as_str()))
+                .ok_or_else(|| {
+                    err(
+                        here.clone(),
+                        format!(
+                            "workload.profiles: unknown profile `{name}` (known: {})",
+                            PROFILES.join(", ")
+                        ),
+                    )
+                })?;
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(err(
+                    here.clone(),
+                    format!("workload.profiles.{name}: the weight must be ≥ 0, got {weight}"),
+                ));
+            }
+            profiles.push(ProfileWeight {
+                name: name.clone(),
+                shape,
+                weight,
+            });
+        }
+        if profiles.iter().map(|p| p.weight).sum::<f64>() <= 0.0 {
+            return Err(err(
+                here,
+                "workload.profiles: give at least one profile a weight > 0".into(),
+            ));
+        }
+    }
     let workload = Workload {
         kind: w.kind,
+        profiles,
         batches: w.batches.as_ref().map(|b| *b.get_ref()),
         block_failed_nodes: w.block_failed_nodes,
         targets,

@@ -93,3 +93,73 @@ fn a_sweep_is_byte_identical_with_one_thread_or_two() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+fn load_curve(out: &Path, jobs: &str) {
+    let o = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .current_dir(repo())
+        .args([
+            "load-curve",
+            "scenarios/profiles_mix.toml",
+            "--seeds",
+            "1..3",
+        ])
+        .args([
+            "--loads",
+            "50,100,115",
+            "--strategy",
+            "random",
+            "--strategy",
+            "score",
+        ])
+        .arg("--out")
+        .arg(out)
+        .args(["--jobs", jobs])
+        .output()
+        .expect("sim runs");
+    assert!(
+        o.status.success(),
+        "sim load-curve --jobs {jobs} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_load_curve_over_seeds_is_byte_identical_with_one_thread_or_three() {
+    let tmp = std::env::temp_dir().join(format!("vidmesh-lc-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (one, three) = (tmp.join("jobs1"), tmp.join("jobs3"));
+    load_curve(&one, "1");
+    load_curve(&three, "3");
+    let (a, b) = (files(&one), files(&three));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        assert!(*bytes == b[path], "{} differs", path.display());
+    }
+    for f in [
+        "load_curve_runs.csv",
+        "load_curve_ci.csv",
+        "load_curve_ci.png",
+    ] {
+        assert!(a.contains_key(Path::new(f)), "files: {:?}", a.keys());
+    }
+    // 2 strategies × 3 loads × 3 seeds runs; every (strategy, load) has p99 with a CI over 3.
+    let runs = String::from_utf8(a[Path::new("load_curve_runs.csv")].clone()).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 2 * 3 * 3);
+    let ci = String::from_utf8(a[Path::new("load_curve_ci.csv")].clone()).unwrap();
+    let p99: Vec<&str> = ci
+        .lines()
+        .filter(|l| l.contains(",latency_p99_ms,3,"))
+        .collect();
+    assert_eq!(p99.len(), 6, "{ci}");
+    // More offered load, more goodput (as % of capacity): the curve rises to capacity.
+    let goodput = |load: &str| -> f64 {
+        let l = ci
+            .lines()
+            .find(|l| l.starts_with(&format!("random,{load},goodput_pct_of_capacity,")))
+            .unwrap();
+        l.split(',').nth(4).unwrap().parse().unwrap()
+    };
+    assert!(goodput("50.000") < goodput("100.000"));
+    assert!((45.0..55.0).contains(&goodput("50.000")), "{ci}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

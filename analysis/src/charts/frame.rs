@@ -57,6 +57,9 @@ pub(crate) enum SeriesStyle {
     /// A step function: the value holds until the next point.
     Step,
     Points,
+    /// Vertical error bars: `points` come in triples (x, low), (x, mean), (x, high), one per
+    /// bar; a dot marks the mean.
+    ErrorBars,
 }
 
 /// One line of an x/y panel; `None` points break the line.
@@ -382,6 +385,21 @@ fn segments(points: &[Option<(f64, f64)>]) -> Vec<Vec<(f64, f64)>> {
 
 fn draw_series<DB: DrawingBackend>(chart: &mut Chart2d<'_, '_, DB>, s: &Series) -> DrawResult<DB> {
     let style = s.color.stroke_width(2);
+    if s.style == SeriesStyle::ErrorBars {
+        let bars = s.points.chunks_exact(3).filter_map(|t| match t {
+            [Some((x, lo)), Some((_, mid)), Some((_, hi))] => Some(ErrorBar::new_vertical(
+                *x,
+                *lo,
+                *mid,
+                *hi,
+                s.color.stroke_width(1),
+                8,
+            )),
+            _ => None,
+        });
+        chart.draw_series(bars)?;
+        return Ok(());
+    }
     let total_points = s.points.iter().flatten().count();
     for seg in segments(&s.points) {
         match s.style {
@@ -401,7 +419,7 @@ fn draw_series<DB: DrawingBackend>(chart: &mut Chart2d<'_, '_, DB>, s: &Series) 
                 }
                 chart.draw_series(LineSeries::new(stepped, style))?;
             }
-            SeriesStyle::Points => {}
+            SeriesStyle::Points | SeriesStyle::ErrorBars => {}
         }
         // Dots make isolated windows visible and show the sampling when points are few.
         let dots = s.style == SeriesStyle::Points

@@ -20,7 +20,7 @@ pub(crate) use frame::{
     headroom, Bar, BarFigure, BarPanel, Figure, HLine, LegendEntry, LegendMark, Marker, Series,
     SeriesStyle, XyFigure, XyPanel,
 };
-pub use load_curve::{render_load_curve, LoadPoint};
+pub use load_curve::{render_load_curve, render_load_curve_ci, LoadCiPoint, LoadPoint, MeanCi};
 pub(crate) use scenario::{client_series, event_markers};
 pub use scenario::{render_all, render_scenario};
 

@@ -163,6 +163,7 @@ mod tests {
                 height: 720,
                 frames: 300,
                 duration_ms: 10_000,
+                ..Default::default()
             },
             hops: 0,
             origin: NodeId(1),
