@@ -216,6 +216,11 @@ pub struct Counters {
     pub drain_diverted: u64,
     /// Cancelled transcodes left to finish for the cache, being nearly done.
     pub kept_for_cache: u64,
+    /// Prequal: load probes this node sent, and the answers it received from members.
+    #[serde(default)]
+    pub load_probes_sent: u64,
+    #[serde(default)]
+    pub load_probe_answers: u64,
     /// Jobs this node executed (or answered from cache) whose entry node is in this zone.
     pub responses_same_zone: u64,
     pub responses_cross_zone: u64,
@@ -670,6 +675,7 @@ impl Node {
         let choice = self.strategy.choose(job, &view, &mut self.rng);
         for to in self.strategy.take_probes() {
             self.counters.messages_out += 1;
+            self.counters.load_probes_sent += 1;
             self.out.push_back(Output::Send {
                 to,
                 msg: Message::LoadProbe { from: self.me },
@@ -1330,6 +1336,7 @@ impl Node {
             Message::LoadProbe { from } => self.on_load_probe(now, from),
             Message::ProbeAnswer(a) => {
                 if self.peer_index(a.from.node).is_ok() {
+                    self.counters.load_probe_answers += 1;
                     self.strategy.on_probe_answer(now, &a);
                 } else {
                     self.counters.bad_messages += 1;

@@ -188,6 +188,8 @@ impl Status {
             ("messages_in", c.messages_in),
             ("messages_out", c.messages_out),
             ("bad_messages", c.bad_messages),
+            ("load_probes_sent", c.load_probes_sent),
+            ("load_probe_answers", c.load_probe_answers),
             ("bad_requests", d.bad_requests),
             ("bad_gossip", d.bad_gossip),
             ("probes", d.probes),

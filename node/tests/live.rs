@@ -521,6 +521,58 @@ async fn a_saturated_node_offloads_to_a_same_zone_peer_under_score() {
     assert!(s.counters.core.offloads_same_zone as usize >= offloaded.len());
 }
 
+/// Prequal over real sockets: the probes and their answers cross the authenticated transport,
+/// and a saturated node spreads its uploads over the peers that answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prequal_probes_peers_and_spreads_a_burst() {
+    let _g = serial().await;
+    let clips = clips();
+    let c = Cluster::start("prequal", &REPORT[..3], |l| {
+        l.strategy = serde_json::from_str(r#"{"kind":"prequal"}"#).unwrap();
+        l.workers = 1;
+        l.cache_mb = 0.0;
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+    let mut offloaded = 0;
+    // Two waves: the first fills the probe pool, the second is routed from it.
+    for wave in 0..2 {
+        let mut set = tokio::task::JoinSet::new();
+        for k in 0..6 {
+            let url = c.url(0);
+            let path = clips[(wave * 6 + k) % clips.len()].path.clone();
+            let http = c.http.clone();
+            set.spawn(async move {
+                let r = http
+                    .post(format!("{url}/upload"))
+                    .header("content-type", "video/mp4")
+                    .body(std::fs::read(path).unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                let out = (r.status().as_u16(), header(&r, h::OFFLOADED));
+                let _ = r.bytes().await;
+                out
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            let (status, off) = r.unwrap();
+            assert_eq!(status, 200);
+            offloaded += (off == "1") as usize;
+        }
+    }
+    let s = c.status(0).await.unwrap();
+    let core = &s.counters.core;
+    assert!(core.load_probes_sent >= 12, "{core:?}");
+    assert!(
+        core.load_probe_answers > 0,
+        "no probe was answered: {core:?}"
+    );
+    assert!(
+        offloaded > 0,
+        "twelve uploads on one worker, none sent to a peer"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_node_under_load_loses_no_request() {
     let _g = serial().await;
