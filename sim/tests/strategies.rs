@@ -30,7 +30,7 @@ fn over_seeds(name: &str, keep: &[&str], seeds: std::ops::RangeInclusive<u64>) -
             let st = per.iter_mut().find(|p| p.strategy == r.strategy).unwrap();
             st.success.push(sum.success_rate);
             st.p95
-                .push(sum.latency_p95_ms.expect("some requests succeeded") as f64);
+                .push(sum.latency_p95_ms.expect("some requests succeeded"));
         }
     }
     per
