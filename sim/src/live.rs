@@ -291,22 +291,22 @@ impl Fleet {
         }
     }
 
-    async fn apply(&mut self, kind: &str, i: usize) -> Result<()> {
+    async fn apply(&mut self, action: Action, i: usize) -> Result<()> {
         match self {
             Fleet::Processes(c) => {
-                match kind {
-                    "crash" => c.crash(i),
-                    "restart" => c.spawn(i)?,
-                    "pause" => c.signal(i, libc::SIGSTOP),
-                    _ => c.signal(i, libc::SIGCONT),
+                match action {
+                    Action::Crash => c.crash(i),
+                    Action::Restart => c.spawn(i)?,
+                    Action::Pause => c.signal(i, libc::SIGSTOP),
+                    Action::Resume => c.signal(i, libc::SIGCONT),
                 }
                 Ok(())
             }
-            Fleet::Compose(c) => match kind {
-                "crash" => c.crash(i).await,
-                "restart" => c.restart(i).await,
-                "pause" => c.pause(i).await,
-                _ => c.resume(i).await,
+            Fleet::Compose(c) => match action {
+                Action::Crash => c.crash(i).await,
+                Action::Restart => c.restart(i).await,
+                Action::Pause => c.pause(i).await,
+                Action::Resume => c.resume(i).await,
             },
         }
     }
@@ -393,8 +393,28 @@ async fn poll_all(http: &reqwest::Client, addrs: &[SocketAddr], t_ms: u64) -> Ve
 #[derive(Clone, Debug)]
 struct Applied {
     t_ms: u64,
-    kind: &'static str,
+    kind: Action,
     node: usize,
+}
+
+/// What is done to a node's process or container at one instant of a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Crash,
+    Restart,
+    Pause,
+    Resume,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Crash => "crash",
+            Action::Restart => "restart",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+        }
+    }
 }
 
 /// Everything `sim live` needs to run a scenario's strategies.
@@ -876,13 +896,12 @@ impl<'a> LiveRun<'a> {
         let mut detections = Vec::new();
         for (a_idx, a) in applied.iter().enumerate() {
             let kind = match a.kind {
-                "crash" => "crash",
-                "pause" => "pause",
-                _ => continue,
+                Action::Crash | Action::Pause => a.kind.name(),
+                Action::Restart | Action::Resume => continue,
             };
             let back = applied[a_idx + 1..]
                 .iter()
-                .find(|b| b.node == a.node && matches!(b.kind, "restart" | "resume"))
+                .find(|b| b.node == a.node && matches!(b.kind, Action::Restart | Action::Resume))
                 .map(|b| b.t_ms);
             for o in (0..n).filter(|&o| o != a.node) {
                 let was_up = per_node[o]
@@ -920,7 +939,7 @@ impl<'a> LiveRun<'a> {
             .iter()
             .map(|a| FaultEventRow {
                 time_ms: a.t_ms,
-                kind: a.kind,
+                kind: a.kind.name(),
                 node: a.node as u32,
             })
             .collect();
@@ -1011,18 +1030,18 @@ async fn apply_faults(
     epoch: Instant,
     applied: &mut Vec<Applied>,
 ) -> Result<()> {
-    let mut plan: Vec<(u64, &'static str, usize)> = Vec::new();
+    let mut plan: Vec<(u64, Action, usize)> = Vec::new();
     for f in &s.faults {
         match f.kind {
             FaultKind::Crash => {
-                plan.push((f.at_ms, "crash", f.node));
+                plan.push((f.at_ms, Action::Crash, f.node));
                 if let Some(d) = f.for_ms {
-                    plan.push((f.at_ms + d, "restart", f.node));
+                    plan.push((f.at_ms + d, Action::Restart, f.node));
                 }
             }
             FaultKind::Pause => {
-                plan.push((f.at_ms, "pause", f.node));
-                plan.push((f.at_ms + f.for_ms.unwrap_or(0), "resume", f.node));
+                plan.push((f.at_ms, Action::Pause, f.node));
+                plan.push((f.at_ms + f.for_ms.unwrap_or(0), Action::Resume, f.node));
             }
         }
     }
@@ -1036,10 +1055,11 @@ async fn apply_faults(
         cluster
             .apply(kind, i)
             .await
-            .with_context(|| format!("{kind} of {}", s.nodes[i].name))?;
+            .with_context(|| format!("{} of {}", kind.name(), s.nodes[i].name))?;
         println!(
-            "  {:>6.1} s  {kind} {}",
+            "  {:>6.1} s  {} {}",
             t_ms as f64 / 1000.0,
+            kind.name(),
             s.nodes[i].name
         );
         applied.push(Applied {
