@@ -186,8 +186,12 @@ impl NodeConfig {
                 self.admission.finish_for_cache
             ));
         }
-        self.cost.validate().map_err(ConfigError)?;
-        self.strategy.validate().map_err(ConfigError)?;
+        self.cost
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        self.strategy
+            .validate()
+            .map_err(|e| ConfigError(format!("strategy: {e}")))?;
         Ok(())
     }
 

@@ -189,7 +189,7 @@ impl CostCurve {
         self.output_cpu_s(1920, 1080, (secs * 30.0) as u32, &f.output)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CurveError> {
         for (name, v) in [
             ("base_s", self.base_s),
             ("per_mpf_s", self.per_mpf_s),
@@ -197,14 +197,23 @@ impl CostCurve {
             ("per_out_mpf_s", self.per_out_mpf_s),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!("cost curve {name} must be ≥ 0, got {v}"));
+                return Err(CurveError::Negative { name, value: v });
             }
         }
         if self.base_s + self.per_mpf_s + self.per_frame_s <= 0.0 {
-            return Err("cost curve is zero everywhere".into());
+            return Err(CurveError::Zero);
         }
         Ok(())
     }
+}
+
+/// A cost curve that cannot predict anything.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CurveError {
+    #[error("cost curve {name} must be ≥ 0, got {value}")]
+    Negative { name: &'static str, value: f64 },
+    #[error("cost curve is zero everywhere")]
+    Zero,
 }
 
 /// The curve, scaled by what this node has measured.
@@ -461,7 +470,11 @@ mod tests {
             per_frame_s: -1.0,
             ..Default::default()
         };
-        assert!(c.validate().unwrap_err().contains("per_frame_s"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("per_frame_s"));
         assert!(CostCurve {
             base_s: 0.0,
             per_mpf_s: 0.0,

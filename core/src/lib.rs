@@ -148,7 +148,9 @@ pub use job::{
 pub use load::{KnownReport, LoadDigest, LoadReport};
 pub use node::{Counters, Event, Input, MemberState, Node, Output, ProbeFailed, Timer};
 pub use peer::{NodeId, PeerAddr, PeerId};
-pub use strategy::{Choice, ClusterView, PeerView, SelfView, Strategy, StrategyConfig};
+pub use strategy::{
+    Choice, ClusterView, PeerView, SelfView, Strategy, StrategyConfig, StrategyError,
+};
 pub use time::Millis;
 pub use wire::Message;
 pub use zone::{ZoneId, ZoneTable};

@@ -129,6 +129,29 @@ impl Default for StrategyConfig {
     }
 }
 
+/// A strategy parameter a user got wrong; the message names it and the value.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum StrategyError {
+    #[error("{name} must be a finite number ≥ 0, got {value}")]
+    Weight { name: &'static str, value: f64 },
+    #[error("max_rtt_ms ({max}) must be greater than min_rtt_ms ({min})")]
+    RttRange { min: f64, max: f64 },
+    #[error("max_load must be a finite number > 0, got {0}")]
+    MaxLoad(f64),
+    #[error("d must be at least 1 (peers sampled), got {0}")]
+    Sample(u32),
+    #[error("probes_per_job must be between 0 and 64, got {0}")]
+    ProbesPerJob(f64),
+    #[error("pool must be between 1 and 1024, got {0}")]
+    Pool(u32),
+    #[error("max_age_ms must be above 0")]
+    MaxAge,
+    #[error("reuse must be at least 1")]
+    Reuse,
+    #[error("q_rif must be a quantile in [0, 1], got {0}")]
+    Quantile(f64),
+}
+
 impl StrategyConfig {
     /// The name used in scenarios and on `--strategy`.
     pub fn kind(&self) -> &'static str {
@@ -151,7 +174,7 @@ impl StrategyConfig {
     }
 
     /// Checks the values a user may have got wrong; the message says which and why.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), StrategyError> {
         match self {
             StrategyConfig::Score {
                 w_load,
@@ -162,23 +185,24 @@ impl StrategyConfig {
             } => {
                 for (name, v) in [("w_load", w_load), ("w_rtt", w_rtt)] {
                     if !(v.is_finite() && *v >= 0.0) {
-                        return Err(format!("{name} must be a finite number ≥ 0, got {v}"));
+                        return Err(StrategyError::Weight { name, value: *v });
                     }
                 }
                 if !(min_rtt_ms.is_finite() && max_rtt_ms.is_finite() && max_rtt_ms > min_rtt_ms) {
-                    return Err(format!(
-                        "max_rtt_ms ({max_rtt_ms}) must be greater than min_rtt_ms ({min_rtt_ms})"
-                    ));
+                    return Err(StrategyError::RttRange {
+                        min: *min_rtt_ms,
+                        max: *max_rtt_ms,
+                    });
                 }
                 if let Some(m) = max_load {
                     if !(m.is_finite() && *m > 0.0) {
-                        return Err(format!("max_load must be a finite number > 0, got {m}"));
+                        return Err(StrategyError::MaxLoad(*m));
                     }
                 }
             }
             StrategyConfig::P2c { d } | StrategyConfig::P2cEct { d } => {
                 if *d < 1 {
-                    return Err(format!("d must be at least 1 (peers sampled), got {d}"));
+                    return Err(StrategyError::Sample(*d));
                 }
             }
             StrategyConfig::Prequal {
@@ -189,21 +213,19 @@ impl StrategyConfig {
                 q_rif,
             } => {
                 if !(probes_per_job.is_finite() && (0.0..=64.0).contains(probes_per_job)) {
-                    return Err(format!(
-                        "probes_per_job must be between 0 and 64, got {probes_per_job}"
-                    ));
+                    return Err(StrategyError::ProbesPerJob(*probes_per_job));
                 }
                 if *pool == 0 || *pool > 1024 {
-                    return Err(format!("pool must be between 1 and 1024, got {pool}"));
+                    return Err(StrategyError::Pool(*pool));
                 }
                 if *max_age_ms == 0 {
-                    return Err("max_age_ms must be above 0".into());
+                    return Err(StrategyError::MaxAge);
                 }
                 if *reuse == 0 {
-                    return Err("reuse must be at least 1".into());
+                    return Err(StrategyError::Reuse);
                 }
                 if !(q_rif.is_finite() && (0.0..=1.0).contains(q_rif)) {
-                    return Err(format!("q_rif must be a quantile in [0, 1], got {q_rif}"));
+                    return Err(StrategyError::Quantile(*q_rif));
                 }
             }
             StrategyConfig::Random {}
@@ -890,7 +912,7 @@ mod tests {
             max_rtt_ms: 250.0,
             max_load: None,
         };
-        assert!(bad.validate().unwrap_err().contains("w_load"));
+        assert!(bad.validate().unwrap_err().to_string().contains("w_load"));
         let parsed: StrategyConfig =
             toml::from_str("kind = \"score\"\nw_load = 0.8\nw_rtt = 0.2").unwrap();
         assert!(matches!(parsed, StrategyConfig::Score { w_load, .. } if w_load == 0.8));
@@ -1116,9 +1138,10 @@ mod tests {
         assert_eq!(c, StrategyConfig::P2cEct { d: 2 });
         assert!(toml::from_str::<StrategyConfig>("kind = \"p2c\"\nk = 2").is_err());
         let e = StrategyConfig::P2c { d: 0 }.validate().unwrap_err();
-        assert!(e.contains("d must be"), "{e}");
+        assert_eq!(e, StrategyError::Sample(0));
+        assert!(e.to_string().contains("d must be"), "{e}");
         let bad: StrategyConfig = toml::from_str("kind = \"prequal\"\nq_rif = 1.5").unwrap();
-        assert!(bad.validate().unwrap_err().contains("q_rif"));
+        assert!(bad.validate().unwrap_err().to_string().contains("q_rif"));
         assert!(StrategyConfig::Oracle {}.simulator_only());
         assert!(!StrategyConfig::Ect {}.simulator_only());
     }
