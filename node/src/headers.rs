@@ -41,3 +41,7 @@ pub const PROFILE: &str = "x-vidmesh-profile";
 /// On node-to-node requests and on the answers to offloads: the HMAC under the cluster key
 /// (`t=<unix ms>;n=<nonce>;m=<hex>`; see [`crate::auth`]).
 pub const SIGNATURE: &str = "x-vidmesh-signature";
+
+/// On gossip: `1` when the sender drained and left the cluster, so its peers show it as `left`
+/// rather than `down` (it is covered by the signature).
+pub const LEAVING: &str = "x-vidmesh-leaving";

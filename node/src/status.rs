@@ -10,7 +10,8 @@ pub struct PeerStatus {
     pub zone: String,
     pub addr: String,
     pub gen: u32,
-    /// `alive`, `suspect` or `down`, as this node's membership sees it.
+    /// `alive`, `suspect` or `down`, as this node's membership sees it; `left` when the peer
+    /// went down after saying it drained and left (a departure, not a failure).
     pub state: String,
     /// Wall-clock time (ms since the Unix epoch) this node last saw the peer come up or go
     /// down.
@@ -49,6 +50,9 @@ pub struct CounterStatus {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub name: String,
+    /// `serving`, `draining` (takes no new work, finishes its own) or `left`.
+    #[serde(default)]
+    pub state: String,
     pub id: u32,
     pub zone: String,
     pub addr: String,
