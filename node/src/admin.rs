@@ -78,7 +78,10 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     if let Some(sig) = drain_signature(ring.as_ref(), status.id) {
         req = req.header(h::SIGNATURE, sig);
     }
-    let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
     let code = resp.status();
     let text = resp.text().await.unwrap_or_default();
     if !code.is_success() {

@@ -268,11 +268,7 @@ pub fn gossip_fields<'a>(from: &'a str, zone: &'a str, body_sha: &'a str) -> [&'
 
 /// Gossip sent by a node that drained and left ([`crate::headers::LEAVING`]): the same fields
 /// and a fourth, so the flag cannot be added to a member's ordinary message in transit.
-pub fn leaving_gossip_fields<'a>(
-    from: &'a str,
-    zone: &'a str,
-    body_sha: &'a str,
-) -> [&'a str; 4] {
+pub fn leaving_gossip_fields<'a>(from: &'a str, zone: &'a str, body_sha: &'a str) -> [&'a str; 4] {
     [from, zone, body_sha, "leaving"]
 }
 

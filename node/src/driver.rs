@@ -3,8 +3,8 @@
 //! It makes no routing or membership decision of its own.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -995,7 +995,8 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
         crate::driver::SERVING => "ok",
         s => crate::driver::lifecycle_name(s),
     };
-    let body = serde_json::json!({"status": status, "node": st.info.name, "zone": st.info.zone_code});
+    let body =
+        serde_json::json!({"status": status, "node": st.info.name, "zone": st.info.zone_code});
     axum::Json(body).into_response()
 }
 
@@ -1022,7 +1023,10 @@ async fn admin_drain(
             return auth_err(why).into_response();
         }
     } else if !peer.is_some_and(|p| p.ip().is_loopback()) {
-        tracing::warn!(?peer, "drain request from another host refused (no cluster key)");
+        tracing::warn!(
+            ?peer,
+            "drain request from another host refused (no cluster key)"
+        );
         return err(
             StatusCode::FORBIDDEN,
             "this node has no cluster key, so it takes /admin/drain only from its own host \
@@ -1121,9 +1125,7 @@ async fn gossip_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Re
         )
     })?;
     let leaving = leaving.then_some(from);
-    let verdict = st
-        .ask(|ack| Command::Gossip { msg, ack, leaving })
-        .await?;
+    let verdict = st.ask(|ack| Command::Gossip { msg, ack, leaving }).await?;
     verdict.map_err(|r| {
         let status = if r.unknown_peer {
             StatusCode::FORBIDDEN

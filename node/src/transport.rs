@@ -138,8 +138,7 @@ impl Net {
     /// `within`.
     pub async fn flushed(&self, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
-        while self.sending.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline
-        {
+        while self.sending.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

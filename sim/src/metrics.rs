@@ -519,6 +519,7 @@ mod tests {
             height: 360,
             frames: 50,
             output_bytes: 99,
+            error: None,
         };
         let failed = LiveRecord {
             batch: None,
