@@ -47,6 +47,10 @@ pub struct NodeEnd {
     pub running: bool,
     /// Jobs it still holds: queued, running, probing or offloaded and unanswered.
     pub jobs_left: u64,
+    /// Answers it produced for a job nobody was waiting on under that id: a job answered a
+    /// second time (or one it was never given). The client sees at most one of them, so this
+    /// is where a double answer shows.
+    pub stray_answers: u64,
 }
 
 /// A rule the run broke.
@@ -62,6 +66,8 @@ pub enum Violation {
     NoReason(u64),
     /// A running node still holds jobs once every request ended.
     JobsLeft(String, u64),
+    /// A node answered jobs a second time.
+    StrayAnswers(String, u64),
 }
 
 impl fmt::Display for Violation {
@@ -81,6 +87,10 @@ impl fmt::Display for Violation {
                 write!(f, "request {id} was refused or failed without a reason")
             }
             Violation::JobsLeft(n, k) => write!(f, "{n} still holds {k} jobs after the run"),
+            Violation::StrayAnswers(n, k) => write!(
+                f,
+                "{n} answered {k} jobs that nobody waited on (a second answer, or a job it was never given)"
+            ),
         }
     }
 }
@@ -181,8 +191,13 @@ pub fn check(
             )),
         }
     }
-    for n in nodes.iter().filter(|n| n.running && n.jobs_left > 0) {
-        violations.push(Violation::JobsLeft(n.name.clone(), n.jobs_left));
+    for n in nodes {
+        if n.running && n.jobs_left > 0 {
+            violations.push(Violation::JobsLeft(n.name.clone(), n.jobs_left));
+        }
+        if n.stray_answers > 0 {
+            violations.push(Violation::StrayAnswers(n.name.clone(), n.stray_answers));
+        }
     }
     Verdict { tally, violations }
 }
@@ -264,6 +279,7 @@ mod tests {
                 Violation::Lost(2),
                 Violation::NoReason(3),
                 Violation::JobsLeft("node1".into(), 2),
+                Violation::StrayAnswers("node2".into(), 1),
             ]
         );
         let text = v.to_string();

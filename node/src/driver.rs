@@ -178,6 +178,9 @@ pub struct Driver {
     cpu_pct: f32,
     mem_pct: f32,
     evictions: u64,
+    /// Replies for jobs not (or no longer) here: a job answered twice (the chaos checker's
+    /// node-side count).
+    stray_replies: u64,
 }
 
 pub fn unix_ms() -> u64 {
@@ -213,6 +216,7 @@ impl Driver {
             cpu_pct: 0.0,
             mem_pct: 0.0,
             evictions: 0,
+            stray_replies: 0,
         };
         (d, tx)
     }
@@ -653,6 +657,7 @@ impl Driver {
     fn reply(&mut self, job: JobId, outcome: Outcome) {
         let Some(mut entry) = self.jobs.remove(&job) else {
             tracing::warn!(job = job.0, "a reply for a job this driver does not know");
+            self.stray_replies += 1;
             return;
         };
         if matches!(outcome, Outcome::Failed(_)) && entry.task.is_some() {
@@ -790,6 +795,7 @@ impl Driver {
                 probes: self.info.http.probes.load(Ordering::Relaxed),
                 probes_skipped: self.info.http.probes_skipped.load(Ordering::Relaxed),
                 cache_evictions: self.evictions,
+                stray_replies: self.stray_replies,
             },
         }
     }

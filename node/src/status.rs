@@ -45,6 +45,10 @@ pub struct CounterStatus {
     #[serde(default)]
     pub probes_skipped: u64,
     pub cache_evictions: u64,
+    /// Answers the core gave for jobs this node no longer held: a job answered twice. Always
+    /// 0 unless something is wrong.
+    #[serde(default)]
+    pub stray_replies: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -197,6 +201,7 @@ impl Status {
             ("probes", d.probes),
             ("probes_skipped", d.probes_skipped),
             ("cache_evictions", d.cache_evictions),
+            ("stray_replies", d.stray_replies),
             ("late_timers", self.health.late_timers),
             ("refutations", self.health.refutations),
             ("suspicions_raised", self.health.probes_failed),

@@ -323,14 +323,18 @@ impl Cluster {
                     .child
                     .as_mut()
                     .is_some_and(|c| c.try_wait().ok().flatten().is_none());
-                let jobs_left = match (running, self.status(i).await) {
-                    (true, Some(s)) => (s.in_flight + s.queue_len + s.offloads_pending) as u64,
-                    _ => 0,
+                let (jobs_left, stray_answers) = match (running, self.status(i).await) {
+                    (true, Some(s)) => (
+                        (s.in_flight + s.queue_len + s.offloads_pending) as u64,
+                        s.counters.stray_replies,
+                    ),
+                    _ => (0, 0),
                 };
                 nodes.push(NodeEnd {
                     name: self.nodes[i].launch.name.clone(),
                     running,
                     jobs_left,
+                    stray_answers,
                 });
             }
             let settled = nodes.iter().all(|n| n.jobs_left == 0);

@@ -942,6 +942,7 @@ impl<'a> LiveRun<'a> {
             events: 0,
             wall_s,
             calibration: Vec::new(),
+            chaos: Default::default(),
         }
     }
 }
