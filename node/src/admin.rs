@@ -52,17 +52,12 @@ pub fn drain_signature(ring: Option<&Keyring>, node_id: u32) -> Option<String> {
     Some(Signature { t_ms, nonce, macs }.header_value())
 }
 
-pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
-    let ring = Keyring::load(
-        args.cluster_key_file.as_deref(),
-        std::env::var("CLUSTER_KEY").ok().as_deref(),
-    )
-    .map_err(|e| anyhow!(e))?;
-    let url = base_url(&args.node);
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+/// Asks the node at `url` to drain; returns its status from before and the answer's body.
+pub async fn request_drain(
+    http: &reqwest::Client,
+    url: &str,
+    ring: Option<&Keyring>,
+) -> anyhow::Result<(Status, String)> {
     // The node's id goes into the signature, so it cannot be replayed to another node.
     let body = http
         .get(format!("{url}/status"))
@@ -75,7 +70,7 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let status: Status = serde_json::from_slice(&body)
         .with_context(|| format!("{url}/status is not a vidmesh node's status"))?;
     let mut req = http.post(format!("{url}/admin/drain"));
-    if let Some(sig) = drain_signature(ring.as_ref(), status.id) {
+    if let Some(sig) = drain_signature(ring, status.id) {
         req = req.header(h::SIGNATURE, sig);
     }
     let resp = req
@@ -87,6 +82,21 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     if !code.is_success() {
         bail!("{url} refused the drain ({code}): {}", text.trim());
     }
+    Ok((status, text))
+}
+
+pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
+    let ring = Keyring::load(
+        args.cluster_key_file.as_deref(),
+        std::env::var("CLUSTER_KEY").ok().as_deref(),
+    )
+    .map_err(|e| anyhow!(e))?;
+    let url = base_url(&args.node);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let (status, text) = request_drain(&http, &url, ring.as_ref()).await?;
     println!("{}", text.trim());
     if !args.wait {
         return Ok(());

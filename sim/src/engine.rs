@@ -750,6 +750,7 @@ impl<'a> Run<'a> {
     /// Carries out everything node `i` asked for.
     fn drain(&mut self, i: usize) {
         let mut membership_changed = false;
+        let mut left = false;
         while let Some(out) = self.nodes[i].core.as_mut().and_then(|c| c.poll_output()) {
             match out {
                 Output::Send { to, msg } => self.send(i, to.addr, msg),
@@ -794,6 +795,7 @@ impl<'a> Run<'a> {
                     CoreEvent::BadMessage(m) => {
                         tracing::debug!(node = i, "bad message: {m}");
                     }
+                    CoreEvent::Left => left = true,
                     _ => {}
                 },
             }
@@ -807,6 +809,11 @@ impl<'a> Run<'a> {
             if alive + 1 >= self.nodes.len() {
                 self.nodes[i].full_view_ms = Some(self.now);
             }
+        }
+        if left {
+            // Drained, its goodbye sent: the process exits (it holds no job, so this loses
+            // nothing; later uploads find the port closed).
+            self.crash(i);
         }
     }
 
@@ -1289,12 +1296,18 @@ impl<'a> Run<'a> {
         let kind = match f.kind {
             FaultKind::Crash => "crash",
             FaultKind::Pause => "pause",
+            FaultKind::Drain => "drain",
         };
         self.fault_events.push(FaultEventRow {
             time_ms: self.now,
             kind,
             node: i as u32,
         });
+        if f.kind == FaultKind::Drain {
+            // Not a failure: nobody has to detect it (the node says it leaves).
+            self.input(i, Input::Drain);
+            return;
+        }
         let mut rows = Vec::new();
         for (o, n) in self.nodes.iter().enumerate() {
             // Nodes failing at this same instant observe nothing.
@@ -1322,6 +1335,7 @@ impl<'a> Run<'a> {
         match f.kind {
             FaultKind::Pause => self.nodes[i].status = Status::Paused,
             FaultKind::Crash => self.crash(i),
+            FaultKind::Drain => {}
         }
     }
 

@@ -588,7 +588,7 @@ impl<'a> LiveRun<'a> {
             tokio::time::sleep_until((epoch + workload_start).into()).await;
             client::run_client(cfg).await
         };
-        let faults_fut = apply_faults(s, &mut cluster, epoch, &mut applied);
+        let faults_fut = apply_faults(s, &mut cluster, &self.addrs, epoch, &mut applied);
         let main = async {
             let (records, faults) = tokio::join!(client_fut, faults_fut);
             tokio::time::sleep_until((epoch + duration).into()).await;
@@ -1009,6 +1009,7 @@ impl Life {
 async fn apply_faults(
     s: &Scenario,
     cluster: &mut Fleet,
+    addrs: &[SocketAddr],
     epoch: Instant,
     applied: &mut Vec<Applied>,
 ) -> Result<()> {
@@ -1025,6 +1026,7 @@ async fn apply_faults(
                 plan.push((f.at_ms, "pause", f.node));
                 plan.push((f.at_ms + f.for_ms.unwrap_or(0), "resume", f.node));
             }
+            FaultKind::Drain => plan.push((f.at_ms, "drain", f.node)),
         }
     }
     plan.sort_by_key(|p| (p.0, p.2));
@@ -1034,10 +1036,20 @@ async fn apply_faults(
         }
         tokio::time::sleep_until((epoch + Duration::from_millis(at)).into()).await;
         let t_ms = ms_since(epoch);
-        cluster
-            .apply(kind, i)
-            .await
-            .with_context(|| format!("{kind} of {}", s.nodes[i].name))?;
+        if kind == "drain" {
+            // As an operator would: a signed POST /admin/drain; the node exits by itself.
+            let ring = vidmesh_node::auth::Keyring::parse(run_cluster_key())
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let http = reqwest::Client::builder().no_proxy().build()?;
+            vidmesh_node::admin::request_drain(&http, &format!("http://{}", addrs[i]), Some(&ring))
+                .await
+                .with_context(|| format!("drain of {}", s.nodes[i].name))?;
+        } else {
+            cluster
+                .apply(kind, i)
+                .await
+                .with_context(|| format!("{kind} of {}", s.nodes[i].name))?;
+        }
         println!(
             "  {:>6.1} s  {kind} {}",
             t_ms as f64 / 1000.0,

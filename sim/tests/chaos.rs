@@ -78,3 +78,41 @@ fn the_checker_catches_a_request_that_never_ended() {
     assert!(!v.is_clean());
     assert!(v.to_string().contains("request 3 was lost"), "{v}");
 }
+
+#[test]
+fn a_drained_node_finishes_its_work_and_leaves_without_a_failed_request_or_a_suspicion() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/node_failure_1.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("duration_s = 600", "duration_s = 4000")
+        .replace("pause_ms = 5000\n", "pause_ms = 5000\nbatches = 3\n")
+        .replace(
+            "at_s = 120\nnode = \"node3\"\nkind = \"crash\"\nfor_s = 240\n",
+            "at_s = 60\nnode = \"node3\"\nkind = \"drain\"\n",
+        );
+    let s = Scenario::parse(&text, Path::new("drain.toml"), "drain").unwrap();
+    let catalog = Catalog::build(&s);
+    for r in vidmesh_sim::run_scenario(&s, &catalog, &|_, _| {}) {
+        let verdict = r.chaos_verdict();
+        assert!(verdict.is_clean(), "{}: {verdict}", r.strategy);
+        assert_eq!(verdict.tally.ok, 300, "{}: {verdict}", r.strategy);
+        let node3 = &r.chaos.nodes[2];
+        assert!(!node3.running, "{}: node3 never left", r.strategy);
+        // It worked through the drain (its own jobs) and went on executing nothing after.
+        let ran_after = r
+            .requests
+            .iter()
+            .filter(|q| q.exec_node == Some(2) && q.end_ms > 60_000)
+            .count();
+        assert!(ran_after > 0, "{}: node3 had no work to finish", r.strategy);
+        // A departure, not a failure: no peer suspected node3, none had to detect it.
+        assert!(
+            r.suspicions.iter().all(|x| x.suspected != 2),
+            "{}: {:?}",
+            r.strategy,
+            r.suspicions
+        );
+        assert!(r.detections.is_empty());
+        assert!(r.fault_events.iter().any(|e| e.kind == "drain"));
+    }
+}
