@@ -234,6 +234,7 @@ mod tests {
             name: "node1".into(),
             running: true,
             jobs_left: 0,
+            stray_answers: 0,
         }];
         let v = check(1..=4, &ends, &nodes);
         assert!(v.is_clean(), "{v}");
@@ -262,12 +263,14 @@ mod tests {
                 name: "node1".into(),
                 running: true,
                 jobs_left: 2,
+                stray_answers: 0,
             },
             // A dead node's jobs are not "left": its requests show up as lost or failed.
             NodeEnd {
                 name: "node2".into(),
                 running: false,
                 jobs_left: 5,
+                stray_answers: 1,
             },
         ];
         let v = check(1..=3, &ends, &nodes);
