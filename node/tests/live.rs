@@ -2425,3 +2425,100 @@ async fn a_drained_node_finishes_its_work_leaves_and_exits_without_losing_a_requ
     assert_eq!(s.alive_peers, 1, "{:?}", s.peers);
     c.nodes[0].child = None; // already reaped
 }
+
+/// This machine's address on its default route, if it has one (no packet is sent).
+fn host_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_cluster_key_only_this_host_may_drain_a_node() {
+    let _g = serial().await;
+    require_ffmpeg();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let dir = root().join("drain-open");
+    let start = |name: &str, ip: std::net::IpAddr| {
+        let port = free_ports(1)[0];
+        let mut l = NodeLaunch::new(name, 1, "FRA", SocketAddr::new(ip, port), dir.join(name));
+        l.exit_with_parent = true;
+        l.cluster_key = None; // an open cluster
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = l
+            .command(Path::new(BIN))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        (format!("http://{}", l.listen), child)
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let up = |url: String| {
+        let http = http.clone();
+        async move {
+            for _ in 0..200 {
+                if http.get(format!("{url}/health")).send().await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("{url} did not come up");
+        }
+    };
+
+    // Reached on another address of the machine, the caller is not loopback: refused, signed
+    // or not (a keyless node has nothing to check a signature against).
+    if let Some(ip) = host_ip() {
+        let (url, mut child) = start("node1", ip);
+        up(url.clone()).await;
+        for sig in [None, Some(sign(KEY, Kind::Admin, &["drain", "1"]))] {
+            let mut req = http.post(format!("{url}/admin/drain"));
+            if let Some(s) = sig {
+                req = req.header(h::SIGNATURE, s);
+            }
+            expect_status(req.send().await.unwrap(), 403, "loopback").await;
+        }
+        let st: Status = serde_json::from_slice(
+            &http
+                .get(format!("{url}/status"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(st.state, "serving");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "a refused drain stopped the node"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // From this host, unsigned: an idle node drains at once and exits 0.
+    let (url, mut child) = start("node2", std::net::Ipv4Addr::LOCALHOST.into());
+    up(url.clone()).await;
+    let r = http
+        .post(format!("{url}/admin/drain"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "an idle drained node did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}
