@@ -2355,8 +2355,13 @@ async fn a_drained_node_finishes_its_work_leaves_and_exits_without_losing_a_requ
     cfg.health_check = Duration::from_millis(500);
     let start = Instant::now();
     let run = tokio::spawn(client::run_client(cfg));
-    // Drain node1 while the first batch is being transcoded.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Drain node1 while it is transcoding (after the first second, so the cluster is busy).
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let busy_by = Instant::now() + Duration::from_secs(30);
+    while c.status(0).await.is_none_or(|s| s.in_flight == 0) {
+        assert!(Instant::now() < busy_by, "node1 never got work");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let drained_at_ms = start.elapsed().as_millis() as u64;
     let r = post_drain(&c, 0, Some(KEY), 1).await;
     assert_eq!(r.status(), 202);
