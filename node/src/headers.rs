@@ -25,6 +25,8 @@ pub const LATENCY_MS: &str = "x-vidmesh-server-latency-ms";
 /// On an upload: the milliseconds its sender will still wait for the answer (the node's
 /// `--deadline-s` when absent). An offloading peer sends what is left of its own.
 pub const DEADLINE_MS: &str = "x-vidmesh-deadline-ms";
+/// The largest [`DEADLINE_MS`] accepted: one day (longer budgets are surely a mistake).
+pub const MAX_DEADLINE_MS: u64 = 86_400_000;
 /// On a request from a peer: the node the client uploaded to.
 pub const ORIGIN: &str = "x-vidmesh-origin";
 /// On a request from a peer: the sending node's id and zone code.

@@ -575,12 +575,13 @@ fn deadline_budget(st: &AppState, headers: &HeaderMap) -> Result<Duration, ApiEr
         return Ok(st.default_deadline);
     };
     match v.trim().parse::<u64>() {
-        Ok(ms) if ms <= MAX_DEADLINE_MS => Ok(Duration::from_millis(ms)),
+        Ok(ms) if ms <= h::MAX_DEADLINE_MS => Ok(Duration::from_millis(ms)),
         _ => Err(st.bad(
             StatusCode::BAD_REQUEST,
             format!(
-                "{} must be the milliseconds the client will wait, 0–{MAX_DEADLINE_MS}, got `{v}`",
-                h::DEADLINE_MS
+                "{} must be the milliseconds the client will wait, 0–{}, got `{v}`",
+                h::DEADLINE_MS,
+                h::MAX_DEADLINE_MS
             ),
         )),
     }
@@ -592,9 +593,6 @@ fn deadline_refusal(retry_after_s: u64) -> String {
         "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {retry_after_s} s"
     )
 }
-
-/// One day: longer budgets are surely a mistake.
-const MAX_DEADLINE_MS: u64 = 86_400_000;
 
 /// `reply_nonce`: the nonce of a verified offload, whose answer is signed.
 async fn respond(

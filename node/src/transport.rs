@@ -235,9 +235,12 @@ impl Net {
             .header(h::FROM_ZONE, zone)
             .header(
                 h::DEADLINE_MS,
+                // A job without a deadline (admission off) has a budget of centuries; the
+                // peer takes at most a day.
                 deadline
                     .saturating_duration_since(tokio::time::Instant::now())
                     .as_millis()
+                    .min(u128::from(h::MAX_DEADLINE_MS))
                     .to_string(),
             )
             // The peer transcodes with the profile the client asked this node for.
