@@ -2401,6 +2401,7 @@ async fn a_drained_node_finishes_its_work_leaves_and_exits_without_losing_a_requ
         }
     };
     assert!(exited.success(), "node1 exited with {exited}");
+    let exit_ms = start.elapsed().as_millis() as u64 - drained_at_ms;
     let log = std::fs::read_to_string(&c.nodes[0].log).unwrap();
     assert!(log.contains("drained: every job finished"), "{log}");
 
@@ -2416,6 +2417,10 @@ async fn a_drained_node_finishes_its_work_leaves_and_exits_without_losing_a_requ
     assert!(
         finished_here > 0,
         "no job finished on node1 after the drain: {records:?}"
+    );
+    eprintln!(
+        "drain: node1 held {jobs_at_drain} jobs, exited {exit_ms} ms after the request, \
+         finished {finished_here} requests itself after it; {tally:?}"
     );
     // The peers saw it leave, and did not take it for a failure.
     for i in [1, 2] {
