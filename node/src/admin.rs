@@ -108,6 +108,14 @@ pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
             Ok(r) => {
                 let body = r.bytes().await.unwrap_or_default();
                 if let Ok(s) = serde_json::from_slice::<Status>(&body) {
+                    // A supervisor may have started the next process on the same port already.
+                    if s.gen != status.gen {
+                        eprintln!(
+                            "{}: left the cluster; a new process (life {}) answers now",
+                            status.name, s.gen
+                        );
+                        return Ok(());
+                    }
                     let now = format!("{} jobs={}", s.state, s.in_flight + s.queue_len);
                     if now != last {
                         eprintln!("{}: {now}", s.name);
