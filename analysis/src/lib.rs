@@ -3,6 +3,7 @@
 //! that sets the original report's published numbers next to ours, and compares a simulated run
 //! with a live one.
 
+pub mod chaos;
 pub mod charts;
 pub mod compare;
 pub mod csvio;

@@ -1547,7 +1547,17 @@ impl Node {
                     self.me = id;
                     self.out.push_back(Output::Event(Event::Rejoined(id)));
                 }
-                Note::ProbeFailed(id) => self.out.push_back(Output::Event(Event::Suspected(id))),
+                Note::ProbeFailed(id) => {
+                    // A probe sent just before the member's goodbye arrived fails too: that
+                    // is no suspicion of a node already known to be down (or gone).
+                    let down = self
+                        .swim
+                        .iter_membership_state()
+                        .any(|m| *m.id() == id && m.state() == foca::State::Down);
+                    if !down {
+                        self.out.push_back(Output::Event(Event::Suspected(id)));
+                    }
+                }
                 Note::PingSent => {}
             }
         }

@@ -2,12 +2,8 @@
 //! panic or a runaway allocation.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use std::path::Path;
-use vidmesh_sim::scenario::Scenario;
+#[path = "../bodies.rs"]
+#[allow(dead_code)] // each target uses one body
+mod bodies;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = Scenario::parse(text, Path::new("fuzz.toml"), "fuzz");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::scenario_parse(data));

@@ -96,6 +96,8 @@ pub enum Kind {
     Gossip,
     Offload,
     Reply,
+    /// An operator's command (`POST /admin/drain`).
+    Admin,
 }
 
 impl Kind {
@@ -104,10 +106,11 @@ impl Kind {
             Kind::Gossip => "gossip",
             Kind::Offload => "offload",
             Kind::Reply => "reply",
+            Kind::Admin => "admin",
         }
     }
 
-    const ALL: [Kind; 3] = [Kind::Gossip, Kind::Offload, Kind::Reply];
+    const ALL: [Kind; 4] = [Kind::Gossip, Kind::Offload, Kind::Reply, Kind::Admin];
 }
 
 /// Cluster keys; the first signs, any verifies.
@@ -263,6 +266,22 @@ pub fn gossip_fields<'a>(from: &'a str, zone: &'a str, body_sha: &'a str) -> [&'
     [from, zone, body_sha]
 }
 
+/// Gossip sent by a node that drained and left ([`crate::headers::LEAVING`]): the same fields
+/// and a fourth, so the flag cannot be added to a member's ordinary message in transit.
+pub fn leaving_gossip_fields<'a>(from: &'a str, zone: &'a str, body_sha: &'a str) -> [&'a str; 4] {
+    [from, zone, body_sha, "leaving"]
+}
+
+/// The sender id under which operators' nonces are remembered (no node has it: ids are
+/// `1..=u32::MAX - 1` in practice, and a node's nonces are its own anyway).
+pub const OPERATOR: u32 = u32::MAX;
+
+/// An operator's command: what to do and the id of the node it is for, so a signature made
+/// for one node cannot be replayed to another.
+pub fn admin_fields<'a>(action: &'a str, node_id: &'a str) -> [&'a str; 2] {
+    [action, node_id]
+}
+
 /// An offloaded upload: the headers the receiver acts on, and the body's SHA-256.
 pub struct OffloadFields<'a> {
     pub from: &'a str,
@@ -342,7 +361,7 @@ pub struct Auth {
     ring: Option<Keyring>,
     next_nonce: AtomicU64,
     seen: Mutex<Seen>,
-    rejected: [[AtomicU64; 5]; 3],
+    rejected: [[AtomicU64; 5]; 4],
 }
 
 impl Auth {

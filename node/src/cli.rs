@@ -56,6 +56,9 @@ enum Cmd {
         #[arg(long, default_value = "ffmpeg")]
         ffmpeg: String,
     },
+    /// Drain a node: it takes no new work, finishes its jobs, leaves the cluster and exits 0
+    /// (`POST /admin/drain`, signed with the cluster key when there is one).
+    Drain(crate::admin::DrainArgs),
     /// Run the load client against running nodes and write requests.csv.
     Client(crate::client::ClientArgs),
     /// List the output profiles; with --input, print the ffmpeg command each would run on that
@@ -184,6 +187,7 @@ where
                 Ok(())
             }
             Cmd::Client(args) => crate::client::main(args).await,
+            Cmd::Drain(args) => crate::admin::drain(args).await,
             Cmd::Profiles {
                 input,
                 out,

@@ -155,6 +155,8 @@ pub struct RequestRecord {
     pub frames: u32,
     /// Bytes of the transcoded output received (not a CSV column).
     pub output_bytes: u64,
+    /// What the last failed attempt said, when the request did not succeed (not a CSV column).
+    pub error: Option<String>,
 }
 
 pub const REQUESTS_HEADER: &str = "strategy,request_id,batch,submit_ms,end_ms,latency_ms,attempts,outcome,entry_node,entry_zone,exec_node,exec_zone,hops,cache_hit,offloaded,fallback,size_bytes,width,height,frames";
@@ -411,6 +413,7 @@ async fn request(
         height: clip.height,
         frames: clip.frames,
         output_bytes: 0,
+        error: None,
     };
     let mut tried: Vec<usize> = Vec::new();
     let mut all_unavailable = true;
@@ -427,6 +430,7 @@ async fn request(
         match attempt(&shared, t, &clip.path).await {
             Ok(done) => {
                 rec.outcome = RequestOutcome::Ok;
+                rec.error = None;
                 rec.exec_node = Some(done.exec_node);
                 rec.exec_zone = Some(done.exec_zone);
                 rec.hops = done.hops;
@@ -442,6 +446,7 @@ async fn request(
             Err((why, msg)) => {
                 tracing::debug!(request = id, node = %t.name, ?why, %msg, "attempt failed");
                 last = why;
+                rec.error = Some(msg);
                 if why != AttemptEnd::Unavailable {
                     all_unavailable = false;
                 }
@@ -690,6 +695,7 @@ mod tests {
             height: 360,
             frames: 50,
             output_bytes: 10,
+            error: None,
         }
     }
 

@@ -3,8 +3,9 @@
 //! It makes no routing or membership decision of its own.
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -57,7 +58,12 @@ pub enum Command {
     Gossip {
         msg: Message,
         ack: oneshot::Sender<Result<(), GossipRefused>>,
+        /// The sender, when its message says it drained and left the cluster.
+        leaving: Option<NodeId>,
     },
+    /// An operator asked this node to drain (`POST /admin/drain`); the answer is the number
+    /// of jobs it still holds.
+    Drain(oneshot::Sender<u32>),
     /// Does the core's cache index hold this content now (to serve a stored ladder)?
     IsCached {
         content: ContentHash,
@@ -106,6 +112,20 @@ pub struct HttpCounters {
     pub probes_skipped: AtomicU64,
 }
 
+/// Where a node is in its life: serving, draining (no new work, finishing its own), or left
+/// (drained, the cluster told; the process exits once its goodbye went out).
+pub const SERVING: u8 = 0;
+pub const DRAINING: u8 = 1;
+pub const LEFT: u8 = 2;
+
+pub fn lifecycle_name(state: u8) -> &'static str {
+    match state {
+        DRAINING => "draining",
+        LEFT => "left",
+        _ => "serving",
+    }
+}
+
 /// Fixed facts about this node, shared with the HTTP handlers.
 pub struct NodeInfo {
     pub name: String,
@@ -115,6 +135,10 @@ pub struct NodeInfo {
     pub cache: DiskCache,
     pub http: HttpCounters,
     pub next_job: AtomicU64,
+    /// [`SERVING`], [`DRAINING`] or [`LEFT`]: read by `/health` without asking the driver.
+    pub lifecycle: AtomicU8,
+    /// Notified once the node left and its last gossip went out: the server stops then.
+    pub exit: tokio::sync::Notify,
 }
 
 struct Entry {
@@ -149,9 +173,14 @@ pub struct Driver {
     jobs: BTreeMap<JobId, Entry>,
     /// Every peer seen, with its last membership state and when that changed.
     seen: BTreeMap<NodeId, (PeerId, bool, u64)>,
+    /// Peers that said they were leaving: their going down is a departure, not a failure.
+    leaving: BTreeSet<NodeId>,
     cpu_pct: f32,
     mem_pct: f32,
     evictions: u64,
+    /// Replies for jobs not (or no longer) here: a job answered twice (the chaos checker's
+    /// node-side count).
+    stray_replies: u64,
 }
 
 pub fn unix_ms() -> u64 {
@@ -183,9 +212,11 @@ impl Driver {
             timer_seq: 0,
             jobs: BTreeMap::new(),
             seen: BTreeMap::new(),
+            leaving: BTreeSet::new(),
             cpu_pct: 0.0,
             mem_pct: 0.0,
             evictions: 0,
+            stray_replies: 0,
         };
         (d, tx)
     }
@@ -299,7 +330,10 @@ impl Driver {
                 self.node.handle_input(now, Input::Upload(job));
                 self.drain();
             }
-            Command::Gossip { msg, ack } => {
+            Command::Gossip { msg, ack, leaving } => {
+                if let Some(p) = leaving {
+                    self.leaving.insert(p);
+                }
                 let is_load = matches!(msg, Message::Load(_));
                 self.node.handle_input(now, Input::Message(msg));
                 // The core says whether it could use the message: a BadMessage event from this
@@ -355,6 +389,18 @@ impl Driver {
             }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
+            }
+            Command::Drain(reply) => {
+                if !self.node.draining() {
+                    tracing::info!(
+                        jobs = self.jobs.len(),
+                        "draining: no new work, finishing what is here, then leaving"
+                    );
+                    self.info.lifecycle.fetch_max(DRAINING, Ordering::Relaxed);
+                }
+                self.node.handle_input(now, Input::Drain);
+                let _ = reply.send(self.jobs.len() as u32);
+                self.drain();
             }
             Command::TranscodeFinished { job, result } => {
                 let result = match result {
@@ -443,7 +489,8 @@ impl Driver {
         let mut refused = None;
         while let Some(out) = self.node.poll_output() {
             match out {
-                Output::Send { to, msg } => self.net.send(to, msg),
+                // Once left, what goes out is the goodbye: peers record a departure.
+                Output::Send { to, msg } => self.net.send(to, msg, self.node.drained()),
                 Output::SetTimer { at, timer } => {
                     self.timer_seq += 1;
                     self.timers.insert((at, self.timer_seq), timer);
@@ -482,11 +529,26 @@ impl Driver {
         match &ev {
             Event::MemberUp(p) => {
                 tracing::info!(peer = p.node.0, addr = %p.addr, "peer up");
+                self.leaving.remove(&p.node);
                 self.seen.insert(p.node, (*p, true, t));
+            }
+            Event::MemberDown(p) if self.leaving.contains(&p.node) => {
+                tracing::info!(peer = p.node.0, addr = %p.addr, "peer left (drained)");
+                self.seen.insert(p.node, (*p, false, t));
             }
             Event::MemberDown(p) => {
                 tracing::info!(peer = p.node.0, addr = %p.addr, "peer down");
                 self.seen.insert(p.node, (*p, false, t));
+            }
+            Event::Left => {
+                tracing::info!("drained: every job finished, the cluster was told; exiting");
+                self.info.lifecycle.store(LEFT, Ordering::Relaxed);
+                let (net, info) = (self.net.clone(), self.info.clone());
+                tokio::spawn(async move {
+                    // The goodbye waits out the emulated delay like any message.
+                    net.flushed(Duration::from_secs(5)).await;
+                    info.exit.notify_one();
+                });
             }
             Event::Enqueued(_) | Event::Dequeued(_) => tracing::trace!(?ev),
             Event::BadMessage(reason) => tracing::debug!(%reason, "message refused"),
@@ -595,6 +657,7 @@ impl Driver {
     fn reply(&mut self, job: JobId, outcome: Outcome) {
         let Some(mut entry) = self.jobs.remove(&job) else {
             tracing::warn!(job = job.0, "a reply for a job this driver does not know");
+            self.stray_replies += 1;
             return;
         };
         if matches!(outcome, Outcome::Failed(_)) && entry.task.is_some() {
@@ -660,7 +723,12 @@ impl Driver {
                         zone: zones.name(p.zone).to_string(),
                         addr: p.addr.to_string(),
                         gen: p.gen,
-                        state: if *alive { "alive" } else { "down" }.into(),
+                        state: match (*alive, self.leaving.contains(node)) {
+                            (true, _) => "alive",
+                            (false, true) => "left",
+                            (false, false) => "down",
+                        }
+                        .into(),
                         since_unix_ms: *since,
                         ..Default::default()
                     },
@@ -675,6 +743,7 @@ impl Driver {
                     e.state = match state {
                         MemberState::Alive => "alive",
                         MemberState::Suspect => "suspect",
+                        MemberState::Down if self.leaving.contains(&id.node) => "left",
                         MemberState::Down => "down",
                     }
                     .into();
@@ -696,6 +765,7 @@ impl Driver {
         let me = self.node.id();
         Status {
             name: self.info.name.clone(),
+            state: lifecycle_name(self.info.lifecycle.load(Ordering::Relaxed)).into(),
             id: me.node.0,
             zone: self.info.zone_code.clone(),
             addr: me.addr.to_string(),
@@ -725,6 +795,7 @@ impl Driver {
                 probes: self.info.http.probes.load(Ordering::Relaxed),
                 probes_skipped: self.info.http.probes_skipped.load(Ordering::Relaxed),
                 cache_evictions: self.evictions,
+                stray_replies: self.stray_replies,
             },
         }
     }

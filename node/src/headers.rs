@@ -25,6 +25,8 @@ pub const LATENCY_MS: &str = "x-vidmesh-server-latency-ms";
 /// On an upload: the milliseconds its sender will still wait for the answer (the node's
 /// `--deadline-s` when absent). An offloading peer sends what is left of its own.
 pub const DEADLINE_MS: &str = "x-vidmesh-deadline-ms";
+/// The largest [`DEADLINE_MS`] accepted: one day (longer budgets are surely a mistake).
+pub const MAX_DEADLINE_MS: u64 = 86_400_000;
 /// On a request from a peer: the node the client uploaded to.
 pub const ORIGIN: &str = "x-vidmesh-origin";
 /// On a request from a peer: the sending node's id and zone code.
@@ -41,3 +43,7 @@ pub const PROFILE: &str = "x-vidmesh-profile";
 /// On node-to-node requests and on the answers to offloads: the HMAC under the cluster key
 /// (`t=<unix ms>;n=<nonce>;m=<hex>`; see [`crate::auth`]).
 pub const SIGNATURE: &str = "x-vidmesh-signature";
+
+/// On gossip: `1` when the sender drained and left the cluster, so its peers show it as `left`
+/// rather than `down` (it is covered by the signature).
+pub const LEAVING: &str = "x-vidmesh-leaving";

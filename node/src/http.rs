@@ -67,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/gossip", post(gossip))
+        .route("/admin/drain", post(admin_drain))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state)
@@ -77,7 +78,7 @@ async fn not_found(method: Method, uri: Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         format!(
             "no such endpoint: {method} {}; a node serves POST /upload, GET /videos/{{sha256}}, \
-             GET /health, GET /status, GET /metrics and POST /gossip",
+             GET /health, GET /status, GET /metrics, POST /gossip and POST /admin/drain",
             uri.path()
         ),
     )
@@ -85,7 +86,7 @@ async fn not_found(method: Method, uri: Uri) -> ApiError {
 
 async fn wrong_method(method: Method, uri: Uri) -> Response {
     let allow = match uri.path() {
-        "/upload" | "/gossip" => "POST",
+        "/upload" | "/gossip" | "/admin/drain" => "POST",
         _ => "GET, HEAD",
     };
     let mut resp = err(
@@ -574,12 +575,13 @@ fn deadline_budget(st: &AppState, headers: &HeaderMap) -> Result<Duration, ApiEr
         return Ok(st.default_deadline);
     };
     match v.trim().parse::<u64>() {
-        Ok(ms) if ms <= MAX_DEADLINE_MS => Ok(Duration::from_millis(ms)),
+        Ok(ms) if ms <= h::MAX_DEADLINE_MS => Ok(Duration::from_millis(ms)),
         _ => Err(st.bad(
             StatusCode::BAD_REQUEST,
             format!(
-                "{} must be the milliseconds the client will wait, 0–{MAX_DEADLINE_MS}, got `{v}`",
-                h::DEADLINE_MS
+                "{} must be the milliseconds the client will wait, 0–{}, got `{v}`",
+                h::DEADLINE_MS,
+                h::MAX_DEADLINE_MS
             ),
         )),
     }
@@ -591,9 +593,6 @@ fn deadline_refusal(retry_after_s: u64) -> String {
         "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {retry_after_s} s"
     )
 }
-
-/// One day: longer budgets are surely a mistake.
-const MAX_DEADLINE_MS: u64 = 86_400_000;
 
 /// `reply_nonce`: the nonce of a verified offload, whose answer is signed.
 async fn respond(
@@ -988,8 +987,69 @@ fn serve_file(
 }
 
 async fn health(State(st): State<Arc<AppState>>) -> Response {
-    let body = serde_json::json!({"status": "ok", "node": st.info.name, "zone": st.info.zone_code});
+    // Still 200 while draining: the process is healthy, and uploads sent here are passed on
+    // to peers; the body says so for whoever wants to stop sending.
+    let status = match st.info.lifecycle.load(Ordering::Relaxed) {
+        crate::driver::SERVING => "ok",
+        s => crate::driver::lifecycle_name(s),
+    };
+    let body =
+        serde_json::json!({"status": status, "node": st.info.name, "zone": st.info.zone_code});
     axum::Json(body).into_response()
+}
+
+/// `POST /admin/drain`: take no new work, finish what is here, leave the cluster, exit 0.
+/// With a cluster key it needs an operator's signature for this node (see
+/// [`auth::admin_fields`]); without one, only a caller on this host (loopback) may ask.
+async fn admin_drain(
+    State(st): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+) -> Response {
+    let peer = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    if st.auth.enabled() {
+        let id = st.info.id.0.to_string();
+        if let Err(why) = st.auth.check(
+            Kind::Admin,
+            auth::OPERATOR,
+            header_str(&headers, h::SIGNATURE),
+            &auth::admin_fields("drain", &id),
+        ) {
+            tracing::warn!(?peer, %why, "drain request refused");
+            return auth_err(why).into_response();
+        }
+    } else if !peer.is_some_and(|p| p.ip().is_loopback()) {
+        tracing::warn!(
+            ?peer,
+            "drain request from another host refused (no cluster key)"
+        );
+        return err(
+            StatusCode::FORBIDDEN,
+            "this node has no cluster key, so it takes /admin/drain only from its own host \
+             (loopback); configure a key to drain it remotely with a signed request",
+        )
+        .into_response();
+    }
+    match st.ask(Command::Drain).await {
+        Ok(jobs) => {
+            tracing::info!(?peer, jobs, "drain requested");
+            let body = serde_json::json!({
+                "status": "draining",
+                "node": st.info.name,
+                "jobs": jobs,
+                "message": "no new work is taken; the node leaves the cluster and exits once its jobs are done",
+            });
+            (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+        }
+        // The driver is gone: it left already and the process is exiting.
+        Err(_) => (
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({"status": "left", "node": st.info.name, "jobs": 0})),
+        )
+            .into_response(),
+    }
 }
 
 async fn status(State(st): State<Arc<AppState>>) -> Response {
@@ -1042,13 +1102,18 @@ async fn gossip_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Re
         bytes.extend_from_slice(&chunk);
     }
     let (id, body_sha) = (from.0.to_string(), auth::sha256_hex(&bytes));
-    let fields = auth::gossip_fields(&id, &zone, &body_sha);
+    let leaving = header_str(headers, h::LEAVING) == Some("1");
+    let fields: &[&str] = if leaving {
+        &auth::leaving_gossip_fields(&id, &zone, &body_sha)
+    } else {
+        &auth::gossip_fields(&id, &zone, &body_sha)
+    };
     st.auth
         .check(
             Kind::Gossip,
             from.0,
             header_str(headers, h::SIGNATURE),
-            &fields,
+            fields,
         )
         .map_err(auth_err)?;
     let msg = wire::decode(&bytes).map_err(|e| {
@@ -1057,7 +1122,8 @@ async fn gossip_inner(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Re
             format!("malformed gossip message from node {}: {e}", from.0),
         )
     })?;
-    let verdict = st.ask(|ack| Command::Gossip { msg, ack }).await?;
+    let leaving = leaving.then_some(from);
+    let verdict = st.ask(|ack| Command::Gossip { msg, ack, leaving }).await?;
     verdict.map_err(|r| {
         let status = if r.unknown_peer {
             StatusCode::FORBIDDEN

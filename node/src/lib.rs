@@ -6,6 +6,7 @@
 //! node's command line, [`args::node_binary`] finds the binary, [`client::run_client`] runs the
 //! load client, and [`status::Status`] is what `GET /status` returns.
 
+pub mod admin;
 pub mod args;
 pub mod auth;
 pub mod cache;

@@ -1,7 +1,7 @@
 //! Assembling a node from its flags and running it.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ pub struct BoundNode {
     listener: tokio::net::TcpListener,
     app: axum::Router,
     header_read_timeout: Duration,
+    info: Arc<NodeInfo>,
 }
 
 /// Life numbers: tenths of a second since 2025, so a restarted node always has a larger one.
@@ -231,6 +232,8 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         cache,
         http: HttpCounters::default(),
         next_job: AtomicU64::new(1),
+        lifecycle: AtomicU8::new(crate::driver::SERVING),
+        exit: tokio::sync::Notify::new(),
     });
     let mut net = Net::new(
         zones.clone(),
@@ -275,7 +278,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         })?;
 
     let state = Arc::new(AppState {
-        info,
+        info: info.clone(),
         tx,
         zones,
         max_upload: (args.max_upload_mb * 1_000_000.0) as u64,
@@ -294,11 +297,13 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         listener,
         app: router(state),
         header_read_timeout: Duration::from_secs(args.header_read_timeout_s),
+        info,
     })
 }
 
 impl BoundNode {
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves, or until the node drained and left the cluster (a
+    /// rolling restart's supervisor then starts the new version).
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -307,8 +312,10 @@ impl BoundNode {
         // client that opens connections and sends a request head byte by byte would hold them.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
         let mut shutdown = std::pin::pin!(shutdown);
+        let info = self.info.clone();
+        let mut left = std::pin::pin!(info.exit.notified());
         loop {
-            let (stream, _) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 r = self.listener.accept() => match r {
                     Ok(c) => c,
                     Err(e) => {
@@ -319,9 +326,20 @@ impl BoundNode {
                     }
                 },
                 _ = &mut shutdown => break,
+                _ = &mut left => {
+                    tracing::info!("drained and left: stopping the server");
+                    break;
+                }
             };
             let _ = stream.set_nodelay(true);
-            let service = hyper_util::service::TowerToHyperService::new(self.app.clone());
+            // The peer's address, for endpoints only this host may call (`/admin/drain`
+            // without a cluster key).
+            let app = self.app.clone();
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower_service::Service::call(&mut app.clone(), req)
+            });
             let mut stop = stop_rx.clone();
             let timeout = self.header_read_timeout;
             tokio::spawn(async move {

@@ -10,7 +10,8 @@ pub struct PeerStatus {
     pub zone: String,
     pub addr: String,
     pub gen: u32,
-    /// `alive`, `suspect` or `down`, as this node's membership sees it.
+    /// `alive`, `suspect` or `down`, as this node's membership sees it; `left` when the peer
+    /// went down after saying it drained and left (a departure, not a failure).
     pub state: String,
     /// Wall-clock time (ms since the Unix epoch) this node last saw the peer come up or go
     /// down.
@@ -44,11 +45,18 @@ pub struct CounterStatus {
     #[serde(default)]
     pub probes_skipped: u64,
     pub cache_evictions: u64,
+    /// Answers the core gave for jobs this node no longer held: a job answered twice. Always
+    /// 0 unless something is wrong.
+    #[serde(default)]
+    pub stray_replies: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub name: String,
+    /// `serving`, `draining` (takes no new work, finishes its own) or `left`.
+    #[serde(default)]
+    pub state: String,
     pub id: u32,
     pub zone: String,
     pub addr: String,
@@ -195,6 +203,7 @@ impl Status {
             ("probes", d.probes),
             ("probes_skipped", d.probes_skipped),
             ("cache_evictions", d.cache_evictions),
+            ("stray_replies", d.stray_replies),
             ("late_timers", self.health.late_timers),
             ("refutations", self.health.refutations),
             ("suspicions_raised", self.health.probes_failed),

@@ -4,6 +4,7 @@
 //! netem, and this keeps the simulator's semantics: one-way delay per message.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ pub struct Net {
     /// Signs what this node sends and checks offload answers.
     pub auth: Arc<Auth>,
     jitter: Mutex<ChaCha8Rng>,
+    /// Gossip messages not yet delivered (or given up), so a node that left can wait for its
+    /// goodbye to go out before it exits.
+    sending: Arc<AtomicUsize>,
 }
 
 /// A finished offload.
@@ -68,6 +72,7 @@ impl Net {
             offload_full_rtt: false,
             auth: Arc::new(Auth::open()),
             jitter: Mutex::new(jitter),
+            sending: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -82,26 +87,36 @@ impl Net {
 
     /// Delivers `msg` to `to` after the emulated delay; failures are logged, as for a lost
     /// datagram (membership copes with loss).
-    pub fn send(self: &Arc<Self>, to: PeerId, msg: Message) {
+    pub fn send(self: &Arc<Self>, to: PeerId, msg: Message, leaving: bool) {
         let net = self.clone();
         let delay = self.delay(to.zone, msg.wire_len() as u64);
         let body = wire::encode(&msg);
+        self.sending.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let url = format!("http://{}/gossip", to.addr);
             let (me, zone) = (net.me.0.to_string(), net.zones.name(net.zone));
+            let sha = auth::sha256_hex(&body);
             // Signed when it leaves, so the delay does not eat into the receiver's window.
-            let sig = net.auth.sign(
-                Kind::Gossip,
-                None,
-                &auth::gossip_fields(&me, zone, &auth::sha256_hex(&body)),
-            );
+            let sig = if leaving {
+                net.auth.sign(
+                    Kind::Gossip,
+                    None,
+                    &auth::leaving_gossip_fields(&me, zone, &sha),
+                )
+            } else {
+                net.auth
+                    .sign(Kind::Gossip, None, &auth::gossip_fields(&me, zone, &sha))
+            };
             let mut req = net
                 .http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, GOSSIP_CONTENT_TYPE)
                 .header(h::FROM_NODE, &me)
                 .header(h::FROM_ZONE, zone);
+            if leaving {
+                req = req.header(h::LEAVING, "1");
+            }
             if let Some(sig) = sig {
                 req = req.header(h::SIGNATURE, sig.header_value());
             }
@@ -115,7 +130,17 @@ impl Net {
                 }
                 Err(e) => tracing::debug!(%url, error = %e, "gossip not delivered"),
             }
+            net.sending.fetch_sub(1, Ordering::Relaxed);
         });
+    }
+
+    /// Waits until every gossip message sent so far was delivered or given up, at most
+    /// `within`.
+    pub async fn flushed(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.sending.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Uploads `job`'s input to `to` and brings the output back into `work_dir`.
@@ -210,9 +235,12 @@ impl Net {
             .header(h::FROM_ZONE, zone)
             .header(
                 h::DEADLINE_MS,
+                // A job without a deadline (admission off) has a budget of centuries; the
+                // peer takes at most a day.
                 deadline
                     .saturating_duration_since(tokio::time::Instant::now())
                     .as_millis()
+                    .min(u128::from(h::MAX_DEADLINE_MS))
                     .to_string(),
             )
             // The peer transcodes with the profile the client asked this node for.

@@ -9,6 +9,7 @@ use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use vidmesh_analysis::chaos::{self, End, NodeEnd, RequestEnd, Tally};
 use vidmesh_core::load::{LoadDigest, LoadReport};
 use vidmesh_core::{wire, GossipConfig, Message, NodeId, PeerAddr, PeerId, StrategyConfig, ZoneId};
 use vidmesh_node::args::NodeLaunch;
@@ -286,6 +287,62 @@ impl Cluster {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// The client's records as the chaos checker reads them: one end per record.
+fn request_ends(records: &[client::RequestRecord]) -> Vec<RequestEnd> {
+    records
+        .iter()
+        .map(|r| {
+            let why = || r.error.clone().unwrap_or_default();
+            let end = match r.outcome {
+                RequestOutcome::Ok => End::Ok,
+                RequestOutcome::Rejected => End::Refused(why()),
+                RequestOutcome::Error | RequestOutcome::Unavailable => End::Failed(why()),
+                RequestOutcome::Timeout => End::ClientTimeout,
+            };
+            RequestEnd {
+                id: r.request_id,
+                end,
+            }
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// Runs the chaos checker over `records` (ids `0..submitted`) and every node still
+    /// running, once their jobs settle (a transcode kept for the cache, an offload whose
+    /// client left, may end a little after the last answer).
+    async fn chaos_check(&mut self, records: &[client::RequestRecord], submitted: u64) -> Tally {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut nodes = Vec::new();
+            for i in 0..self.nodes.len() {
+                let running = self.nodes[i]
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_none());
+                let (jobs_left, stray_answers) = match (running, self.status(i).await) {
+                    (true, Some(s)) => (
+                        (s.in_flight + s.queue_len + s.offloads_pending) as u64,
+                        s.counters.stray_replies,
+                    ),
+                    _ => (0, 0),
+                };
+                nodes.push(NodeEnd {
+                    name: self.nodes[i].launch.name.clone(),
+                    running,
+                    jobs_left,
+                    stray_answers,
+                });
+            }
+            let settled = nodes.iter().all(|n| n.jobs_left == 0);
+            if settled || Instant::now() > deadline {
+                return chaos::assert_clean(0..submitted, &request_ends(records), &nodes);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
@@ -597,11 +654,9 @@ async fn killing_a_node_under_load_loses_no_request() {
     c.kill(2);
     let records = run.await.unwrap();
     assert_eq!(records.len(), 30);
-    let failed: Vec<_> = records
-        .iter()
-        .filter(|r| r.outcome != RequestOutcome::Ok)
-        .collect();
-    assert!(failed.is_empty(), "requests lost: {failed:?}");
+    // Each request ended once, nothing stuck on a survivor; and every one succeeded.
+    let tally = c.chaos_check(&records, 30).await;
+    assert_eq!(tally.ok, 30, "{tally:?}");
     assert!(records
         .iter()
         .all(|r| r.exec_node.as_deref() != Some("") && r.output_bytes > 0));
@@ -929,7 +984,7 @@ async fn a_paused_node_costs_a_timeout_and_the_client_retries_elsewhere() {
     let _g = serial().await;
     // The smallest clip, so a busy machine still answers well within the attempt timeout.
     let small = clips().iter().min_by_key(|c| c.size_bytes).unwrap().clone();
-    let c = Cluster::start("pause", &[("node1", "FRA"), ("node4", "FRA")], |l| {
+    let mut c = Cluster::start("pause", &[("node1", "FRA"), ("node4", "FRA")], |l| {
         l.strategy = StrategyConfig::Random {};
         l.hop_limit = 0; // no offloads: the client alone has to cope
     });
@@ -954,6 +1009,10 @@ async fn a_paused_node_costs_a_timeout_and_the_client_retries_elsewhere() {
         records.iter().all(|r| r.outcome == RequestOutcome::Ok),
         "{records:?}"
     );
+    // Resumed, node1 finds the uploads it took while stopped, whose clients left: it must end
+    // them (cancelled, not left queued), and each request still ended exactly once.
+    c.wait_healthy(0).await;
+    assert_eq!(c.chaos_check(&records, 6).await.ok, 6);
     assert!(records
         .iter()
         .all(|r| r.exec_node.as_deref() == Some("node4")));
@@ -2301,4 +2360,227 @@ async fn a_burst_of_200_junk_uploads_leaves_health_answering_within_a_second() {
         by_status.get(&422).copied().unwrap_or(0) > 0,
         "{by_status:?}"
     );
+}
+
+/// `POST /admin/drain` to node `i`, signed with `key` for node id `id` (unsigned without).
+async fn post_drain(c: &Cluster, i: usize, key: Option<&str>, id: u32) -> reqwest::Response {
+    let mut req = c.http.post(format!("{}/admin/drain", c.url(i)));
+    if let Some(k) = key {
+        let id = id.to_string();
+        req = req.header(
+            h::SIGNATURE,
+            sign(k, Kind::Admin, &auth::admin_fields("drain", &id)),
+        );
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_node_finishes_its_work_leaves_and_exits_without_losing_a_request() {
+    let _g = serial().await;
+    let clips = clips().to_vec();
+    let specs = [("node1", "FRA"), ("node4", "FRA"), ("node2", "IAD")];
+    let mut c = Cluster::start("drain", &specs, |l| {
+        l.workers = 2;
+        l.cache_mb = 0.0; // every request transcodes
+    });
+    c.wait_full_view(Duration::from_secs(20)).await;
+
+    // Only an operator holding the cluster key may drain, and only the node it signed for.
+    let r = post_drain(&c, 0, None, 1).await;
+    expect_status(r, 401, "not authenticated").await;
+    let r = post_drain(&c, 0, Some(WRONG_KEY), 1).await;
+    expect_status(r, 403, "does not match").await;
+    let r = post_drain(&c, 0, Some(KEY), 4).await;
+    expect_status(r, 403, "does not match").await;
+    assert_eq!(auth_rejected(&c, 0, "admin", "bad_signature").await, 2);
+    assert_eq!(c.status(0).await.unwrap().state, "serving");
+
+    let targets: Vec<Target> = (0..3).map(|i| c.target(i)).collect();
+    let mut cfg = ClientConfig::report(targets, clips, Duration::from_secs(90));
+    cfg.arrivals = Arrivals::Batches {
+        size: 9,
+        pause: Duration::from_millis(200),
+    };
+    cfg.max_requests = Some(36);
+    cfg.attempt_timeout = Duration::from_secs(60);
+    cfg.health_check = Duration::from_millis(500);
+    let start = Instant::now();
+    let run = tokio::spawn(client::run_client(cfg));
+    // Drain node1 while it is transcoding (after the first second, so the cluster is busy).
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let busy_by = Instant::now() + Duration::from_secs(30);
+    while c.status(0).await.is_none_or(|s| s.in_flight == 0) {
+        assert!(Instant::now() < busy_by, "node1 never got work");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained_at_ms = start.elapsed().as_millis() as u64;
+    let r = post_drain(&c, 0, Some(KEY), 1).await;
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["status"], "draining", "{body}");
+    let jobs_at_drain = body["jobs"].as_u64().unwrap();
+    assert!(jobs_at_drain > 0, "node1 held no work when drained: {body}");
+    // Until it is done it says so, and a repeated request changes nothing.
+    let health: serde_json::Value = serde_json::from_slice(
+        &c.http
+            .get(format!("{}/health", c.url(0)))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(health["status"], "draining", "{health}");
+    assert_eq!(c.status(0).await.unwrap().state, "draining");
+    assert_eq!(post_drain(&c, 0, Some(KEY), 1).await.status(), 202);
+
+    // It exits by itself, with status 0, once its jobs are done.
+    let exited = {
+        let child = c.nodes[0].child.as_mut().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node1 did not exit after draining"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert!(exited.success(), "node1 exited with {exited}");
+    let exit_ms = start.elapsed().as_millis() as u64 - drained_at_ms;
+    let log = std::fs::read_to_string(&c.nodes[0].log).unwrap();
+    assert!(log.contains("drained: every job finished"), "{log}");
+
+    let records = run.await.unwrap();
+    assert_eq!(records.len(), 36);
+    let tally = c.chaos_check(&records, 36).await;
+    assert_eq!(tally.ok, 36, "{tally:?}");
+    // Its in-flight work was finished by node1 itself, not failed over.
+    let finished_here = records
+        .iter()
+        .filter(|r| r.exec_node.as_deref() == Some("node1") && r.end_ms > drained_at_ms)
+        .count();
+    assert!(
+        finished_here > 0,
+        "no job finished on node1 after the drain: {records:?}"
+    );
+    eprintln!(
+        "drain: node1 held {jobs_at_drain} jobs, exited {exit_ms} ms after the request, \
+         finished {finished_here} requests itself after it; {tally:?}"
+    );
+    // The peers saw it leave, and did not take it for a failure.
+    for i in [1, 2] {
+        c.wait_peer_state(i, "node1", "left", Duration::from_secs(10))
+            .await;
+        let log = std::fs::read_to_string(&c.nodes[i].log).unwrap();
+        assert!(log.contains("peer left (drained)"), "{log}");
+        assert!(!log.contains("suspect: probe unanswered"), "{log}");
+    }
+    // The two left carry on as a cluster.
+    let s = c.status(1).await.unwrap();
+    assert_eq!(s.alive_peers, 1, "{:?}", s.peers);
+    c.nodes[0].child = None; // already reaped
+}
+
+/// This machine's address on its default route, if it has one (no packet is sent).
+fn host_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_cluster_key_only_this_host_may_drain_a_node() {
+    let _g = serial().await;
+    require_ffmpeg();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let dir = root().join("drain-open");
+    let start = |name: &str, ip: std::net::IpAddr| {
+        let port = free_ports(1)[0];
+        let mut l = NodeLaunch::new(name, 1, "FRA", SocketAddr::new(ip, port), dir.join(name));
+        l.exit_with_parent = true;
+        l.cluster_key = None; // an open cluster
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = l
+            .command(Path::new(BIN))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        (format!("http://{}", l.listen), child)
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let up = |url: String| {
+        let http = http.clone();
+        async move {
+            for _ in 0..200 {
+                if http.get(format!("{url}/health")).send().await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("{url} did not come up");
+        }
+    };
+
+    // Reached on another address of the machine, the caller is not loopback: refused, signed
+    // or not (a keyless node has nothing to check a signature against).
+    if let Some(ip) = host_ip() {
+        let (url, mut child) = start("node1", ip);
+        up(url.clone()).await;
+        for sig in [None, Some(sign(KEY, Kind::Admin, &["drain", "1"]))] {
+            let mut req = http.post(format!("{url}/admin/drain"));
+            if let Some(s) = sig {
+                req = req.header(h::SIGNATURE, s);
+            }
+            expect_status(req.send().await.unwrap(), 403, "loopback").await;
+        }
+        let st: Status = serde_json::from_slice(
+            &http
+                .get(format!("{url}/status"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(st.state, "serving");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "a refused drain stopped the node"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // From this host, unsigned: an idle node drains at once and exits 0.
+    let (url, mut child) = start("node2", std::net::Ipv4Addr::LOCALHOST.into());
+    up(url.clone()).await;
+    let r = http
+        .post(format!("{url}/admin/drain"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "an idle drained node did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
 }

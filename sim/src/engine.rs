@@ -20,13 +20,14 @@ use vidmesh_core::{
 };
 
 use crate::metrics::{
-    ConvergenceRow, DetectionRow, FaultEventRow, NodeCalibration, NodeWindow, ReqOutcome,
-    RequestRecord, RunResult, SuspicionRow, WindowCounts, WorkTotals,
+    ChaosEnds, ConvergenceRow, DetectionRow, FaultEventRow, NodeCalibration, NodeWindow,
+    ReqOutcome, RequestRecord, RunResult, SuspicionRow, WindowCounts, WorkTotals,
 };
 use crate::queue::EventQueue;
 use crate::rng::{self, hash_unit, stream, unit};
 use crate::scenario::{FaultKind, OffloadLatency, Scenario, SeedMode, WorkloadKind};
 use crate::workload::{Catalog, Draws, RequestDraw};
+use vidmesh_analysis::chaos::NodeEnd;
 
 /// A multiplicative hasher for the u64 job ids: only used for lookups, never iterated into
 /// anything that reaches an output without sorting first.
@@ -398,6 +399,8 @@ struct OpenFault {
 
 /// One strategy's simulation.
 pub struct Run<'a> {
+    /// Per node: replies for jobs without a route (the chaos checker's double answers).
+    stray_answers: Vec<u64>,
     s: &'a Scenario,
     strategy: String,
     strategy_cfg: StrategyConfig,
@@ -459,6 +462,7 @@ impl<'a> Run<'a> {
             + 2 * s.output.window_ms;
         let hop_limit = s.hop_limit_of(&strategy);
         let mut run = Run {
+            stray_answers: vec![0; s.nodes.len()],
             s,
             strategy,
             strategy_cfg,
@@ -746,6 +750,7 @@ impl<'a> Run<'a> {
     /// Carries out everything node `i` asked for.
     fn drain(&mut self, i: usize) {
         let mut membership_changed = false;
+        let mut left = false;
         while let Some(out) = self.nodes[i].core.as_mut().and_then(|c| c.poll_output()) {
             match out {
                 Output::Send { to, msg } => self.send(i, to.addr, msg),
@@ -790,6 +795,7 @@ impl<'a> Run<'a> {
                     CoreEvent::BadMessage(m) => {
                         tracing::debug!(node = i, "bad message: {m}");
                     }
+                    CoreEvent::Left => left = true,
                     _ => {}
                 },
             }
@@ -803,6 +809,11 @@ impl<'a> Run<'a> {
             if alive + 1 >= self.nodes.len() {
                 self.nodes[i].full_view_ms = Some(self.now);
             }
+        }
+        if left {
+            // Drained, its goodbye sent: the process exits (it holds no job, so this loses
+            // nothing; later uploads find the port closed).
+            self.crash(i);
         }
     }
 
@@ -1164,6 +1175,8 @@ impl<'a> Run<'a> {
 
     fn reply(&mut self, i: usize, job: JobId, outcome: Outcome) {
         let Some(route) = self.routes.remove(job.0) else {
+            // Nobody waits on this job under this id: the node answered it twice.
+            self.stray_answers[i] += 1;
             return;
         };
         match route.kind {
@@ -1283,12 +1296,18 @@ impl<'a> Run<'a> {
         let kind = match f.kind {
             FaultKind::Crash => "crash",
             FaultKind::Pause => "pause",
+            FaultKind::Drain => "drain",
         };
         self.fault_events.push(FaultEventRow {
             time_ms: self.now,
             kind,
             node: i as u32,
         });
+        if f.kind == FaultKind::Drain {
+            // Not a failure: nobody has to detect it (the node says it leaves).
+            self.input(i, Input::Drain);
+            return;
+        }
         let mut rows = Vec::new();
         for (o, n) in self.nodes.iter().enumerate() {
             // Nodes failing at this same instant observe nothing.
@@ -1316,6 +1335,7 @@ impl<'a> Run<'a> {
         match f.kind {
             FaultKind::Pause => self.nodes[i].status = Status::Paused,
             FaultKind::Crash => self.crash(i),
+            FaultKind::Drain => {}
         }
     }
 
@@ -1730,6 +1750,20 @@ impl<'a> Run<'a> {
                 attempt_ends.push((now, false));
             }
         }
+        let chaos = ChaosEnds {
+            unended: (self.requests.iter().enumerate())
+                .filter(|(_, r)| r.pending)
+                .map(|(k, _)| k)
+                .collect(),
+            nodes: (self.nodes.iter().enumerate())
+                .map(|(i, n)| NodeEnd {
+                    name: self.s.nodes[i].name.clone(),
+                    running: n.core.is_some(),
+                    jobs_left: n.core.as_ref().map_or(0, |c| c.jobs_held() as u64),
+                    stray_answers: self.stray_answers[i],
+                })
+                .collect(),
+        };
         let requests = self
             .requests
             .into_iter()
@@ -1767,6 +1801,7 @@ impl<'a> Run<'a> {
             events: self.events,
             wall_s,
             calibration,
+            chaos,
         }
     }
 

@@ -299,6 +299,8 @@ impl Fleet {
                     Action::Restart => c.spawn(i)?,
                     Action::Pause => c.signal(i, libc::SIGSTOP),
                     Action::Resume => c.signal(i, libc::SIGCONT),
+                    // Sent over HTTP by `apply_faults`, not done to the process.
+                    Action::Drain => {}
                 }
                 Ok(())
             }
@@ -307,6 +309,7 @@ impl Fleet {
                 Action::Restart => c.restart(i).await,
                 Action::Pause => c.pause(i).await,
                 Action::Resume => c.resume(i).await,
+                Action::Drain => Ok(()),
             },
         }
     }
@@ -404,6 +407,8 @@ enum Action {
     Restart,
     Pause,
     Resume,
+    /// A signed POST /admin/drain, not something done to the process.
+    Drain,
 }
 
 impl Action {
@@ -413,6 +418,7 @@ impl Action {
             Action::Restart => "restart",
             Action::Pause => "pause",
             Action::Resume => "resume",
+            Action::Drain => "drain",
         }
     }
 }
@@ -608,7 +614,7 @@ impl<'a> LiveRun<'a> {
             tokio::time::sleep_until((epoch + workload_start).into()).await;
             client::run_client(cfg).await
         };
-        let faults_fut = apply_faults(s, &mut cluster, epoch, &mut applied);
+        let faults_fut = apply_faults(s, &mut cluster, &self.addrs, epoch, &mut applied);
         let main = async {
             let (records, faults) = tokio::join!(client_fut, faults_fut);
             tokio::time::sleep_until((epoch + duration).into()).await;
@@ -897,7 +903,8 @@ impl<'a> LiveRun<'a> {
         for (a_idx, a) in applied.iter().enumerate() {
             let kind = match a.kind {
                 Action::Crash | Action::Pause => a.kind.name(),
-                Action::Restart | Action::Resume => continue,
+                // A drained node leaves on purpose: nothing to detect.
+                Action::Restart | Action::Resume | Action::Drain => continue,
             };
             let back = applied[a_idx + 1..]
                 .iter()
@@ -961,6 +968,7 @@ impl<'a> LiveRun<'a> {
             events: 0,
             wall_s,
             calibration: Vec::new(),
+            chaos: Default::default(),
         }
     }
 }
@@ -1027,6 +1035,7 @@ impl Life {
 async fn apply_faults(
     s: &Scenario,
     cluster: &mut Fleet,
+    addrs: &[SocketAddr],
     epoch: Instant,
     applied: &mut Vec<Applied>,
 ) -> Result<()> {
@@ -1043,6 +1052,7 @@ async fn apply_faults(
                 plan.push((f.at_ms, Action::Pause, f.node));
                 plan.push((f.at_ms + f.for_ms.unwrap_or(0), Action::Resume, f.node));
             }
+            FaultKind::Drain => plan.push((f.at_ms, Action::Drain, f.node)),
         }
     }
     plan.sort_by_key(|p| (p.0, p.2));
@@ -1052,10 +1062,20 @@ async fn apply_faults(
         }
         tokio::time::sleep_until((epoch + Duration::from_millis(at)).into()).await;
         let t_ms = ms_since(epoch);
-        cluster
-            .apply(kind, i)
-            .await
-            .with_context(|| format!("{} of {}", kind.name(), s.nodes[i].name))?;
+        if kind == Action::Drain {
+            // As an operator would: a signed POST /admin/drain; the node exits by itself.
+            let ring = vidmesh_node::auth::Keyring::parse(run_cluster_key())
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let http = reqwest::Client::builder().no_proxy().build()?;
+            vidmesh_node::admin::request_drain(&http, &format!("http://{}", addrs[i]), Some(&ring))
+                .await
+                .with_context(|| format!("drain of {}", s.nodes[i].name))?;
+        } else {
+            cluster
+                .apply(kind, i)
+                .await
+                .with_context(|| format!("{} of {}", kind.name(), s.nodes[i].name))?;
+        }
         println!(
             "  {:>6.1} s  {} {}",
             t_ms as f64 / 1000.0,

@@ -192,6 +192,44 @@ pub struct RunResult {
     /// Per node (scenario order), what its cost model had learned by the end. Not written to
     /// any CSV; empty for live runs.
     pub calibration: Vec<NodeCalibration>,
+    /// What the chaos checker needs besides `requests` (simulated runs only).
+    pub chaos: ChaosEnds,
+}
+
+/// The end of a simulated run as the chaos checker sees it.
+#[derive(Clone, Debug, Default)]
+pub struct ChaosEnds {
+    /// Indices into `requests` of those still open at the hard stop: they never ended (their
+    /// record says timeout, as the CSV must say something).
+    pub unended: Vec<usize>,
+    /// Per node, scenario order.
+    pub nodes: Vec<vidmesh_analysis::chaos::NodeEnd>,
+}
+
+impl RunResult {
+    /// Runs the chaos checker: every request ended exactly once with a definite outcome, no
+    /// node answered a job twice, and no node that is up still holds a job.
+    pub fn chaos_verdict(&self) -> vidmesh_analysis::chaos::Verdict {
+        use vidmesh_analysis::chaos::{check, End, RequestEnd};
+        let ends: Vec<RequestEnd> = self
+            .requests
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !self.chaos.unended.contains(k))
+            .map(|(k, r)| {
+                // The simulator carries no error text: the outcome is the reason.
+                let end = match r.outcome {
+                    ReqOutcome::Ok => End::Ok,
+                    ReqOutcome::Rejected => End::Refused("rejected (503)".into()),
+                    ReqOutcome::Error => End::Failed("error".into()),
+                    ReqOutcome::Unavailable => End::Failed("every node tried was down".into()),
+                    ReqOutcome::Timeout => End::ClientTimeout,
+                };
+                RequestEnd { id: k as u64, end }
+            })
+            .collect();
+        check(0..self.requests.len() as u64, &ends, &self.chaos.nodes)
+    }
 }
 
 /// One node's learned cost model at the end of a run.
@@ -519,6 +557,7 @@ mod tests {
             height: 360,
             frames: 50,
             output_bytes: 99,
+            error: None,
         };
         let failed = LiveRecord {
             batch: None,

@@ -515,6 +515,9 @@ pub enum FaultKind {
     Crash,
     /// The process stops answering (receives nothing, sends nothing), then resumes with its state.
     Pause,
+    /// An operator drains the node (`POST /admin/drain`): it takes no new work, finishes its
+    /// own, leaves the membership and exits.
+    Drain,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1399,6 +1402,13 @@ fn build(
         };
         if f.kind == FaultKind::Pause && for_ms.is_none() {
             return Err(err(at(&f.at_s.span()), "a pause fault needs for_s".into()));
+        }
+        if let (FaultKind::Drain, Some(s)) = (f.kind, &f.for_s) {
+            return Err(err(
+                at(&s.span()),
+                "a drain fault takes no for_s: the drained node exits once its jobs are done"
+                    .into(),
+            ));
         }
         faults.push(Fault {
             at_ms: (at_s * 1000.0).round() as u64,

@@ -139,6 +139,24 @@ fn semantic_errors_point_at_the_offending_value() {
 }
 
 #[test]
+fn a_drain_with_a_restart_time_is_refused_at_its_for_s() {
+    let edits = [(
+        "batch_size = 100\n",
+        "batch_size = 100\n\n[[faults]]\nat_s = 10\nnode = \"node2\"\nkind = \"drain\"\nfor_s = 30\n",
+    )];
+    let e = error_for(&edits);
+    let line = line_of(&edits, "for_s = 30");
+    assert!(e.contains(&format!(":{line}:")), "{e}");
+    assert!(e.contains("drain fault takes no for_s"), "{e}");
+    // Without it, a drain is a valid fault.
+    let ok = fixture_text(&[(
+        "batch_size = 100\n",
+        "batch_size = 100\n\n[[faults]]\nat_s = 10\nnode = \"node2\"\nkind = \"drain\"\n",
+    )]);
+    Scenario::parse(&ok, Path::new("ok.toml"), "ok").unwrap();
+}
+
+#[test]
 fn a_missing_file_says_so() {
     let e = Scenario::load(Path::new("/nonexistent/x.toml")).unwrap_err();
     assert!(

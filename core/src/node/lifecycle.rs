@@ -19,6 +19,12 @@ impl Node {
         self.drain.active
     }
 
+    /// Jobs this node holds in any state (probing, queued, running, offloaded and unanswered,
+    /// or finishing for the cache): what a drain waits for, and 0 once a run has settled.
+    pub fn jobs_held(&self) -> usize {
+        self.jobs.len()
+    }
+
     /// Whether draining is over: nothing left to do, and the cluster was told.
     pub fn drained(&self) -> bool {
         self.drain.left
