@@ -26,6 +26,9 @@ pub struct LoadReport {
     /// The origin's service time per CPU-second of the cost curve, in ms: its calibrated
     /// speed over the cores one transcode gets there. 0 = not known.
     pub ms_per_cpu_s: f32,
+    /// The origin is draining: it takes no new work, so nobody routes to it.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 impl LoadReport {

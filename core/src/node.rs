@@ -530,7 +530,10 @@ impl Node {
                 self.cache.insert(content, bytes, &mut self.evicted);
                 self.flush_evictions();
             }
-            Input::Drain => self.start_drain(),
+            Input::Drain => {
+                self.start_drain();
+                self.announce_drain(now);
+            }
         }
         self.apply_health();
         self.leave_when_drained(now);
@@ -665,14 +668,27 @@ impl Node {
     pub fn route(&mut self, now: Millis, job: &Job) -> Choice {
         // Built from fields, not `self.view`, so the strategy and rng can be borrowed mutably.
         let (me, cost) = (self.view(now, job).me, self.job_cost(now, job));
+        // A peer that said it is draining takes no new work: the strategy chooses among the
+        // others (a copy only while some peer drains, which is rare).
+        let open: Option<(Vec<usize>, Vec<PeerView>)> =
+            self.peers.iter().any(|p| p.is_draining()).then(|| {
+                let idx: Vec<usize> = (0..self.peers.len())
+                    .filter(|&i| !self.peers[i].is_draining())
+                    .collect();
+                let views = idx.iter().map(|&i| self.peers[i]).collect();
+                (idx, views)
+            });
         let view = ClusterView {
             now,
             me,
-            peers: &self.peers,
+            peers: open.as_ref().map_or(&self.peers[..], |(_, v)| &v[..]),
             job: cost,
             zones: &self.cfg.zones,
         };
-        let choice = self.strategy.choose(job, &view, &mut self.rng);
+        let mut choice = self.strategy.choose(job, &view, &mut self.rng);
+        if let (Choice::Peer(j), Some((idx, _))) = (choice, &open) {
+            choice = Choice::Peer(idx[j]);
+        }
         for to in self.strategy.take_probes() {
             self.counters.messages_out += 1;
             self.counters.load_probes_sent += 1;
@@ -1419,6 +1435,7 @@ impl Node {
             age_ms: 0,
             backlog_ms: self.local_wait_ms(now).min(u32::MAX as u64) as u32,
             ms_per_cpu_s: self.ms_per_cpu_s(),
+            draining: self.draining(),
         }
     }
 
@@ -1435,6 +1452,24 @@ impl Node {
                 });
                 p.sent_since_report = in_transit;
             }
+        }
+    }
+
+    /// Tells every member at once that this node is draining (a load report saying so), so all
+    /// of them stop routing to it now rather than as gossip spreads it.
+    fn announce_drain(&mut self, now: Millis) {
+        self.report_version += 1;
+        let own = self.own_report(now);
+        for i in 0..self.peers.len() {
+            let to = self.peers[i].id;
+            self.counters.messages_out += 1;
+            self.out.push_back(Output::Send {
+                to,
+                msg: Message::Load(LoadDigest {
+                    sender: self.me,
+                    reports: vec![own],
+                }),
+            });
         }
     }
 

@@ -278,6 +278,11 @@ pub struct PeerView {
 }
 
 impl PeerView {
+    /// The peer's latest report says it is draining.
+    pub fn is_draining(&self) -> bool {
+        self.report.as_ref().is_some_and(|k| k.report.draining)
+    }
+
     /// Jobs queued and running per worker by the latest report, plus those sent since when
     /// `correct` (`None` without a report).
     pub fn jobs_per_worker(&self, correct: bool) -> Option<f64> {
@@ -347,7 +352,7 @@ impl ClusterView<'_> {
         let p = &self.peers[i];
         let k = p.report.as_ref()?;
         let r = &k.report;
-        if r.ms_per_cpu_s.is_nan() || r.ms_per_cpu_s <= 0.0 || r.workers == 0 {
+        if r.draining || r.ms_per_cpu_s.is_nan() || r.ms_per_cpu_s <= 0.0 || r.workers == 0 {
             return None;
         }
         let service = self.job.cpu_s * r.ms_per_cpu_s as f64;
@@ -751,6 +756,7 @@ mod tests {
                     age_ms: 0,
                     backlog_ms: 0,
                     ms_per_cpu_s: 1000.0,
+                    draining: false,
                 },
                 received_at: 0,
             }),
@@ -1023,6 +1029,27 @@ mod tests {
         );
         // Oracle applies the same rule (on fresher data the simulator provides).
         assert_eq!(run(StrategyConfig::Oracle {}, &v), Choice::Peer(0));
+    }
+
+    #[test]
+    fn a_draining_peer_has_no_completion_estimate() {
+        // The fastest peer by far, but it said it is draining: ect must not count on it.
+        let mut fast = busy(2, 0, 0, 0, 100.0);
+        let slow = busy(3, 0, 0, 0, 1000.0);
+        let me = SelfView {
+            backlog_ms: 20_000,
+            ..me(0.0, 0)
+        };
+        assert_eq!(
+            run(StrategyConfig::Ect {}, &view(me, &[fast, slow])),
+            Choice::Peer(0)
+        );
+        fast.report.as_mut().unwrap().report.draining = true;
+        assert!(fast.is_draining());
+        let peers = [fast, slow];
+        let v = view(me, &peers);
+        assert_eq!(v.peer_eta(0), None);
+        assert_eq!(run(StrategyConfig::Ect {}, &v), Choice::Peer(1));
     }
 
     fn me_idle() -> SelfView {

@@ -477,3 +477,46 @@ fn membership_reports_a_silent_peer_as_suspect_before_down() {
         "membership traffic counts as messages out: {sent}"
     );
 }
+
+#[test]
+fn a_draining_peer_gets_no_offloads_as_soon_as_it_says_so() {
+    // The load-biased score: node1 would send its overflow to idle node4 first (same zone).
+    let load_biased = StrategyConfig::Score {
+        w_load: 0.8,
+        w_rtt: 0.2,
+        min_rtt_ms: 10.0,
+        max_rtt_ms: 250.0,
+        max_load: None,
+    };
+    let mut net = Net::report_cluster(ring(), load_biased);
+    net.run_until(20_000);
+    // node4 (FRA), node1's only same-zone peer and so the score's favourite, starts draining:
+    // it tells every member at once, well before its next gossip round.
+    net.nodes[3]
+        .as_mut()
+        .unwrap()
+        .handle_input(20_000, Input::Drain);
+    net.drain(3);
+    net.run_until(20_300);
+    for k in 0..25 {
+        net.upload(0, k);
+        net.run_until(20_300);
+    }
+    net.nodes[0].as_mut().unwrap().handle_input(
+        20_300,
+        Input::Stats {
+            cpu_pct: 100.0,
+            mem_pct: 20.0,
+        },
+    );
+    for k in 100..110 {
+        net.upload(0, k);
+    }
+    net.run_until(20_302);
+    let c = *net.node(0).counters();
+    assert_eq!(c.offloads_same_zone, 0, "offloaded to the draining node4");
+    assert!(
+        c.offloads_cross_zone > 0,
+        "a saturated node1 kept everything"
+    );
+}

@@ -53,6 +53,7 @@ fn cluster(n: u32) -> (SelfView, Vec<PeerView>) {
                     age_ms: 1_000,
                     backlog_ms: (i % 20) * 2_000,
                     ms_per_cpu_s: 1000.0,
+                    draining: false,
                 },
                 received_at: 0,
             }),
