@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::client::{RequestOutcome, RequestRecord};
+use crate::request_record::{RequestOutcome, RequestRecord};
 
 /// Upper bounds (ms) of the latency histogram's buckets; the last bucket is `+Inf`.
 pub const LATENCY_BUCKETS_MS: [u64; 26] = [
