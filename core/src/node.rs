@@ -1724,7 +1724,7 @@ mod tests {
     use std::sync::Arc;
 
     /// One node alone: one worker on one core, one single-threaded ffmpeg.
-    fn lone(workers: u32) -> Node {
+    pub(super) fn lone(workers: u32) -> Node {
         let zones = Arc::new(ZoneTable::report_default());
         let fra = zones.zone("FRA").unwrap();
         let mut cfg = NodeConfig::new(NodeId(1), fra, PeerAddr::sim(NodeId(1)), zones);
@@ -1735,7 +1735,7 @@ mod tests {
     }
 
     /// A 720p 10 s clip: about 2.08 CPU-s by the default curve.
-    fn job(id: u64, deadline: Millis, probed: bool) -> Job {
+    pub(super) fn job(id: u64, deadline: Millis, probed: bool) -> Job {
         Job {
             id: JobId(id),
             content: ContentHash([id as u8; 32]),

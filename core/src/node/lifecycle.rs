@@ -145,37 +145,14 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::ZoneTable;
-    use rand::SeedableRng;
-    use std::sync::Arc;
 
+    /// The node tests' fixtures: one node alone, a 720p 10 s clip already probed.
     fn lone() -> Node {
-        let zones = Arc::new(ZoneTable::report_default());
-        let fra = zones.zone("FRA").unwrap();
-        let mut cfg = NodeConfig::new(NodeId(1), fra, PeerAddr::sim(NodeId(1)), zones);
-        cfg.workers = 1;
-        cfg.cores = 1.0;
-        cfg.job_threads = 1.0;
-        Node::new(cfg, ChaCha8Rng::seed_from_u64(1)).unwrap()
+        super::super::tests::lone(1)
     }
 
     fn job(id: u64, deadline: Millis) -> Job {
-        Job {
-            id: JobId(id),
-            content: ContentHash([id as u8; 32]),
-            features: JobFeatures {
-                size_bytes: 2_000_000,
-                width: 1280,
-                height: 720,
-                frames: 300,
-                duration_ms: 10_000,
-                ..Default::default()
-            },
-            hops: 0,
-            origin: NodeId(1),
-            deadline,
-            probed: true,
-        }
+        super::super::tests::job(id, deadline, true)
     }
 
     fn outputs(n: &mut Node) -> Vec<Output> {
