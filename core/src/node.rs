@@ -651,13 +651,18 @@ impl Node {
         }
     }
 
+    /// This node as a candidate at `now`.
+    fn me_at(&self, now: Millis) -> SelfView {
+        SelfView {
+            backlog_ms: self.local_wait_ms(now),
+            ..self.self_view()
+        }
+    }
+
     fn view(&self, now: Millis, job: &Job) -> ClusterView<'_> {
         ClusterView {
             now,
-            me: SelfView {
-                backlog_ms: self.local_wait_ms(now),
-                ..self.self_view()
-            },
+            me: self.me_at(now),
             peers: &self.peers,
             job: self.job_cost(now, job),
             zones: &self.cfg.zones,
@@ -667,7 +672,7 @@ impl Node {
     /// Asks the strategy where `job` would go now, and sends the probes it wants (Prequal).
     pub fn route(&mut self, now: Millis, job: &Job) -> Choice {
         // Built from fields, not `self.view`, so the strategy and rng can be borrowed mutably.
-        let (me, cost) = (self.view(now, job).me, self.job_cost(now, job));
+        let (me, cost) = (self.me_at(now), self.job_cost(now, job));
         // A peer that said it is draining takes no new work: the strategy chooses among the
         // others (a copy only while some peer drains, which is rare).
         let open: Option<(Vec<usize>, Vec<PeerView>)> =
