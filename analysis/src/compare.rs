@@ -323,6 +323,49 @@ pub struct CompareRow {
     pub within_tolerance: Option<bool>,
     /// Whether this row's `within_tolerance` takes part in [`Comparison::verdict_ok`].
     pub gated: bool,
+    /// The least and greatest value the simulator gave over several seeds of the same scenario,
+    /// when the caller ran them ([`Comparison::widen_to_sim_spread`]). A single simulated run is
+    /// one draw of the workload's and the strategy's randomness, and so is the live run; with a
+    /// spread, live agrees when it is within the tolerance of any value the simulator produced.
+    pub sim_spread: Option<(f64, f64)>,
+}
+
+impl CompareRow {
+    /// How far the live value lies outside the simulator's values (the single run, or the
+    /// spread over seeds), relative to the live value; 0 inside the spread.
+    pub fn gap(&self) -> Option<f64> {
+        let live = self.live?;
+        let (lo, hi) = self.sim_spread.or(self.sim.map(|x| (x, x)))?;
+        let d = if live < lo {
+            lo - live
+        } else if live > hi {
+            live - hi
+        } else {
+            0.0
+        };
+        if d == 0.0 {
+            Some(0.0)
+        } else if live != 0.0 {
+            Some(d / live.abs())
+        } else {
+            None
+        }
+    }
+
+    fn judge(&mut self, tolerance: f64, floor: f64) {
+        self.within_tolerance = match (self.sim, self.live) {
+            (Some(_), Some(live)) => {
+                let (lo, hi) = self.sim_spread.unwrap_or((f64::NAN, f64::NAN));
+                let abs_gap = if self.sim_spread.is_some() {
+                    (lo - live).max(live - hi).max(0.0)
+                } else {
+                    (self.sim.unwrap_or(live) - live).abs()
+                };
+                Some(abs_gap <= floor + 1e-9 || self.gap().is_some_and(|e| e <= tolerance + 1e-12))
+            }
+            _ => None,
+        };
+    }
 }
 
 /// How both executors order the strategies on one metric.
@@ -392,6 +435,35 @@ impl Comparison {
         self.failures().is_empty()
     }
 
+    /// Records the simulator's spread `(min, max)` of `metric` for `strategy` over several seeds
+    /// (the compared run's own value included) and judges that row against it: live agrees
+    /// when it is within the tolerance (or the metric's floor) of some simulated value. Returns
+    /// false when there is no such row.
+    pub fn widen_to_sim_spread(
+        &mut self,
+        strategy: &str,
+        metric: &str,
+        min: f64,
+        max: f64,
+    ) -> bool {
+        let tolerance = self.tolerance;
+        let Some(row) = self
+            .rows
+            .iter_mut()
+            .find(|r| r.strategy == strategy && r.metric == metric)
+        else {
+            return false;
+        };
+        let (mut lo, mut hi) = (min.min(max), min.max(max));
+        if let Some(x) = row.sim {
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+        row.sim_spread = Some((lo, hi));
+        row.judge(tolerance, metric_floor(metric));
+        true
+    }
+
     /// Why [`Self::verdict_ok`] is false, one line per reason; empty when it is true.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -409,9 +481,15 @@ impl Comparison {
         }
         for r in self.rows.iter().filter(|r| r.gated) {
             if r.within_tolerance == Some(false) {
-                let by = match r.rel_error {
-                    Some(e) => format!("differs by {:.1} %", 100.0 * e),
-                    None => format!("is 0 live but {} simulated", opt_f3(r.sim)),
+                let by = match (r.sim_spread, r.gap(), r.rel_error) {
+                    (Some((lo, hi)), Some(g), _) => format!(
+                        "is {:.1} % outside the simulator's {}–{} over seeds",
+                        100.0 * g,
+                        f3(lo),
+                        f3(hi)
+                    ),
+                    (None, _, Some(e)) => format!("differs by {:.1} %", 100.0 * e),
+                    _ => format!("is 0 live but {} simulated", opt_f3(r.sim)),
                 };
                 out.push(format!(
                     "{} {} {by} (tolerance {:.1} %)",
@@ -451,9 +529,21 @@ impl Comparison {
                 Some(false) => "NO",
                 None => "-",
             };
+            let spread = r.sim_spread.map_or_else(String::new, |(lo, hi)| {
+                format!(
+                    "  sim over seeds {}–{}, live {}",
+                    f3(lo),
+                    f3(hi),
+                    match r.gap() {
+                        Some(g) if g > 0.0 => format!("{:.1} % outside", 100.0 * g),
+                        Some(_) => "inside".to_string(),
+                        None => "-".to_string(),
+                    }
+                )
+            });
             let _ = writeln!(
                 out,
-                "{:<sw$}  {:<mw$}  {:>11}  {:>11}  {:>9}  {within}{}",
+                "{:<sw$}  {:<mw$}  {:>11}  {:>11}  {:>9}  {within}{}{spread}",
                 r.strategy,
                 r.metric,
                 v(r.sim),
@@ -466,7 +556,8 @@ impl Comparison {
         let _ = writeln!(
             out,
             "within: relative error ≤ {tol}, or an absolute gap ≤ {LATENCY_FLOOR_MS} ms \
-             (latencies), {RECOVERY_FLOOR_S} s (recovery), {DETECTION_FLOOR_S} s (detection)"
+             (latencies), {RECOVERY_FLOOR_S} s (recovery), {DETECTION_FLOOR_S} s (detection); \
+             where the simulator ran several seeds, measured from the nearest simulated value"
         );
         let _ = writeln!(
             out,
@@ -653,21 +744,18 @@ pub fn compare_data(sim: &ScenarioData, live: &ScenarioData, tolerance: f64) -> 
                 (Some(0.0), Some(_)) => Some(0.0),
                 _ => None,
             };
-            rows.push(CompareRow {
+            let mut row = CompareRow {
                 strategy: (*s).clone(),
                 metric: m.name.to_string(),
                 sim: sv,
                 live: lv,
                 rel_error: rel,
-                within_tolerance: match (sv, lv) {
-                    (Some(x), Some(y)) => Some(
-                        (x - y).abs() <= m.floor + 1e-9
-                            || rel.is_some_and(|e| e <= tolerance + 1e-12),
-                    ),
-                    _ => None,
-                },
+                within_tolerance: None,
                 gated: m.name == GATED_VALUE,
-            });
+                sim_spread: None,
+            };
+            row.judge(tolerance, m.floor);
+            rows.push(row);
         }
     }
     let rankings = COMPARED
@@ -716,6 +804,8 @@ pub fn write_comparison(
                     .unwrap_or_default(),
                 f3(comparison.tolerance),
                 u8::from(r.gated).to_string(),
+                opt_f3(r.sim_spread.map(|(lo, _)| lo)),
+                opt_f3(r.sim_spread.map(|(_, hi)| hi)),
             ]
         })
         .collect();
@@ -730,6 +820,8 @@ pub fn write_comparison(
             "within_tolerance",
             "tolerance",
             "gated",
+            "sim_min",
+            "sim_max",
         ],
         &records,
     )?;
@@ -1126,5 +1218,62 @@ mod tests {
         assert!(tied(0.0, 0.0, 0.0, 0.0));
         assert!(tied(10.0, 15.0, 0.0, RECOVERY_FLOOR_S));
         assert!(!tied(10.0, 15.001, 0.0, RECOVERY_FLOOR_S));
+    }
+
+    fn goodput_row(sim: f64, live: f64) -> Comparison {
+        let mut row = CompareRow {
+            strategy: "random".into(),
+            metric: GATED_VALUE.into(),
+            sim: Some(sim),
+            live: Some(live),
+            rel_error: Some((sim - live).abs() / live),
+            within_tolerance: None,
+            gated: true,
+            sim_spread: None,
+        };
+        row.judge(0.35, 0.0);
+        Comparison {
+            tolerance: 0.35,
+            rows: vec![row],
+            rankings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_live_value_is_judged_against_the_nearest_simulated_seed() {
+        // one simulated seed at 1.29/s, live 0.933/s: 38 % apart, a disagreement
+        let mut c = goodput_row(1.29, 0.933);
+        assert!(!c.verdict_ok());
+        assert!(
+            c.failures()[0].contains("differs by 38.3 %"),
+            "{:?}",
+            c.failures()
+        );
+        // the simulator's other seeds reach down to 1.10/s: 17.9 % above live, within 35 %
+        assert!(c.widen_to_sim_spread("random", GATED_VALUE, 1.10, 1.31));
+        assert_eq!(c.rows[0].sim_spread, Some((1.10, 1.31)));
+        assert!((c.rows[0].gap().unwrap() - 0.179).abs() < 1e-3);
+        assert!(c.verdict_ok());
+        // inside the spread the gap is 0, and the point error is still reported as it was
+        let mut c = goodput_row(1.29, 1.2);
+        c.widen_to_sim_spread("random", GATED_VALUE, 1.1, 1.3);
+        assert_eq!(c.rows[0].gap(), Some(0.0));
+        assert!((c.rows[0].rel_error.unwrap() - 0.075).abs() < 1e-9);
+        // a spread still bites: every seed above 1.6/s is more than 35 % from 0.933/s
+        let mut c = goodput_row(1.8, 0.933);
+        c.widen_to_sim_spread("random", GATED_VALUE, 1.6, 2.0);
+        assert!(!c.verdict_ok());
+        assert!(
+            c.failures()[0].contains("outside the simulator's 1.600–2.000"),
+            "{:?}",
+            c.failures()
+        );
+        // the compared run's own value always belongs to the spread
+        let mut c = goodput_row(0.9, 0.933);
+        c.widen_to_sim_spread("random", GATED_VALUE, 1.6, 2.0);
+        assert_eq!(c.rows[0].sim_spread, Some((0.9, 2.0)));
+        assert!(c.verdict_ok());
+        // an unknown row is reported, not invented
+        assert!(!c.widen_to_sim_spread("nope", GATED_VALUE, 1.0, 2.0));
     }
 }

@@ -86,9 +86,9 @@ fn differences_give_relative_errors_and_ranking_disagreements() {
         ]
     );
     let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
-    assert!(
-        csv.starts_with("strategy,metric,sim,live,rel_error,within_tolerance,tolerance,gated\n")
-    );
+    assert!(csv.starts_with(
+        "strategy,metric,sim,live,rel_error,within_tolerance,tolerance,gated,sim_min,sim_max\n"
+    ));
     let ranking = std::fs::read_to_string(out.join("compare_ranking.csv")).unwrap();
     assert!(
         ranking.starts_with("metric,sim_order,live_order,agrees,gated,conflicts\n"),
@@ -314,14 +314,17 @@ fn recovery_comes_from_the_client_windows_and_events() {
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
     // baseline 99 %: back at 100 % in the window 15-20 s, 10 s after the crash; never live
-    assert!(csv.contains("a,recovery_s,10.000,,,,0.150,0\n"), "{csv}");
+    assert!(csv.contains("a,recovery_s,10.000,,,,0.150,0,,\n"), "{csv}");
     assert!(
-        csv.contains("a,unrecovered_faults,0.000,1.000,1.000,0,0.150,0\n"),
+        csv.contains("a,unrecovered_faults,0.000,1.000,1.000,0,0.150,0,,\n"),
         "{csv}"
     );
     // b has no windows or faults: nothing to say
-    assert!(csv.contains("b,recovery_s,,,,,0.150,0\n"), "{csv}");
-    assert!(csv.contains("b,unrecovered_faults,,,,,0.150,0\n"), "{csv}");
+    assert!(csv.contains("b,recovery_s,,,,,0.150,0,,\n"), "{csv}");
+    assert!(
+        csv.contains("b,unrecovered_faults,,,,,0.150,0,,\n"),
+        "{csv}"
+    );
 }
 
 #[test]

@@ -113,6 +113,11 @@ enum Cmd {
         /// ffmpeg and ffprobe cost in the nodes' containers on this host and scaling it to that.
         #[arg(long)]
         no_calibrate: bool,
+        /// Simulate this many seeds (the scenario's and the ones after it) and accept a live
+        /// value within the tolerance of any of them: one run of either executor is one draw of
+        /// its randomness. 1 compares with the scenario's seed alone.
+        #[arg(long, default_value_t = 10)]
+        sim_seeds: u64,
         #[command(flatten)]
         compose: ComposeArgs,
     },
@@ -267,6 +272,7 @@ fn main() -> ExitCode {
             ffmpeg,
             reuse_live,
             no_calibrate,
+            sim_seeds,
             compose,
         } => {
             return validate::cmd_validate(&validate::ValidateArgs {
@@ -279,6 +285,7 @@ fn main() -> ExitCode {
                 ffmpeg,
                 reuse_live,
                 calibrate: !no_calibrate,
+                sim_seeds,
                 compose: compose.options(),
             })
         }
