@@ -7,8 +7,44 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use vidmesh_core::zone::ZoneError;
 use vidmesh_core::zone::{LinkSpec, DEFAULT_UNKNOWN_RTT_MS};
 use vidmesh_core::{GossipConfig, StrategyConfig, ZoneTable};
+
+/// A node flag, or a file it names, that cannot be used; the message says which and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read zone table {}: {source}", path.display())]
+    ReadZones {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("zone table {}: {source}", path.display())]
+    ParseZones {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("zone table{}: {source}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Zones {
+        path: Option<PathBuf>,
+        source: ZoneError,
+    },
+    #[error("cannot tell a node id from the name `{0}`: end it with a number or pass --id")]
+    NodeId(String),
+    #[error("--strategy-json: {0}")]
+    StrategyJson(serde_json::Error),
+    #[error("strategy: {0}")]
+    Strategy(String),
+    #[error(
+        "strategy `{0}` reads every node's true state at once, which only the simulator has; a \
+         live node can run `ect` or `p2c_ect`, which estimate it from load reports"
+    )]
+    SimulatorOnly(String),
+    #[error("--gossip-json: {0}")]
+    GossipJson(serde_json::Error),
+    #[error("gossip periods must be positive (period_ms ≥ 1, probe_period_ms ≥ 2)")]
+    GossipPeriods,
+}
 
 /// `vidmesh-node serve` flags. Every flag also reads an environment variable.
 #[derive(clap::Args, Clone, Debug)]
@@ -205,8 +241,9 @@ fn default_unknown() -> f64 {
 }
 
 impl ZonesFile {
-    pub fn table(&self) -> Result<ZoneTable, String> {
-        ZoneTable::new(&self.zones, &self.links, self.unknown_rtt_ms).map_err(|e| e.to_string())
+    pub fn table(&self) -> Result<ZoneTable, ConfigError> {
+        ZoneTable::new(&self.zones, &self.links, self.unknown_rtt_ms)
+            .map_err(|source| ConfigError::Zones { path: None, source })
     }
 
     /// Every configured pair of `table`, for writing a file that rebuilds it.
@@ -240,22 +277,29 @@ impl ZonesFile {
     }
 }
 
-pub fn load_zones(path: Option<&Path>) -> Result<Arc<ZoneTable>, String> {
+pub fn load_zones(path: Option<&Path>) -> Result<Arc<ZoneTable>, ConfigError> {
     let Some(path) = path else {
         return Ok(Arc::new(ZoneTable::report_default()));
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read zone table {}: {e}", path.display()))?;
-    let file: ZonesFile =
-        toml::from_str(&text).map_err(|e| format!("zone table {}: {e}", path.display()))?;
-    file.table()
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadZones {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file: ZonesFile = toml::from_str(&text).map_err(|source| ConfigError::ParseZones {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ZoneTable::new(&file.zones, &file.links, file.unknown_rtt_ms)
         .map(Arc::new)
-        .map_err(|e| format!("zone table {}: {e}", path.display()))
+        .map_err(|source| ConfigError::Zones {
+            path: Some(path.to_path_buf()),
+            source,
+        })
 }
 
 impl ServeArgs {
     /// The node id: --id, or the digits at the end of the name.
-    pub fn node_id(&self) -> Result<u32, String> {
+    pub fn node_id(&self) -> Result<u32, ConfigError> {
         if let Some(id) = self.id {
             return Ok(id);
         }
@@ -268,19 +312,16 @@ impl ServeArgs {
             .into_iter()
             .rev()
             .collect();
-        digits.parse().map_err(|_| {
-            format!(
-                "cannot tell a node id from the name `{}`: end it with a number or pass --id",
-                self.name
-            )
-        })
+        digits
+            .parse()
+            .map_err(|_| ConfigError::NodeId(self.name.clone()))
     }
 
     /// The strategy these flags name, checked.
-    pub fn strategy_config(&self) -> Result<StrategyConfig, String> {
+    pub fn strategy_config(&self) -> Result<StrategyConfig, ConfigError> {
         let value = match &self.strategy_json {
             Some(json) => serde_json::from_str::<serde_json::Value>(json)
-                .map_err(|e| format!("--strategy-json: {e}"))?,
+                .map_err(ConfigError::StrategyJson)?,
             None => {
                 // Built as data so that every strategy the core knows is accepted by name.
                 let mut m = serde_json::Map::new();
@@ -300,30 +341,25 @@ impl ServeArgs {
             }
         };
         let cfg: StrategyConfig =
-            serde_json::from_value(value).map_err(|e| format!("strategy: {e}"))?;
-        cfg.validate().map_err(|e| format!("strategy: {e}"))?;
+            serde_json::from_value(value).map_err(|e| ConfigError::Strategy(e.to_string()))?;
+        cfg.validate()
+            .map_err(|e| ConfigError::Strategy(e.to_string()))?;
         if cfg.simulator_only() {
-            return Err(format!(
-                "strategy `{}` reads every node's true state at once, which only the simulator \
-                 has; a live node can run `ect` or `p2c_ect`, which estimate it from load reports",
-                cfg.kind()
-            ));
+            return Err(ConfigError::SimulatorOnly(cfg.kind().to_string()));
         }
         Ok(cfg)
     }
 
-    pub fn gossip_config(&self) -> Result<GossipConfig, String> {
+    pub fn gossip_config(&self) -> Result<GossipConfig, ConfigError> {
         let mut g = match &self.gossip_json {
-            Some(json) => serde_json::from_str(json).map_err(|e| format!("--gossip-json: {e}"))?,
+            Some(json) => serde_json::from_str(json).map_err(ConfigError::GossipJson)?,
             None => GossipConfig::default(),
         };
         if let Some(p) = self.gossip_period_ms {
             g.period_ms = p;
         }
         if g.period_ms == 0 || g.probe_period_ms < 2 {
-            return Err(
-                "gossip periods must be positive (period_ms ≥ 1, probe_period_ms ≥ 2)".into(),
-            );
+            return Err(ConfigError::GossipPeriods);
         }
         Ok(g)
     }
@@ -573,7 +609,7 @@ mod tests {
         l.ffmpeg_args = Some("-nostdin -i {in} -c:v libx264 {out}".into());
         l.profile = Some("720p".into());
         let a = parse(&l.args());
-        assert_eq!(a.node_id(), Ok(3));
+        assert_eq!(a.node_id().unwrap(), 3);
         assert_eq!(a.zone, "BOM");
         assert_eq!(a.seeds, vec!["127.0.0.1:8004".to_string()]);
         assert_eq!(a.strategy_config().unwrap(), l.strategy);
@@ -603,7 +639,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let a = parse(&["serve".into(), "--strategy=oracle".into()]);
-        let e = a.strategy_config().unwrap_err();
+        let e = a.strategy_config().unwrap_err().to_string();
         assert!(e.contains("only the simulator"), "{e}");
         let a = parse(&["serve".into(), "--strategy=p2c-ect".into()]);
         assert_eq!(
@@ -611,12 +647,16 @@ mod tests {
             StrategyConfig::P2cEct { d: 2 }
         );
         let a = parse(&["serve".into(), "--strategy=fastest".into()]);
-        let e = a.strategy_config().unwrap_err();
+        let e = a.strategy_config().unwrap_err().to_string();
         assert!(e.contains("fastest") && e.contains("score"), "{e}");
         let a = parse(&["serve".into(), "--w-rtt=-1".into()]);
-        assert!(a.strategy_config().unwrap_err().contains("w_rtt"));
+        assert!(a
+            .strategy_config()
+            .unwrap_err()
+            .to_string()
+            .contains("w_rtt"));
         let a = parse(&["serve".into(), "--name=edge".into()]);
-        assert!(a.node_id().unwrap_err().contains("--id"));
+        assert!(a.node_id().unwrap_err().to_string().contains("--id"));
     }
 
     #[test]

@@ -70,7 +70,7 @@ const SOURCES: [&str; 3] = ["testsrc2", "smptehdbars", "mandelbrot"];
 ///
 /// Parameters are drawn from `spec.seed`, so one seed gives the same set of clips.
 pub fn generate(dir: &Path, spec: &CatalogSpec) -> anyhow::Result<Vec<Clip>> {
-    crate::ffmpeg::check_installed(&spec.ffmpeg).map_err(anyhow::Error::msg)?;
+    crate::ffmpeg::check_installed(&spec.ffmpeg)?;
     std::fs::create_dir_all(dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let sizes: Vec<(u32, u32)> = SIZES

@@ -86,7 +86,7 @@ async fn print_profiles(
     ffprobe: String,
     template: Option<String>,
 ) -> anyhow::Result<()> {
-    let profiles = Profiles::new(template.as_deref(), None).map_err(anyhow::Error::msg)?;
+    let profiles = Profiles::new(template.as_deref(), None)?;
     let Some(input) = input else {
         for p in profiles.all() {
             println!("{}\t{}", p.name, p.describe());

@@ -34,14 +34,17 @@ pub struct Target {
     pub url: String,
 }
 
+/// A `--node` value that is not `name=ZONE@host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}`: a node is written name=ZONE@host:port, e.g. node1=FRA@127.0.0.1:8001")]
+pub struct BadTarget(pub String);
+
 impl std::str::FromStr for Target {
-    type Err = String;
+    type Err = BadTarget;
 
     /// `name=ZONE@host:port`
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!("`{s}`: a node is written name=ZONE@host:port, e.g. node1=FRA@127.0.0.1:8001")
-        };
+    fn from_str(s: &str) -> Result<Self, BadTarget> {
+        let bad = || BadTarget(s.to_string());
         let (name, rest) = s.split_once('=').ok_or_else(bad)?;
         let (zone, addr) = rest.split_once('@').ok_or_else(bad)?;
         if name.is_empty() || zone.is_empty() || addr.is_empty() {
@@ -615,6 +618,6 @@ mod tests {
             }
         );
         let e = "node2@10.0.0.2".parse::<Target>().unwrap_err();
-        assert!(e.contains("name=ZONE@host:port"), "{e}");
+        assert!(e.to_string().contains("name=ZONE@host:port"), "{e}");
     }
 }

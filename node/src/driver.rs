@@ -89,7 +89,7 @@ pub enum Command {
     Status(oneshot::Sender<Status>),
     Probed {
         job: JobId,
-        result: Result<JobFeatures, String>,
+        result: Result<JobFeatures, crate::probe::ProbeError>,
     },
     TranscodeFinished {
         job: JobId,
@@ -366,7 +366,7 @@ impl Driver {
             Command::Probed { job, result } => {
                 let result = result.map_err(|e| {
                     if let Some(entry) = self.jobs.get_mut(&job) {
-                        entry.error = Some(e);
+                        entry.error = Some(e.to_string());
                     }
                     ProbeFailed
                 });
@@ -580,9 +580,7 @@ impl Driver {
         let children = self.transcoder.children.clone();
         let size = job.features.size_bytes;
         let task = tokio::spawn(async move {
-            let result = probe(&ffprobe, input.path(), size, timeout, &children)
-                .await
-                .map_err(|e| e.to_string());
+            let result = probe(&ffprobe, input.path(), size, timeout, &children).await;
             drop(input);
             let _ = tx
                 .send(Command::Probed {

@@ -43,18 +43,34 @@ pub enum Decoded {
     OtherVersion(u32),
 }
 
+/// Why a features header was refused: which field is wrong and how.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeaturesError {
+    #[error("it must start with `v=<version>`, got `{0}`")]
+    NoVersion(String),
+    #[error("`{0}` is not a key=value field")]
+    NotKeyValue(String),
+    #[error("`{0}` has no key")]
+    NoKey(String),
+    #[error("`{0}` is given twice")]
+    Repeated(String),
+    #[error("`{0}` is missing")]
+    Missing(String),
+    #[error("`{0}` must be at least 1")]
+    Zero(String),
+    #[error("`{key}` must be a whole number, got `{got}`")]
+    NotANumber { key: String, got: String },
+    #[error("`{key}` is out of range, got `{got}`")]
+    OutOfRange { key: String, got: String },
+}
+
 /// Reads a header value; the error says which field is wrong and how.
-pub fn decode(value: &str) -> Result<Decoded, String> {
+pub fn decode(value: &str) -> Result<Decoded, FeaturesError> {
     // The version comes first and alone decides how the rest reads.
     let (first, rest) = value.split_once(';').unwrap_or((value, ""));
     let version = match first.split_once('=') {
         Some((k, v)) if k.trim() == "v" => num::<u32>("v", v.trim())?,
-        _ => {
-            return Err(format!(
-                "it must start with `v=<version>`, got `{}`",
-                first.trim()
-            ))
-        }
+        _ => return Err(FeaturesError::NoVersion(first.trim().to_string())),
     };
     if version != VERSION {
         return Ok(Decoded::OtherVersion(version));
@@ -65,28 +81,28 @@ pub fn decode(value: &str) -> Result<Decoded, String> {
         let part = part.trim();
         let (k, v) = part
             .split_once('=')
-            .ok_or_else(|| format!("`{part}` is not a key=value field"))?;
+            .ok_or_else(|| FeaturesError::NotKeyValue(part.to_string()))?;
         let (k, v) = (k.trim(), v.trim());
         if k.is_empty() {
-            return Err(format!("`{part}` has no key"));
+            return Err(FeaturesError::NoKey(part.to_string()));
         }
         if k == "v" {
-            return Err("`v` is given twice".into());
+            return Err(FeaturesError::Repeated("v".into()));
         }
         if fields.insert(k, v).is_some() {
-            return Err(format!("`{k}` is given twice"));
+            return Err(FeaturesError::Repeated(k.to_string()));
         }
     }
     let field = |k: &str| {
         fields
             .get(k)
             .copied()
-            .ok_or_else(|| format!("`{k}` is missing"))
+            .ok_or_else(|| FeaturesError::Missing(k.to_string()))
     };
-    let positive = |k: &str| -> Result<u32, String> {
+    let positive = |k: &str| -> Result<u32, FeaturesError> {
         let n: u32 = num(k, field(k)?)?;
         if n == 0 {
-            return Err(format!("`{k}` must be at least 1"));
+            return Err(FeaturesError::Zero(k.to_string()));
         }
         Ok(n)
     };
@@ -101,13 +117,14 @@ pub fn decode(value: &str) -> Result<Decoded, String> {
     }))
 }
 
-fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
+fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, FeaturesError> {
+    let (key, got) = (k.to_string(), v.to_string());
     // Digits only: `parse` alone would also take a leading `+`.
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{k}` must be a whole number, got `{v}`"));
+        return Err(FeaturesError::NotANumber { key, got });
     }
     v.parse()
-        .map_err(|_| format!("`{k}` is out of range, got `{v}`"))
+        .map_err(|_| FeaturesError::OutOfRange { key, got })
 }
 
 #[cfg(test)]
@@ -218,7 +235,10 @@ mod tests {
         ];
         for (value, says) in cases {
             match decode(&value) {
-                Err(e) => assert!(e.contains(says), "`{value}`: expected `{says}` in `{e}`"),
+                Err(e) => assert!(
+                    e.to_string().contains(says),
+                    "`{value}`: expected `{says}` in `{e}`"
+                ),
                 Ok(d) => panic!("`{value}` was accepted as {d:?}"),
             }
         }

@@ -446,8 +446,27 @@ impl Drop for PidGuard {
     }
 }
 
+/// Why a program the node needs (ffmpeg, ffprobe) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NotInstalled {
+    #[error("`{program} -version` exited with {status}")]
+    Failed {
+        program: String,
+        status: std::process::ExitStatus,
+    },
+    #[error(
+        "`{program}` cannot be run ({source}); install it (Debian/Ubuntu: `apt-get install -y \
+         ffmpeg`) or pass its path"
+    )]
+    Missing {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
 /// Fails with a message saying how to get ffmpeg when `program` cannot be run.
-pub fn check_installed(program: &str) -> Result<(), String> {
+pub fn check_installed(program: &str) -> Result<(), NotInstalled> {
+    let program_s = program.to_string();
     match std::process::Command::new(program)
         .arg("-version")
         .stdout(std::process::Stdio::null())
@@ -455,10 +474,14 @@ pub fn check_installed(program: &str) -> Result<(), String> {
         .status()
     {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("`{program} -version` exited with {s}")),
-        Err(e) => Err(format!(
-            "`{program}` cannot be run ({e}); install it (Debian/Ubuntu: `apt-get install -y ffmpeg`) or pass its path"
-        )),
+        Ok(status) => Err(NotInstalled::Failed {
+            program: program_s,
+            status,
+        }),
+        Err(source) => Err(NotInstalled::Missing {
+            program: program_s,
+            source,
+        }),
     }
 }
 

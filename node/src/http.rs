@@ -238,7 +238,7 @@ fn sent_features(st: &AppState, headers: &HeaderMap) -> Result<Option<JobFeature
     let value = value
         .to_str()
         .map_err(|_| malformed("it is not visible ASCII".into()))?;
-    match features::decode(value).map_err(malformed)? {
+    match features::decode(value).map_err(|e| malformed(e.to_string()))? {
         Decoded::Known(f) => Ok(Some(f)),
         Decoded::OtherVersion(v) => {
             tracing::debug!(version = v, "ignoring {} of another version", h::FEATURES);
@@ -276,7 +276,7 @@ fn requested_profile(
     };
     st.profiles
         .get(name)
-        .map_err(|e| st.bad(StatusCode::BAD_REQUEST, e))
+        .map_err(|e| st.bad(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 async fn upload(
@@ -825,7 +825,7 @@ async fn ladder_file(
         let profile = st
             .profiles
             .get(HLS)
-            .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+            .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         let kind = if name.ends_with(".m3u8") {
             "application/vnd.apple.mpegurl"
         } else {

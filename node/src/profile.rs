@@ -190,13 +190,11 @@ impl Profile {
     }
 
     /// The `custom` profile from an `--ffmpeg-args` template.
-    pub fn custom(template: &str) -> Result<Profile, String> {
+    pub fn custom(template: &str) -> Result<Profile, ProfileError> {
         let args: Vec<String> = template.split_whitespace().map(str::to_string).collect();
         for p in ["{in}", "{out}"] {
             if !args.iter().any(|a| a == p) {
-                return Err(format!(
-                    "the ffmpeg argument template must contain {p} as an argument of its own"
-                ));
+                return Err(ProfileError::Placeholder(p));
             }
         }
         Ok(Profile::new(CUSTOM, Recipe::Template(args)))
@@ -394,6 +392,15 @@ pub fn hls_args(
     a
 }
 
+/// Why a profile could not be made or found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("the ffmpeg argument template must contain {0} as an argument of its own")]
+    Placeholder(&'static str),
+    #[error("unknown profile `{name}`; this node knows: {}", known.join(", "))]
+    Unknown { name: String, known: Vec<String> },
+}
+
 /// The profiles a node offers and the one it uses when a request names none.
 #[derive(Debug)]
 pub struct Profiles {
@@ -405,7 +412,7 @@ impl Profiles {
     /// The built-ins, plus `custom` when a template is given. The default is `default` if
     /// named, else `custom` when there is one (the template overrides the stock transcode, as
     /// `--ffmpeg-args` always did), else `360p`.
-    pub fn new(template: Option<&str>, default: Option<&str>) -> Result<Profiles, String> {
+    pub fn new(template: Option<&str>, default: Option<&str>) -> Result<Profiles, ProfileError> {
         let mut list: Vec<Arc<Profile>> = Profile::builtin().into_iter().map(Arc::new).collect();
         if let Some(t) = template {
             list.push(Arc::new(Profile::custom(t)?));
@@ -432,16 +439,14 @@ impl Profiles {
     }
 
     /// The profile called `name`, or an error listing the known ones.
-    pub fn get(&self, name: &str) -> Result<Arc<Profile>, String> {
+    pub fn get(&self, name: &str) -> Result<Arc<Profile>, ProfileError> {
         self.list
             .iter()
             .find(|p| p.name == name)
             .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "unknown profile `{name}`; this node knows: {}",
-                    self.names().join(", ")
-                )
+            .ok_or_else(|| ProfileError::Unknown {
+                name: name.to_string(),
+                known: self.names().into_iter().map(str::to_string).collect(),
             })
     }
 }
@@ -523,7 +528,7 @@ mod tests {
         assert_ne!(k360, input);
         assert_ne!(k360, p.get("720p").unwrap().cache_key(&input));
         assert_eq!(k360, p.get("360p").unwrap().cache_key(&input));
-        let e = p.get("4k").unwrap_err();
+        let e = p.get("4k").unwrap_err().to_string();
         assert!(e.contains("`4k`") && e.contains("360p, 720p, 1080p"), "{e}");
 
         let c = Profiles::new(Some("-i {in} -c:v libx264 {out}"), None).unwrap();

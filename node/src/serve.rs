@@ -76,9 +76,9 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
     if args.exit_with_parent {
         exit_with_parent()?;
     }
-    check_installed(&args.ffmpeg).map_err(|e| anyhow!(e))?;
-    check_installed(&args.ffprobe).map_err(|e| anyhow!(e))?;
-    let zones = load_zones(args.zones_file.as_deref()).map_err(|e| anyhow!(e))?;
+    check_installed(&args.ffmpeg)?;
+    check_installed(&args.ffprobe)?;
+    let zones = load_zones(args.zones_file.as_deref())?;
     let zone = zones.zone(&args.zone).ok_or_else(|| {
         anyhow!(
             "zone `{}` is not in the zone table (known: {})",
@@ -86,9 +86,9 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
             zones.names().join(", ")
         )
     })?;
-    let id = args.node_id().map_err(|e| anyhow!(e))?;
-    let strategy = args.strategy_config().map_err(|e| anyhow!(e))?;
-    let gossip = args.gossip_config().map_err(|e| anyhow!(e))?;
+    let id = args.node_id()?;
+    let strategy = args.strategy_config()?;
+    let gossip = args.gossip_config()?;
     if args.workers == Some(0) {
         bail!("--workers must be at least 1");
     }
@@ -145,8 +145,7 @@ pub async fn bind(args: ServeArgs) -> anyhow::Result<BoundNode> {
         ),
     }
     let auth = Arc::new(Auth::new(ring));
-    let profiles = Profiles::new(args.ffmpeg_args.as_deref(), args.profile.as_deref())
-        .map_err(|e| anyhow!(e))?;
+    let profiles = Profiles::new(args.ffmpeg_args.as_deref(), args.profile.as_deref())?;
     let mut transcoder = Transcoder::new(
         &args.ffmpeg,
         &args.ffprobe,
