@@ -110,24 +110,47 @@ fn roles_of(p: &PublishedScenario) -> Vec<Role> {
     v
 }
 
+/// Why a finding could not be evaluated on our results.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unmeasured {
+    #[error("{0} is missing")]
+    MissingFile(&'static str),
+    #[error("strategy `{0}` is not in summary.csv")]
+    NoStrategy(String),
+    #[error("no {what} for `{strategy}`")]
+    Nothing {
+        what: &'static str,
+        strategy: String,
+    },
+    #[error("no strategy plays the report's `{role}` role (have: {have})")]
+    NoRole { role: &'static str, have: String },
+}
+
 /// Our value of `metric` for `strategy`, or why there is none.
-pub fn metric_value(data: &ScenarioData, strategy: &str, metric: Metric) -> Result<f64, String> {
+pub fn metric_value(
+    data: &ScenarioData,
+    strategy: &str,
+    metric: Metric,
+) -> std::result::Result<f64, Unmeasured> {
     let summary = || {
         data.summary
             .as_deref()
-            .ok_or_else(|| "summary.csv is missing".to_string())?
+            .ok_or(Unmeasured::MissingFile("summary.csv"))?
             .iter()
             .find(|r| r.strategy == strategy)
-            .ok_or_else(|| format!("strategy `{strategy}` is not in summary.csv"))
+            .ok_or_else(|| Unmeasured::NoStrategy(strategy.to_string()))
     };
     let client = || {
         let rows = data
             .client_windows
             .as_deref()
-            .ok_or_else(|| "client_windows.csv is missing".to_string())?;
-        Ok::<_, String>(client_stats(rows, strategy))
+            .ok_or(Unmeasured::MissingFile("client_windows.csv"))?;
+        Ok::<_, Unmeasured>(client_stats(rows, strategy))
     };
-    let none = |what: &str| format!("no {what} for `{strategy}`");
+    let none = |what: &'static str| Unmeasured::Nothing {
+        what,
+        strategy: strategy.to_string(),
+    };
     match metric {
         Metric::AvgWindowSuccessPct => client()?
             .avg_window_success_pct
@@ -159,7 +182,7 @@ pub fn metric_value(data: &ScenarioData, strategy: &str, metric: Metric) -> Resu
             let rows = data
                 .node_windows
                 .as_deref()
-                .ok_or_else(|| "node_windows.csv is missing".to_string())?;
+                .ok_or(Unmeasured::MissingFile("node_windows.csv"))?;
             let t = node_totals(rows, strategy);
             let cross: u64 = t.iter().map(|n| n.responses_cross_zone).sum();
             let all: u64 = t
@@ -228,13 +251,10 @@ pub fn evaluate(
     overrides: &BTreeMap<Role, String>,
 ) -> Vec<FindingResult> {
     let roles = resolve_roles(&roles_of(published), &data.strategies(), overrides);
-    let value = |role: Role, metric: Metric| -> Result<(String, f64), String> {
-        let s = roles.get(&role).ok_or_else(|| {
-            format!(
-                "no strategy plays the report's `{}` role (have: {})",
-                role.as_str(),
-                data.strategies().join(", ")
-            )
+    let value = |role: Role, metric: Metric| -> std::result::Result<(String, f64), Unmeasured> {
+        let s = roles.get(&role).ok_or_else(|| Unmeasured::NoRole {
+            role: role.as_str(),
+            have: data.strategies().join(", "),
         })?;
         metric_value(data, s, metric).map(|v| (s.clone(), v))
     };
@@ -286,9 +306,11 @@ pub fn evaluate(
                                 },
                             )
                         }
-                        (Err(e), _) | (_, Err(e)) => {
-                            (report, "—".to_string(), Verdict::NotEvaluated(e))
-                        }
+                        (Err(e), _) | (_, Err(e)) => (
+                            report,
+                            "—".to_string(),
+                            Verdict::NotEvaluated(e.to_string()),
+                        ),
                     }
                 }
                 Check::Near {
@@ -308,7 +330,7 @@ pub fn evaluate(
                                 Verdict::NotReproduced
                             },
                         ),
-                        Err(e) => (rep, "—".to_string(), Verdict::NotEvaluated(e)),
+                        Err(e) => (rep, "—".to_string(), Verdict::NotEvaluated(e.to_string())),
                     }
                 }
                 Check::AtLeast {
@@ -347,7 +369,7 @@ pub fn evaluate(
                                 },
                             )
                         }
-                        Err(e) => (rep, "—".to_string(), Verdict::NotEvaluated(e)),
+                        Err(e) => (rep, "—".to_string(), Verdict::NotEvaluated(e.to_string())),
                     }
                 }
                 Check::Convergence { max_rounds, max_s } => {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::error::ScrapeError;
 use crate::prom::Sample;
 
 /// Outcomes in the order the dashboard lists them.
@@ -26,7 +27,7 @@ pub struct ClientRaw {
 }
 
 impl ClientRaw {
-    pub fn from_samples(samples: &[Sample]) -> Result<ClientRaw, String> {
+    pub fn from_samples(samples: &[Sample]) -> Result<ClientRaw, ScrapeError> {
         let mut r = ClientRaw::default();
         let mut seen = false;
         for s in samples {
@@ -50,8 +51,8 @@ impl ClientRaw {
                         Some("+Inf") => f64::INFINITY,
                         Some(x) => x
                             .parse()
-                            .map_err(|_| format!("latency bucket bound `{x}` is not a number"))?,
-                        None => return Err("latency bucket without `le`".into()),
+                            .map_err(|_| ScrapeError::BadBucket(x.to_string()))?,
+                        None => return Err(ScrapeError::NoBucketBound),
                     };
                     r.buckets.push((le, v));
                 }
@@ -59,10 +60,7 @@ impl ClientRaw {
             }
         }
         if !seen {
-            return Err(
-                "no vidmesh_client_requests_started_total: is this the load client's /metrics?"
-                    .into(),
-            );
+            return Err(ScrapeError::NotAClient);
         }
         r.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
         Ok(r)

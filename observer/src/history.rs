@@ -8,6 +8,7 @@ use serde::Serialize;
 use vidmesh_node::status::{CounterStatus, Status};
 
 use crate::client::{self, ClientRaw, ClientTotals, ClientWindow};
+use crate::error::ScrapeError;
 
 /// Rates (jobs/s, messages/s) are averaged over this much history, so that a 1 s scrape does not
 /// turn every burst into a spike.
@@ -26,9 +27,9 @@ pub struct Round {
     /// Unix ms when the round started.
     pub t_ms: u64,
     /// Every address asked, with its `/status` or why there was none.
-    pub results: Vec<(String, Result<Status, String>)>,
+    pub results: Vec<(String, Result<Status, ScrapeError>)>,
     /// The load client's counters, if a client address is configured.
-    pub client: Option<Result<ClientRaw, String>>,
+    pub client: Option<Result<ClientRaw, ScrapeError>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -338,9 +339,9 @@ impl Store {
                 }
                 Err(e) => {
                     if self.seeds.contains(&addr) {
-                        self.seed_errors.insert(addr.clone(), e.clone());
+                        self.seed_errors.insert(addr.clone(), e.to_string());
                     }
-                    failed.insert(addr, e);
+                    failed.insert(addr, e.to_string());
                 }
             }
         }
@@ -523,17 +524,17 @@ impl Store {
     fn ingest_client(
         &mut self,
         t: u64,
-        r: Option<Result<ClientRaw, String>>,
+        r: Option<Result<ClientRaw, ScrapeError>>,
     ) -> Option<ClientTick> {
         let r = r?;
         let was = self.client.reachable;
         match r {
             Err(e) => {
-                self.client.error = Some(e.clone());
+                self.client.error = Some(e.to_string());
                 self.client.reachable = Some(false);
                 self.client.recent.clear();
                 if was == Some(true) {
-                    self.event(t, "client_unreachable", "client", e);
+                    self.event(t, "client_unreachable", "client", e.to_string());
                 }
                 None
             }
@@ -799,7 +800,7 @@ mod tests {
         }
     }
 
-    fn ok(s: Status) -> (String, Result<Status, String>) {
+    fn ok(s: Status) -> (String, Result<Status, ScrapeError>) {
         (s.addr.clone(), Ok(s))
     }
 
@@ -830,7 +831,7 @@ mod tests {
             t_ms: 3_000,
             results: vec![
                 ok(status("node1", 1, "FRA", &[("node2", 2, "alive", 500)])),
-                ("127.0.0.1:7002".into(), Err("connection refused".into())),
+                ("127.0.0.1:7002".into(), Err(ScrapeError::Unreachable)),
             ],
             client: None,
         });
@@ -838,7 +839,7 @@ mod tests {
             t_ms: 6_500,
             results: vec![
                 ok(status("node1", 1, "FRA", &[("node2", 2, "down", 6_000)])),
-                ("127.0.0.1:7002".into(), Err("connection refused".into())),
+                ("127.0.0.1:7002".into(), Err(ScrapeError::Unreachable)),
             ],
             client: None,
         });
@@ -946,12 +947,15 @@ mod tests {
         for i in 0..20 {
             st.ingest(Round {
                 t_ms: i * 1_000,
-                results: vec![("a:1".into(), Err("refused".into()))],
+                results: vec![("a:1".into(), Err(ScrapeError::Unreachable))],
                 client: None,
             });
         }
         let snap = st.snapshot(20_000, 0);
         assert_eq!(snap.ticks.len(), 5);
-        assert_eq!(snap.seeds[0].error.as_deref(), Some("refused"));
+        assert_eq!(
+            snap.seeds[0].error.as_deref(),
+            Some("connection refused or unreachable")
+        );
     }
 }

@@ -21,6 +21,7 @@
 //! or simply `vidmesh_observer::serve(cfg).await` (runs until Ctrl-C / SIGTERM).
 
 pub mod client;
+pub mod error;
 pub mod history;
 pub mod prom;
 pub mod scrape;

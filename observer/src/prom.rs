@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::{LineFault, PromError};
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub name: String,
@@ -11,44 +13,48 @@ pub struct Sample {
 }
 
 /// Parses every sample line of `text`; a line that is not a sample is an error naming it.
-pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
+pub fn parse(text: &str) -> Result<Vec<Sample>, PromError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        out.push(parse_line(line).map_err(|e| format!("line {}: {e}: `{line}`", i + 1))?);
+        out.push(parse_line(line).map_err(|fault| PromError {
+            line: i + 1,
+            fault,
+            text: line.to_string(),
+        })?);
     }
     Ok(out)
 }
 
-fn parse_line(line: &str) -> Result<Sample, String> {
+fn parse_line(line: &str) -> Result<Sample, LineFault> {
     let (head, value) = match line.find('}') {
         Some(close) => (&line[..=close], line[close + 1..].trim()),
         None => line
             .split_once(char::is_whitespace)
             .map(|(h, v)| (h, v.trim()))
-            .ok_or("no value")?,
+            .ok_or(LineFault::NoValue)?,
     };
     // A timestamp may follow the value.
-    let value = value.split_whitespace().next().ok_or("no value")?;
+    let value = value.split_whitespace().next().ok_or(LineFault::NoValue)?;
     let value = match value {
         "+Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
         v => v
             .parse::<f64>()
-            .map_err(|_| format!("`{v}` is not a number"))?,
+            .map_err(|_| LineFault::NotANumber(v.to_string()))?,
     };
     let (name, labels) = match head.split_once('{') {
         None => (head.to_string(), BTreeMap::new()),
         Some((name, rest)) => {
-            let body = rest.strip_suffix('}').ok_or("unclosed labels")?;
+            let body = rest.strip_suffix('}').ok_or(LineFault::UnclosedLabels)?;
             (name.to_string(), parse_labels(body)?)
         }
     };
     if name.is_empty() {
-        return Err("no metric name".into());
+        return Err(LineFault::NoName);
     }
     Ok(Sample {
         name,
@@ -57,15 +63,15 @@ fn parse_line(line: &str) -> Result<Sample, String> {
     })
 }
 
-fn parse_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
+fn parse_labels(body: &str) -> Result<BTreeMap<String, String>, LineFault> {
     let mut labels = BTreeMap::new();
     let mut rest = body.trim();
     while !rest.is_empty() {
-        let (key, after) = rest.split_once('=').ok_or("label without `=`")?;
+        let (key, after) = rest.split_once('=').ok_or(LineFault::LabelWithoutEquals)?;
         let after = after
             .trim_start()
             .strip_prefix('"')
-            .ok_or("label value not quoted")?;
+            .ok_or(LineFault::UnquotedValue)?;
         let mut value = String::new();
         let mut chars = after.char_indices();
         let mut end = None;
@@ -83,7 +89,7 @@ fn parse_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
                 c => value.push(c),
             }
         }
-        let end = end.ok_or("unterminated label value")?;
+        let end = end.ok_or(LineFault::UnterminatedValue)?;
         labels.insert(key.trim().to_string(), value);
         rest = after[end + 1..]
             .trim_start()
@@ -113,8 +119,10 @@ mod tests {
     #[test]
     fn says_which_line_is_bad() {
         let e = parse("ok 1\nbroken{le=\"1\" 2\n").unwrap_err();
-        assert!(e.contains("line 2"), "{e}");
+        assert_eq!(e.line, 2);
+        assert!(e.to_string().starts_with("line 2: "), "{e}");
         let e = parse("x notanumber\n").unwrap_err();
-        assert!(e.contains("not a number"), "{e}");
+        assert_eq!(e.fault, LineFault::NotANumber("notanumber".into()));
+        assert!(e.to_string().contains("not a number"), "{e}");
     }
 }

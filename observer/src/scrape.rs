@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vidmesh_node::status::Status;
 
 use crate::client::ClientRaw;
+use crate::error::ScrapeError;
 use crate::history::{Round, Store};
 
 pub fn unix_ms() -> u64 {
@@ -35,40 +36,46 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("HTTP client builds")
 }
 
-async fn fetch_status(http: &reqwest::Client, addr: &str) -> Result<Status, String> {
+async fn fetch_status(http: &reqwest::Client, addr: &str) -> Result<Status, ScrapeError> {
     let resp = http
         .get(format!("{}/status", base_url(addr)))
         .send()
         .await
         .map_err(|e| describe(&e))?;
     if !resp.status().is_success() {
-        return Err(format!("/status answered {}", resp.status()));
+        return Err(ScrapeError::Status {
+            path: "/status",
+            status: resp.status().to_string(),
+        });
     }
     let body = resp.bytes().await.map_err(|e| describe(&e))?;
-    serde_json::from_slice(&body).map_err(|e| format!("/status is not a node status: {e}"))
+    serde_json::from_slice(&body).map_err(|e| ScrapeError::NotAStatus(e.to_string()))
 }
 
-async fn fetch_client(http: &reqwest::Client, addr: &str) -> Result<ClientRaw, String> {
+async fn fetch_client(http: &reqwest::Client, addr: &str) -> Result<ClientRaw, ScrapeError> {
     let resp = http
         .get(format!("{}/metrics", base_url(addr)))
         .send()
         .await
         .map_err(|e| describe(&e))?;
     if !resp.status().is_success() {
-        return Err(format!("/metrics answered {}", resp.status()));
+        return Err(ScrapeError::Status {
+            path: "/metrics",
+            status: resp.status().to_string(),
+        });
     }
     let text = resp.text().await.map_err(|e| describe(&e))?;
-    let samples = crate::prom::parse(&text).map_err(|e| format!("client /metrics: {e}"))?;
+    let samples = crate::prom::parse(&text)?;
     ClientRaw::from_samples(&samples)
 }
 
-fn describe(e: &reqwest::Error) -> String {
+fn describe(e: &reqwest::Error) -> ScrapeError {
     if e.is_timeout() {
-        "no answer in time".into()
+        ScrapeError::Timeout
     } else if e.is_connect() {
-        "connection refused or unreachable".into()
+        ScrapeError::Unreachable
     } else {
-        e.to_string()
+        ScrapeError::Http(e.to_string())
     }
 }
 

@@ -79,7 +79,10 @@ enum Command {
     },
 }
 
-fn options(a: &ChartArgs, title: Option<String>) -> Result<ChartOptions, String> {
+fn options(
+    a: &ChartArgs,
+    title: Option<String>,
+) -> Result<ChartOptions, Box<dyn std::error::Error>> {
     let (w, h) = a
         .size
         .split_once('x')
