@@ -163,7 +163,9 @@ mod tests {
 
     const IDLE: Duration = Duration::from_secs(10);
 
-    fn chunks(parts: Vec<Result<Vec<u8>, String>>) -> impl Stream<Item = Result<Vec<u8>, String>> {
+    fn chunks(
+        parts: Vec<Result<Vec<u8>, std::io::Error>>,
+    ) -> impl Stream<Item = Result<Vec<u8>, std::io::Error>> {
         futures_util::stream::iter(parts)
     }
 
@@ -213,7 +215,7 @@ mod tests {
         let empty = receive(chunks(vec![]), &d, 100, IDLE).await;
         assert!(matches!(empty, Err(UploadError::Empty)));
         let cut = receive(
-            chunks(vec![Ok(vec![1; 10]), Err("connection reset".into())]),
+            chunks(vec![Ok(vec![1; 10]), Err(std::io::ErrorKind::ConnectionReset.into())]),
             &d,
             100,
             IDLE,
