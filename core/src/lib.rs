@@ -146,7 +146,9 @@ pub use job::{
     RemoteDone, NO_DEADLINE,
 };
 pub use load::{KnownReport, LoadDigest, LoadReport};
-pub use node::{Counters, Event, Input, MemberState, Node, Output, ProbeFailed, Timer};
+pub use node::{
+    Counters, Event, Input, MemberState, Node, Output, ProbeFailed, ProtocolViolation, Timer,
+};
 pub use peer::{NodeId, PeerAddr, PeerId};
 pub use strategy::{
     Choice, ClusterView, PeerView, SelfView, Strategy, StrategyConfig, StrategyError,

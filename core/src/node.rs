@@ -28,7 +28,10 @@ use crate::time::Millis;
 use crate::wire::Message;
 use crate::zone::ZoneId;
 
+mod invariants;
 mod lifecycle;
+
+pub use invariants::ProtocolViolation;
 
 /// A timer the core asked for; drivers hand it back unchanged when it fires.
 #[derive(Clone, Debug, PartialEq)]
@@ -184,6 +187,9 @@ pub enum MemberState {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     pub uploads: u64,
+    /// Answers this node gave to whoever submitted a job (client or peer), one per upload.
+    #[serde(default)]
+    pub replies: u64,
     pub cache_hits: u64,
     pub transcodes_started: u64,
     pub transcodes_ok: u64,
@@ -708,6 +714,7 @@ impl Node {
     // ---- jobs ----------------------------------------------------------------------------
 
     fn reply(&mut self, job: JobId, outcome: Outcome) {
+        self.counters.replies += 1;
         self.out.push_back(Output::Reply { job, outcome });
     }
 
@@ -1759,8 +1766,13 @@ mod tests {
         }
     }
 
+    /// Drains the outputs, and checks the node still keeps the job protocol's rules.
     fn outputs(n: &mut Node) -> Vec<Output> {
-        std::iter::from_fn(|| n.poll_output()).collect()
+        let out = std::iter::from_fn(|| n.poll_output()).collect();
+        if let Err(v) = n.check_invariants() {
+            panic!("{v}");
+        }
+        out
     }
 
     fn replies(out: &[Output]) -> Vec<(JobId, Outcome)> {
@@ -1984,5 +1996,32 @@ mod tests {
         n.handle_input(t, Input::Upload(job(99, t + 6_000, true)));
         let r = replies(&outputs(&mut n));
         assert!(matches!(r[0].1, Outcome::Rejected(_)), "{r:?}");
+    }
+
+    #[test]
+    fn the_protocol_check_catches_a_dropped_and_a_doubled_answer() {
+        let mut n = lone(1);
+        let job = job(1, NO_DEADLINE, true);
+        n.handle_input(0, Input::Upload(job));
+        let _ = outputs(&mut n);
+        assert_eq!(n.check_invariants(), Ok(()));
+        // a job forgotten without its answer
+        let held = n.jobs.remove(&job.id).expect("the upload is held");
+        assert!(matches!(
+            n.check_invariants(),
+            Err(ProtocolViolation::Unaccounted {
+                uploads: 1,
+                replies: 0,
+                unanswered: 0
+            })
+        ));
+        // the same job answered, then answered again
+        n.jobs.insert(job.id, held);
+        n.reply(job.id, Outcome::Failed(FailKind::DeadlinePassed));
+        n.jobs.remove(&job.id);
+        assert_eq!(n.check_invariants(), Ok(()));
+        n.reply(job.id, Outcome::Failed(FailKind::DeadlinePassed));
+        let e = n.check_invariants().unwrap_err();
+        assert!(e.to_string().contains("answered twice"), "{e}");
     }
 }

@@ -199,6 +199,9 @@ impl Net {
             if let Some(node) = self.nodes[target].as_mut() {
                 node.handle_input(at, input);
                 self.drain(target);
+                if let Err(v) = self.node(target).check_invariants() {
+                    panic!("node{} at {at} ms: {v}", target + 1);
+                }
             }
         }
         self.now = until;

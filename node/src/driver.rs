@@ -181,6 +181,8 @@ pub struct Driver {
     /// Replies for jobs not (or no longer) here: a job answered twice (the chaos checker's
     /// node-side count).
     stray_replies: u64,
+    /// Times the core found one of its job-protocol rules broken after an input.
+    protocol_violations: u64,
 }
 
 pub fn unix_ms() -> u64 {
@@ -217,6 +219,7 @@ impl Driver {
             mem_pct: 0.0,
             evictions: 0,
             stray_replies: 0,
+            protocol_violations: 0,
         };
         (d, tx)
     }
@@ -521,6 +524,14 @@ impl Driver {
                 }
             }
         }
+        // The simulator checks the same rules after every event; here a break is logged and
+        // counted (a chaos drill reads the count), and the node carries on.
+        if let Err(v) = self.node.check_invariants() {
+            self.protocol_violations += 1;
+            if self.protocol_violations == 1 {
+                tracing::error!(violation = %v, "the job protocol was broken");
+            }
+        }
         refused
     }
 
@@ -794,6 +805,7 @@ impl Driver {
                 probes_skipped: self.info.http.probes_skipped.load(Ordering::Relaxed),
                 cache_evictions: self.evictions,
                 stray_replies: self.stray_replies,
+                protocol_violations: self.protocol_violations,
             },
         }
     }

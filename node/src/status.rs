@@ -49,6 +49,11 @@ pub struct CounterStatus {
     /// 0 unless something is wrong.
     #[serde(default)]
     pub stray_replies: u64,
+    /// Inputs after which the core broke a job-protocol rule (`ProtocolViolation`): a job
+    /// answered twice or dropped unanswered, or one past the hop limit. Always 0 unless
+    /// something is wrong.
+    #[serde(default)]
+    pub protocol_violations: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -204,6 +209,7 @@ impl Status {
             ("probes_skipped", d.probes_skipped),
             ("cache_evictions", d.cache_evictions),
             ("stray_replies", d.stray_replies),
+            ("protocol_violations", d.protocol_violations),
             ("late_timers", self.health.late_timers),
             ("refutations", self.health.refutations),
             ("suspicions_raised", self.health.probes_failed),

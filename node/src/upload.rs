@@ -215,7 +215,10 @@ mod tests {
         let empty = receive(chunks(vec![]), &d, 100, IDLE).await;
         assert!(matches!(empty, Err(UploadError::Empty)));
         let cut = receive(
-            chunks(vec![Ok(vec![1; 10]), Err(std::io::ErrorKind::ConnectionReset.into())]),
+            chunks(vec![
+                Ok(vec![1; 10]),
+                Err(std::io::ErrorKind::ConnectionReset.into()),
+            ]),
             &d,
             100,
             IDLE,
