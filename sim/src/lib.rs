@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod queue;
 pub mod rng;
 pub mod scenario;
+pub mod sweep;
 pub mod workload;
 
 use std::sync::Mutex;
