@@ -1,5 +1,5 @@
 //! The fuzz targets' bodies, shared by the libFuzzer binaries (`fuzz_targets/`, nightly,
-//! sanitizers) and the plain `cargo test` smoke run in CI (`sim/tests/fuzz_smoke.rs`, stable,
+//! sanitizers) and the plain `cargo test` smoke run in CI (`lab/tests/fuzz_smoke.rs`, stable,
 //! over the committed corpus and seeded mutations of it), so both check the same properties.
 //! Each function panics exactly when the target would report a crash.
 

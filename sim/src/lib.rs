@@ -4,6 +4,9 @@
 //! to compare; [`run_scenario`] runs each strategy over the same workload draws in virtual time,
 //! driving the very cores a live node runs, and [`metrics::write_all`] writes the CSV files of
 //! docs/metrics.md.
+//!
+//! The `sim` command and the live runs it compares with are vidmesh-lab's (lab/): this library
+//! runs no async runtime and no node, so the simulator builds and tests on its own.
 
 pub mod engine;
 pub mod load_curve;
@@ -11,6 +14,7 @@ pub mod metrics;
 pub mod queue;
 pub mod rng;
 pub mod scenario;
+pub mod sweep;
 pub mod workload;
 
 use std::sync::Mutex;

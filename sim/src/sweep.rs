@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::{engine, metrics, Catalog, RunResult, Scenario};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use vidmesh_sim::{engine, metrics, Catalog, RunResult, Scenario};
 
 /// Parses `A..B` (both included), `A..=B` or a single seed `A`.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {

@@ -5,7 +5,6 @@
 mod calibrate;
 mod compose;
 mod live;
-mod sweep;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use vidmesh_sim::{metrics, run_scenario, select_strategies, summary_table, Catalog, Scenario};
+use vidmesh_sim::{
+    metrics, run_scenario, select_strategies, summary_table, sweep, Catalog, Scenario,
+};
 
 #[derive(Parser)]
 #[command(
