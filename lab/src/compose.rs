@@ -106,7 +106,7 @@ impl ComposeOptions {
     }
 
     /// The docker-compose invocation every call shares (blocking form, also used on drop).
-    fn compose_std(&self, overrides: &[&Path]) -> std::process::Command {
+    pub(crate) fn compose_std(&self, overrides: &[&Path]) -> std::process::Command {
         let mut c = std::process::Command::new("docker-compose");
         c.arg("-p").arg(&self.project).arg("-f").arg(&self.file);
         for o in overrides {

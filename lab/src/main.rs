@@ -5,6 +5,7 @@
 mod calibrate;
 mod compose;
 mod live;
+mod soak;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -122,6 +123,27 @@ enum Cmd {
         #[command(flatten)]
         compose: ComposeArgs,
     },
+    /// The shipped docker-compose deployment (five nodes, the report's client, the dashboard)
+    /// left to run under its client, watched from outside: every node's /health latency each
+    /// second, SWIM suspicions, docker's health verdict, the dashboard's view. Exits 1 when a
+    /// node was unhealthy at any point (docker/README.md).
+    Soak {
+        /// How long to watch once every node is up, in seconds.
+        #[arg(long, default_value_t = 600)]
+        duration_s: u64,
+        /// Output directory: soak.txt, soak_summary.csv, soak_health.csv, compose.log.
+        #[arg(long, default_value = "target/soak")]
+        out: PathBuf,
+        /// The /health p99 every node must stay under, in ms.
+        #[arg(long, default_value_t = 200.0)]
+        health_p99_ms: f64,
+        /// KEY=VALUE for docker-compose (repeatable): `--env VIDMESH_WORKERS=5 --env
+        /// VIDMESH_ADMISSION=off` soaks the report's job handling.
+        #[arg(long = "env", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        #[command(flatten)]
+        compose: ComposeArgs,
+    },
     /// Independent replications under a range of seeds, in parallel: sweep.csv (mean and 95 %
     /// CI per strategy and metric) and an error-bar chart.
     Sweep {
@@ -207,6 +229,14 @@ struct ComposeArgs {
     image: String,
 }
 
+/// `KEY=VALUE`, for `--env`.
+fn parse_env(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => anyhow::bail!("`{s}`: write KEY=VALUE"),
+    }
+}
+
 impl ComposeArgs {
     fn options(&self) -> compose::ComposeOptions {
         compose::ComposeOptions {
@@ -289,6 +319,39 @@ fn main() -> ExitCode {
                 sim_seeds,
                 compose: compose.options(),
             })
+        }
+        Cmd::Soak {
+            duration_s,
+            out,
+            health_p99_ms,
+            env,
+            compose,
+        } => {
+            let args = soak::SoakArgs {
+                duration_s,
+                out,
+                health_p99_ms,
+                env,
+                compose: compose.options(),
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: starting the async runtime: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            return match rt.block_on(soak::soak(&args)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Cmd::Sweep {
             scenario,
