@@ -6,17 +6,14 @@
 //! crashes and pauses, and plays the report's client. It never looks at which strategy a node
 //! runs: all routing happens inside the cores.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
-use rand_chacha::ChaCha8Rng;
 use vidmesh_core::node::Event as CoreEvent;
 use vidmesh_core::{FailKind, Message};
 use vidmesh_core::{
     Input, Job, JobId, Millis, Node, NodeConfig, NodeId, OffloadError, Outcome, Output, PeerAddr,
-    RemoteDone, StrategyConfig, Timer, ZoneId, ZoneTable,
+    RemoteDone, StrategyConfig, Timer,
 };
 
 use crate::metrics::{
@@ -25,30 +22,11 @@ use crate::metrics::{
 };
 use crate::queue::EventQueue;
 use crate::rng::{self, hash_unit, stream, unit};
-use crate::scenario::{FaultKind, OffloadLatency, Scenario, SeedMode, WorkloadKind};
+use crate::scenario::{FaultKind, Scenario, SeedMode, WorkloadKind};
 use crate::workload::{Catalog, Draws, RequestDraw};
+use crate::world::network::Network;
+use crate::world::{ceil_ms, round_ms};
 use vidmesh_analysis::chaos::NodeEnd;
-
-/// A multiplicative hasher for the u64 job ids: only used for lookups, never iterated into
-/// anything that reaches an output without sorting first.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (v ^ (v >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// About how many requests the client will make (at most a few million), so their table is
 /// allocated once instead of being copied every time it doubles.
@@ -67,38 +45,6 @@ fn expected_requests(s: &Scenario) -> usize {
         WorkloadKind::Poisson => w.rate_per_s * span_ms / 1000.0 * 1.05 + 64.0,
     };
     n.clamp(0.0, 4_000_000.0) as usize
-}
-
-/// Below this every f64 may have a fraction; from here on all are whole numbers.
-const WHOLE: f64 = (1u64 << 52) as f64;
-
-/// `x.round() as Millis`, bit for bit. Baseline x86-64 has no rounding instruction, so `round`
-/// is a library call; a truncating conversion and one comparison do the same on the delays
-/// here (the exact fraction `x − ⌊x⌋` decides; halves go away from zero as `round` does).
-#[inline]
-fn round_ms(x: f64) -> Millis {
-    if x.is_nan() || x >= WHOLE {
-        return x.round() as Millis; // whole already, infinite or NaN
-    }
-    if x <= 0.0 {
-        return 0; // rounds to 0 or below, which converts to 0
-    }
-    // In (0, 2^52) the signed conversions are single instructions and exact.
-    let t = x as i64;
-    (if x - t as f64 >= 0.5 { t + 1 } else { t }) as Millis
-}
-
-/// `x.ceil() as Millis`, bit for bit, without the library call (see [`round_ms`]).
-#[inline]
-fn ceil_ms(x: f64) -> Millis {
-    if x.is_nan() || x >= WHOLE {
-        return x.ceil() as Millis;
-    }
-    if x <= 0.0 {
-        return 0;
-    }
-    let t = x as i64;
-    (if (t as f64) < x { t + 1 } else { t }) as Millis
 }
 
 /// Seed lists of every node, as node indices (generated topologies resolved).
@@ -174,7 +120,6 @@ impl PartialOrd for PsJob {
 
 struct SimNode {
     id: NodeId,
-    zone: ZoneId,
     core: Option<Node>,
     life: u32,
     status: Status,
@@ -299,7 +244,7 @@ impl RouteTable {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AttemptEnd {
+pub(crate) enum AttemptEnd {
     Timeout,
     Rejected,
     Error,
@@ -322,7 +267,7 @@ struct Request {
     record: Option<RequestRecord>,
 }
 
-enum Ev {
+pub(crate) enum Ev {
     Deliver {
         to: u32,
         msg: Message,
@@ -336,7 +281,7 @@ enum Ev {
         node: u32,
         epoch: u64,
     },
-    /// The offloaded job waits in [`Run::in_transit`] at index `job`: a whole `Job` here would
+    /// The offloaded job waits in the network's transit slots at index `job`: a whole `Job` here would
     /// double the size of every queued event.
     OffloadArrive {
         to: u32,
@@ -405,24 +350,17 @@ pub struct Run<'a> {
     strategy: String,
     strategy_cfg: StrategyConfig,
     hop_limit: u8,
-    zones: Arc<ZoneTable>,
     catalog: &'a Catalog,
     seeds: Vec<Vec<usize>>,
     now: Millis,
     q: EventQueue<Ev>,
     nodes: Vec<SimNode>,
-    net_rng: ChaCha8Rng,
     draws: Draws,
     next_job: u64,
     ps_seq: u64,
     routes: RouteTable,
-    /// Jobs on their way to a peer (see [`Ev::OffloadArrive`]), and the free places.
-    in_transit: Vec<Job>,
-    in_transit_free: Vec<u32>,
     /// Emptied `Request::tried` lists, kept for their allocations.
     tried_pool: Vec<Vec<u32>>,
-    /// Offloads awaiting an answer: origin job id → (origin node, life).
-    offloads: IdMap<(u32, u32)>,
     requests: Vec<Request>,
     outstanding: u32,
     batch: u32,
@@ -438,23 +376,19 @@ pub struct Run<'a> {
     open_faults: Vec<OpenFault>,
     fault_events: Vec<FaultEventRow>,
     suspicions: Vec<SuspicionRow>,
-    offloads_same_zone: u64,
-    offloads_cross_zone: u64,
     /// Every client attempt as it ended: (time, succeeded), in time order.
     attempt_ends: Vec<(Millis, bool)>,
     events: u64,
-    /// Offloaded jobs being worked on at their peer: origin job id → the peer's job id.
-    remote_jobs: IdMap<u64>,
     work: WorkTotals,
     job_threads: f64,
     hard_stop: Millis,
-    /// `oracle` only: offloads on their way, per (from × nodes + to).
-    oracle_transit: Option<Vec<u32>>,
+    net: Network<'a>,
 }
 
 impl<'a> Run<'a> {
     pub fn new(s: &'a Scenario, strategy_index: usize, catalog: &'a Catalog) -> Run<'a> {
         let (strategy, strategy_cfg) = s.strategies[strategy_index].clone();
+        let strategy_oracle = strategy_cfg.simulator_only();
         let seeds = resolve_seeds(s);
         let w = &s.workload;
         let hard_stop = s.duration_ms
@@ -467,21 +401,16 @@ impl<'a> Run<'a> {
             strategy,
             strategy_cfg,
             hop_limit,
-            zones: s.network.zones.clone(),
             catalog,
             seeds,
             now: 0,
             q: EventQueue::new(),
             nodes: Vec::with_capacity(s.nodes.len()),
-            net_rng: rng::stream_rng(s.seed, stream::NETWORK),
             draws: Draws::new(s, catalog),
             next_job: 1,
             ps_seq: 0,
             routes: RouteTable::default(),
-            in_transit: Vec::new(),
-            in_transit_free: Vec::new(),
             tried_pool: Vec::new(),
-            offloads: IdMap::default(),
             requests: Vec::with_capacity(expected_requests(s)),
             outstanding: 0,
             batch: 0,
@@ -496,23 +425,16 @@ impl<'a> Run<'a> {
             open_faults: Vec::new(),
             fault_events: Vec::new(),
             suspicions: Vec::new(),
-            offloads_same_zone: 0,
-            offloads_cross_zone: 0,
             attempt_ends: Vec::new(),
             events: 0,
-            remote_jobs: IdMap::default(),
             work: WorkTotals::default(),
             job_threads: s.cost.job_threads,
             hard_stop,
-            oracle_transit: None,
+            net: Network::new(s, strategy_oracle),
         };
-        if run.strategy_cfg.simulator_only() {
-            run.oracle_transit = Some(vec![0; s.nodes.len() * s.nodes.len()]);
-        }
         for (i, spec) in s.nodes.iter().enumerate() {
             run.nodes.push(SimNode {
                 id: NodeId(i as u32 + 1),
-                zone: spec.zone,
                 core: None,
                 life: 0,
                 status: Status::Down,
@@ -540,7 +462,7 @@ impl<'a> Run<'a> {
     fn node_config(&self, i: usize, life: u32) -> NodeConfig {
         let spec = &self.s.nodes[i];
         let id = NodeId(i as u32 + 1);
-        let mut c = NodeConfig::new(id, spec.zone, PeerAddr::sim(id), self.zones.clone());
+        let mut c = NodeConfig::new(id, spec.zone, PeerAddr::sim(id), self.net.zones().clone());
         c.gen = life;
         c.workers = self.s.workers_of(&self.strategy, i);
         c.cores = spec.cores;
@@ -645,12 +567,7 @@ impl<'a> Run<'a> {
                 job,
                 req,
             } => {
-                self.in_transit_free.push(job);
-                let job = self.in_transit[job as usize];
-                let n = self.nodes.len();
-                if let Some(t) = self.oracle_transit.as_mut() {
-                    t[origin as usize * n + to as usize] -= 1;
-                }
+                let job = self.net.land(job, origin, to);
                 self.offload_arrive(to, origin, origin_life, origin_job, job, req)
             }
             Ev::OffloadResult {
@@ -660,7 +577,7 @@ impl<'a> Run<'a> {
                 result,
             } => self.offload_result(node, life, job, result),
             Ev::OffloadTimeout { node, life, job } => {
-                if self.offloads.contains_key(&job.0) {
+                if self.net.awaited(job) {
                     self.offload_result(node, life, job, Err(OffloadError::Unreachable));
                 }
             }
@@ -681,7 +598,7 @@ impl<'a> Run<'a> {
                 if r.pending && r.attempt == attempt {
                     // The client hangs up; the entry node sees the connection close.
                     if let Some((node, job)) = r.entry_job {
-                        let d = self.client_delay(node as usize, 0);
+                        let d = self.net.client_delay(node as usize, 0);
                         self.q.push(self.now + d, Ev::Cancel { node, job });
                     }
                     self.attempt_failed(req, AttemptEnd::Timeout);
@@ -720,8 +637,7 @@ impl<'a> Run<'a> {
     // ---- nodes -------------------------------------------------------------------------
 
     fn input(&mut self, i: usize, input: Input) {
-        if self.oracle_transit.is_some() && matches!(input, Input::Upload(_) | Input::Probed { .. })
-        {
+        if self.net.counts_transit() && matches!(input, Input::Upload(_) | Input::Probed { .. }) {
             self.tell_the_truth(i);
         }
         if let Some(core) = self.nodes[i].core.as_mut() {
@@ -740,7 +656,7 @@ impl<'a> Run<'a> {
             let Some(r) = self.nodes[j].core.as_ref().map(|c| c.own_report(self.now)) else {
                 continue;
             };
-            let transit = self.oracle_transit.as_ref().map_or(0, |t| t[i * n + j]);
+            let transit = self.net.transit(i, j);
             if let Some(core) = self.nodes[i].core.as_mut() {
                 core.observe_true_state(self.now, r, transit);
             }
@@ -817,40 +733,13 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// One-way delay from zone `a` to zone `b` of `bytes`, with jitter, in whole ms (the zone
-    /// table's model, which the live transport applies too).
-    fn delay(&mut self, a: ZoneId, b: ZoneId, bytes: u64) -> Millis {
-        round_ms(self.zones.sample_one_way_ms(a, b, bytes, &mut self.net_rng))
-    }
-
-    /// Delay between the client and node `i` for `bytes`.
-    fn client_delay(&mut self, i: usize, bytes: u64) -> Millis {
-        let net = &self.s.network;
-        let mut d = match net.client_zone {
-            Some(z) => {
-                let nz = self.nodes[i].zone;
-                self.delay(z, nz, bytes) as f64
-            }
-            None => 0.0,
-        };
-        if let Some(bw) = net.client_bandwidth_mbps {
-            d += bytes as f64 * 8.0 / (bw * 1000.0);
-        }
-        round_ms(d)
-    }
-
-    fn target(&self, addr: PeerAddr) -> Option<usize> {
-        let i = (addr.port as usize).checked_sub(1)?;
-        (i < self.nodes.len()).then_some(i)
-    }
-
     fn send(&mut self, from: usize, to: PeerAddr, msg: Message) {
-        let Some(t) = self.target(to) else { return };
+        let Some(t) = self.net.target(to) else { return };
         if self.nodes[t].status == Status::Down {
             return; // datagram to nobody
         }
         let bytes = msg.wire_len() as u64;
-        let d = self.delay(self.nodes[from].zone, self.nodes[t].zone, bytes);
+        let d = self.net.delay(from, t, bytes);
         self.q.push(self.now + d, Ev::Deliver { to: t as u32, msg });
     }
 
@@ -999,21 +888,17 @@ impl<'a> Run<'a> {
     /// The origin dropped an offload: its peer hears of it one link delay later (a transfer
     /// still on its way is dropped when it lands).
     fn cancel_offload(&mut self, origin_job: JobId) {
-        let Some((origin, _)) = self.offloads.remove(&origin_job.0) else {
+        let Some((origin, _)) = self.net.close(origin_job) else {
             return;
         };
-        let Some(peer_job) = self.remote_jobs.remove(&origin_job.0) else {
+        let Some(peer_job) = self.net.finished(origin_job) else {
             return;
         };
         let Some(route) = self.routes.get(peer_job) else {
             return;
         };
         let t = route.node;
-        let d = self.delay(
-            self.nodes[origin as usize].zone,
-            self.nodes[t as usize].zone,
-            0,
-        );
+        let d = self.net.delay(origin as usize, t as usize, 0);
         self.q.push(
             self.now + d,
             Ev::Cancel {
@@ -1026,77 +911,14 @@ impl<'a> Run<'a> {
     fn offload(&mut self, from: usize, job: Job, to: PeerAddr) {
         let life = self.nodes[from].life;
         let req = self.routes.get(job.id.0).map(|r| r.req);
-        let (Some(t), Some(req)) = (self.target(to), req) else {
-            self.q.push(
-                self.now,
-                Ev::OffloadResult {
-                    node: from as u32,
-                    life,
-                    job: job.id,
-                    result: Err(OffloadError::Unreachable),
-                },
-            );
-            self.offloads.insert(job.id.0, (from as u32, life));
+        let Some((t, req)) = self.net.target(to).zip(req) else {
+            self.net
+                .unreachable(self.now, &mut self.q, (from, life), job.id);
             return;
         };
-        if self.nodes[t].zone == self.nodes[from].zone {
-            self.offloads_same_zone += 1;
-        } else {
-            self.offloads_cross_zone += 1;
-        }
-        self.offloads.insert(job.id.0, (from as u32, life));
-        self.q.push(
-            self.now + self.s.network.offload_timeout_ms,
-            Ev::OffloadTimeout {
-                node: from as u32,
-                life,
-                job: job.id,
-            },
-        );
-        if self.nodes[t].status == Status::Down {
-            // Connection refused or timed out.
-            self.q.push(
-                self.now + self.s.network.connect_timeout_ms,
-                Ev::OffloadResult {
-                    node: from as u32,
-                    life,
-                    job: job.id,
-                    result: Err(OffloadError::Unreachable),
-                },
-            );
-            return;
-        }
-        let (fz, tz) = (self.nodes[from].zone, self.nodes[t].zone);
-        let mut d = self.delay(fz, tz, job.features.size_bytes);
-        if self.s.network.offload_latency == OffloadLatency::FullRtt {
-            // The other half of the RTT: the original slept a whole RTT before posting.
-            d += round_ms(self.zones.rtt_ms(fz, tz) / 2.0);
-        }
-        let n = self.nodes.len();
-        if let Some(tr) = self.oracle_transit.as_mut() {
-            tr[from * n + t] += 1;
-        }
-        let slot = match self.in_transit_free.pop() {
-            Some(k) => {
-                self.in_transit[k as usize] = job;
-                k
-            }
-            None => {
-                self.in_transit.push(job);
-                (self.in_transit.len() - 1) as u32
-            }
-        };
-        self.q.push(
-            self.now + d,
-            Ev::OffloadArrive {
-                to: t as u32,
-                origin: from as u32,
-                origin_life: life,
-                origin_job: job.id,
-                job: slot,
-                req,
-            },
-        );
+        let down = self.nodes[t].status == Status::Down;
+        let (now, q) = (self.now, &mut self.q);
+        self.net.offload(now, q, (from, life), job, (t, req), down);
     }
 
     fn offload_arrive(
@@ -1108,7 +930,7 @@ impl<'a> Run<'a> {
         job: Job,
         req: u32,
     ) {
-        if !self.offloads.contains_key(&origin_job.0) {
+        if !self.net.awaited(origin_job) {
             return; // the origin dropped the transfer (cancelled, or its timeout fired)
         }
         match self.nodes[to as usize].status {
@@ -1116,11 +938,7 @@ impl<'a> Run<'a> {
             // A paused peer accepts nothing; the origin's offload timeout ends it.
             Status::Paused => return,
             Status::Down => {
-                let d = self.delay(
-                    self.nodes[to as usize].zone,
-                    self.nodes[origin as usize].zone,
-                    0,
-                );
+                let d = self.net.delay(to as usize, origin as usize, 0);
                 self.q.push(
                     self.now + d,
                     Ev::OffloadResult {
@@ -1147,7 +965,7 @@ impl<'a> Run<'a> {
                 },
             },
         );
-        self.remote_jobs.insert(origin_job.0, id.0);
+        self.net.accepted(origin_job, id);
         self.input(to as usize, Input::Upload(Job { id, ..job }));
     }
 
@@ -1158,7 +976,7 @@ impl<'a> Run<'a> {
         job: JobId,
         result: Result<RemoteDone, OffloadError>,
     ) {
-        if self.offloads.remove(&job.0).is_none() {
+        if self.net.close(job).is_none() {
             return; // already answered (or timed out)
         }
         let n = &mut self.nodes[node as usize];
@@ -1181,7 +999,7 @@ impl<'a> Run<'a> {
         };
         match route.kind {
             RouteKind::Client { attempt } => {
-                let d = self.client_delay(i, outcome.output_bytes());
+                let d = self.net.client_delay(i, outcome.output_bytes());
                 self.q.push(
                     self.now + d,
                     Ev::ClientReply {
@@ -1196,10 +1014,10 @@ impl<'a> Run<'a> {
                 origin_life,
                 origin_job,
             } => {
-                self.remote_jobs.remove(&origin_job.0);
+                self.net.finished(origin_job);
                 let bytes = outcome.output_bytes();
                 let result = outcome.to_remote();
-                let d = self.delay(self.nodes[i].zone, self.nodes[origin as usize].zone, bytes);
+                let d = self.net.delay(i, origin as usize, bytes);
                 self.q.push(
                     self.now + d,
                     Ev::OffloadResult {
@@ -1367,7 +1185,7 @@ impl<'a> Run<'a> {
             self.routes.remove(k);
             match r.kind {
                 RouteKind::Client { attempt } => {
-                    let d = self.client_delay(i, 0);
+                    let d = self.net.client_delay(i, 0);
                     self.q.push(
                         self.now + d,
                         Ev::AttemptFail {
@@ -1382,7 +1200,7 @@ impl<'a> Run<'a> {
                     origin_life,
                     origin_job,
                 } => {
-                    let d = self.delay(self.nodes[i].zone, self.nodes[origin as usize].zone, 0);
+                    let d = self.net.delay(i, origin as usize, 0);
                     self.q.push(
                         self.now + d,
                         Ev::OffloadResult {
@@ -1570,7 +1388,7 @@ impl<'a> Run<'a> {
             );
             return;
         }
-        let d = self.client_delay(i, size);
+        let d = self.net.client_delay(i, size);
         self.q.push(
             self.now + d,
             Ev::UploadArrive {
@@ -1593,7 +1411,7 @@ impl<'a> Run<'a> {
             Status::Up => {}
             Status::Paused => return, // hangs until the client's timeout
             Status::Down => {
-                let d = self.client_delay(i, 0);
+                let d = self.net.client_delay(i, 0);
                 self.q.push(
                     self.now + d,
                     Ev::AttemptFail {
@@ -1794,8 +1612,8 @@ impl<'a> Run<'a> {
             detections: self.detections,
             fault_events: self.fault_events,
             suspicions: self.suspicions,
-            offloads_same_zone: self.offloads_same_zone,
-            offloads_cross_zone: self.offloads_cross_zone,
+            offloads_same_zone: self.net.same_zone,
+            offloads_cross_zone: self.net.cross_zone,
             attempt_ends,
             end_ms: self.now,
             events: self.events,
@@ -1852,57 +1670,6 @@ impl<'a> Run<'a> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-
-    #[test]
-    fn round_and_ceil_match_the_library() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let check = |v: f64| {
-            assert_eq!(round_ms(v), v.round() as Millis, "round {v:e}");
-            assert_eq!(ceil_ms(v), v.ceil() as Millis, "ceil {v:e}");
-        };
-        for v in [
-            0.0,
-            -0.0,
-            0.5,
-            -0.5,
-            1.5,
-            2.5,
-            0.49999999999999994,
-            0.5000000000000001,
-            -0.49999999999999994,
-            -1.5,
-            WHOLE - 0.5,
-            WHOLE - 1.5,
-            WHOLE,
-            WHOLE + 1.0,
-            2.0 * WHOLE,
-            1e19,
-            1e20,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            f64::EPSILON,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NAN,
-        ] {
-            check(v);
-            check(f64::from_bits(v.to_bits().wrapping_add(1)));
-            check(f64::from_bits(v.to_bits().wrapping_sub(1)));
-        }
-        for _ in 0..1_000_000 {
-            let r = next();
-            // Delays of every magnitude, halves and near-halves, and raw bit patterns.
-            check((r >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((r % 17) as i32 - 2));
-            check((r % 100_000) as f64 / 2.0);
-            check(f64::from_bits(r));
-        }
-    }
 
     /// The window against a map, with ids issued in increasing order and routes ending in any
     /// order, plus the odd id below the window.

@@ -12,6 +12,7 @@ pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod workload;
+mod world;
 
 use std::sync::Mutex;
 
