@@ -6,11 +6,11 @@
 //! crashes and pauses, and plays the report's client. It never looks at which strategy a node
 //! runs: all routing happens inside the cores.
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use vidmesh_core::node::Event as CoreEvent;
-use vidmesh_core::{FailKind, Message};
+use vidmesh_core::Message;
 use vidmesh_core::{
     Input, Job, JobId, Millis, Node, NodeConfig, NodeId, OffloadError, Outcome, Output, PeerAddr,
     RemoteDone, StrategyConfig, Timer,
@@ -24,8 +24,9 @@ use crate::queue::EventQueue;
 use crate::rng::{self, hash_unit, stream, unit};
 use crate::scenario::{FaultKind, Scenario, SeedMode, WorkloadKind};
 use crate::workload::{Catalog, Draws, RequestDraw};
+use crate::world::cpu::Cpu;
 use crate::world::network::Network;
-use crate::world::{ceil_ms, round_ms};
+use crate::world::round_ms;
 use vidmesh_analysis::chaos::NodeEnd;
 
 /// About how many requests the client will make (at most a few million), so their table is
@@ -83,41 +84,6 @@ enum Status {
     Down,
 }
 
-/// A transcode (or an upload's intake) on the processor-sharing CPU: done when the node's
-/// virtual work clock reaches `finish`.
-#[derive(Clone, Copy, Debug)]
-struct PsJob {
-    finish: f64,
-    /// CPU-seconds it needs in all.
-    work: f64,
-    seq: u64,
-    job: JobId,
-    out_bytes: u64,
-    bad: bool,
-    /// The intake (probe) of an upload held in `SimNode::intake`, not a transcode.
-    intake: bool,
-}
-
-impl PartialEq for PsJob {
-    fn eq(&self, o: &Self) -> bool {
-        self.seq == o.seq
-    }
-}
-impl Eq for PsJob {}
-impl Ord for PsJob {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        // Min-heap on (finish, seq).
-        o.finish
-            .total_cmp(&self.finish)
-            .then_with(|| o.seq.cmp(&self.seq))
-    }
-}
-impl PartialOrd for PsJob {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
 struct SimNode {
     id: NodeId,
     core: Option<Node>,
@@ -126,49 +92,10 @@ struct SimNode {
     /// Inputs that reached the node while it was paused and are not lost by a pause (its own
     /// timers, finished transcodes, offload answers on open connections), in arrival order.
     deferred: Vec<Input>,
-    /// Uploads being probed (`cost.probe_s`) before the core sees them.
-    intake: Vec<Job>,
-    cores: f64,
-    /// Curve CPU-seconds one core does per second.
-    speed: f64,
-    memory_mb: f64,
-    // Processor sharing: every running transcode progresses at `rate()` CPU-s per second.
-    ps: BinaryHeap<PsJob>,
-    ps_v: f64,
-    ps_last: Millis,
-    ps_epoch: u64,
-    /// Integral of busy cores over time (core-ms), for CPU %.
-    busy_core_ms: f64,
-    busy_at_last_stats: f64,
-    cpu_pct: f32,
-    mem_pct: f32,
     // Window accounting across lives.
     base: WindowCounts,
     carry: WindowCounts,
     full_view_ms: Option<Millis>,
-}
-
-impl SimNode {
-    /// Transcodes running (intakes are short ffprobe runs, not ffmpeg-sized in memory).
-    fn running(&self) -> usize {
-        self.ps.len() - self.intake.len()
-    }
-
-    fn rate(&self, job_threads: f64) -> f64 {
-        let n = self.ps.len().max(1) as f64;
-        job_threads.min(self.cores / n) * self.speed
-    }
-
-    /// Brings the work clock and the busy integral up to `now`.
-    fn ps_advance(&mut self, now: Millis, job_threads: f64) {
-        let dt = now.saturating_sub(self.ps_last) as f64;
-        if dt > 0.0 && !self.ps.is_empty() {
-            self.ps_v += self.rate(job_threads) * dt / 1000.0;
-            let busy = (self.ps.len() as f64 * job_threads).min(self.cores);
-            self.busy_core_ms += busy * dt;
-        }
-        self.ps_last = now;
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -357,7 +284,6 @@ pub struct Run<'a> {
     nodes: Vec<SimNode>,
     draws: Draws,
     next_job: u64,
-    ps_seq: u64,
     routes: RouteTable,
     /// Emptied `Request::tried` lists, kept for their allocations.
     tried_pool: Vec<Vec<u32>>,
@@ -380,9 +306,9 @@ pub struct Run<'a> {
     attempt_ends: Vec<(Millis, bool)>,
     events: u64,
     work: WorkTotals,
-    job_threads: f64,
     hard_stop: Millis,
     net: Network<'a>,
+    cpu: Cpu<'a>,
 }
 
 impl<'a> Run<'a> {
@@ -408,7 +334,6 @@ impl<'a> Run<'a> {
             nodes: Vec::with_capacity(s.nodes.len()),
             draws: Draws::new(s, catalog),
             next_job: 1,
-            ps_seq: 0,
             routes: RouteTable::default(),
             tried_pool: Vec::new(),
             requests: Vec::with_capacity(expected_requests(s)),
@@ -428,29 +353,17 @@ impl<'a> Run<'a> {
             attempt_ends: Vec::new(),
             events: 0,
             work: WorkTotals::default(),
-            job_threads: s.cost.job_threads,
             hard_stop,
             net: Network::new(s, strategy_oracle),
+            cpu: Cpu::new(s, catalog.mean_size_bytes),
         };
-        for (i, spec) in s.nodes.iter().enumerate() {
+        for i in 0..s.nodes.len() {
             run.nodes.push(SimNode {
                 id: NodeId(i as u32 + 1),
                 core: None,
                 life: 0,
                 status: Status::Down,
                 deferred: Vec::new(),
-                intake: Vec::new(),
-                cores: spec.cores,
-                speed: spec.speed,
-                memory_mb: spec.memory_mb,
-                ps: BinaryHeap::new(),
-                ps_v: 0.0,
-                ps_last: 0,
-                ps_epoch: 0,
-                busy_core_ms: 0.0,
-                busy_at_last_stats: 0.0,
-                cpu_pct: 0.0,
-                mem_pct: 0.0,
                 base: WindowCounts::default(),
                 carry: WindowCounts::default(),
                 full_view_ms: None,
@@ -494,8 +407,7 @@ impl<'a> Run<'a> {
         n.core = Some(core);
         n.status = Status::Up;
         n.base = WindowCounts::default();
-        n.ps_last = self.now;
-        n.busy_at_last_stats = n.busy_core_ms;
+        self.cpu.boot(i, self.now);
         self.drain(i);
     }
 
@@ -549,16 +461,19 @@ impl<'a> Run<'a> {
                 }
             }
             Ev::Timer { node, life, timer } => {
-                let n = &mut self.nodes[node as usize];
-                if n.life == life {
-                    match n.status {
-                        Status::Up => self.input(node as usize, Input::Timer(timer)),
-                        Status::Paused => n.deferred.push(Input::Timer(timer)),
-                        Status::Down => {}
+                if self.nodes[node as usize].life == life {
+                    self.deliver(node as usize, Input::Timer(timer));
+                }
+            }
+            Ev::PsDone { node, epoch } => {
+                let i = node as usize;
+                if self.nodes[i].status != Status::Down {
+                    let (now, q) = (self.now, &mut self.q);
+                    if let Some(input) = self.cpu.done(now, q, i, epoch, &mut self.work) {
+                        self.deliver(i, input);
                     }
                 }
             }
-            Ev::PsDone { node, epoch } => self.ps_done(node as usize, epoch),
             Ev::OffloadArrive {
                 to,
                 origin,
@@ -646,6 +561,15 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Gives node `i` an input that a pause does not lose: a paused node gets it on resuming.
+    fn deliver(&mut self, i: usize, input: Input) {
+        match self.nodes[i].status {
+            Status::Up => self.input(i, input),
+            Status::Paused => self.nodes[i].deferred.push(input),
+            Status::Down => {}
+        }
+    }
+
     /// `oracle`: before node `i` may route, it learns every live node's true state now.
     fn tell_the_truth(&mut self, i: usize) {
         let n = self.nodes.len();
@@ -672,10 +596,13 @@ impl<'a> Run<'a> {
                 Output::Send { to, msg } => self.send(i, to.addr, msg),
                 Output::Probe(job) => {
                     let probe_s = self.s.cost.probe_s.max(1e-3);
-                    self.start_intake(i, job, probe_s);
+                    self.cpu.intake(self.now, &mut self.q, i, job, probe_s);
                 }
                 Output::StartTranscode(job) => self.start_transcode(i, job),
-                Output::Abort(job) => self.abort(i, job),
+                Output::Abort(job) => {
+                    let (now, q) = (self.now, &mut self.q);
+                    self.cpu.abort(now, q, i, job, &mut self.work);
+                }
                 Output::CancelOffload { job, .. } => self.cancel_offload(job),
                 Output::Offload { job, to } => self.offload(i, job, to.addr),
                 Output::Reply { job, outcome } => self.reply(i, job, outcome),
@@ -755,134 +682,9 @@ impl<'a> Run<'a> {
         let draw = self.requests[route.req as usize].draw;
         let work = self.catalog.cpu_s(&self.s.cost, &draw) * draw.noise as f64;
         let out_bytes = self.catalog.output_bytes(&self.s.cost, &draw);
-        self.ps_start(i, job.id, work.max(1e-6), out_bytes, draw.bad, false);
-    }
-
-    /// Puts `work` CPU seconds for `job` on node `i`'s processor-sharing pool.
-    fn ps_start(
-        &mut self,
-        i: usize,
-        job: JobId,
-        work: f64,
-        out_bytes: u64,
-        bad: bool,
-        intake: bool,
-    ) {
-        let jt = self.job_threads;
-        let now = self.now;
-        let n = &mut self.nodes[i];
-        n.ps_advance(now, jt);
-        self.ps_seq += 1;
-        n.ps.push(PsJob {
-            finish: n.ps_v + work,
-            work,
-            seq: self.ps_seq,
-            job,
-            out_bytes,
-            bad,
-            intake,
-        });
-        self.reschedule_ps(i);
-    }
-
-    /// Starts the intake of an uncached upload: `cost.probe_s` of CPU on the node's
-    /// processor-sharing pool, then the core gets the upload.
-    fn start_intake(&mut self, i: usize, job: Job, probe_s: f64) {
-        let id = job.id;
-        self.nodes[i].intake.push(job);
-        self.ps_start(i, id, probe_s, 0, false, true);
-    }
-
-    fn reschedule_ps(&mut self, i: usize) {
-        let jt = self.job_threads;
-        let n = &mut self.nodes[i];
-        n.ps_epoch += 1;
-        if let Some(top) = n.ps.peek() {
-            let rate = n.rate(jt);
-            let ms = ceil_ms((top.finish - n.ps_v).max(0.0) / rate * 1000.0);
-            let ev = Ev::PsDone {
-                node: i as u32,
-                epoch: n.ps_epoch,
-            };
-            self.q.push(self.now + ms, ev);
-        }
-    }
-
-    fn ps_done(&mut self, i: usize, epoch: u64) {
-        let jt = self.job_threads;
-        let now = self.now;
-        let n = &mut self.nodes[i];
-        if n.ps_epoch != epoch || n.status == Status::Down {
-            return;
-        }
-        n.ps_advance(now, jt);
-        let Some(done) = n.ps.pop() else { return };
-        n.ps_v = n.ps_v.max(done.finish);
-        self.reschedule_ps(i);
-        if done.intake {
-            let n = &mut self.nodes[i];
-            let Some(k) = n.intake.iter().position(|j| j.id == done.job) else {
-                return;
-            };
-            let job = n.intake.swap_remove(k);
-            let input = Input::Probed {
-                job: job.id,
-                result: Ok(job.features),
-            };
-            match n.status {
-                Status::Up => self.input(i, input),
-                Status::Paused => n.deferred.push(input),
-                Status::Down => {}
-            }
-            return;
-        }
-        self.work.transcodes_done += 1;
-        self.work.transcode_cpu_s += done.work;
-        let result = if done.bad {
-            Err(FailKind::Transcode)
-        } else {
-            Ok(done.out_bytes)
-        };
-        let input = Input::TranscodeDone {
-            job: done.job,
-            result,
-        };
-        match self.nodes[i].status {
-            Status::Up => self.input(i, input),
-            Status::Paused => self.nodes[i].deferred.push(input),
-            Status::Down => {}
-        }
-    }
-
-    /// Kills the probe or transcode of `job` on node `i`; the CPU it used stays spent.
-    fn abort(&mut self, i: usize, job: JobId) {
-        let jt = self.job_threads;
-        let now = self.now;
-        let n = &mut self.nodes[i];
-        n.ps_advance(now, jt);
-        let before = n.ps.len();
-        let mut spent = 0.0;
-        let mut was_transcode = false;
-        let ps_v = n.ps_v;
-        n.ps.retain(|p| {
-            if p.job != job {
-                return true;
-            }
-            if !p.intake {
-                was_transcode = true;
-                spent = (p.work - (p.finish - ps_v)).clamp(0.0, p.work);
-            }
-            false
-        });
-        if n.ps.len() == before {
-            return;
-        }
-        n.intake.retain(|j| j.id != job);
-        if was_transcode {
-            self.work.transcodes_aborted += 1;
-            self.work.transcode_cpu_s += spent;
-        }
-        self.reschedule_ps(i);
+        let out = (!draw.bad).then_some(out_bytes);
+        let (now, q) = (self.now, &mut self.q);
+        self.cpu.transcode(now, q, i, job.id, work.max(1e-6), out);
     }
 
     /// The origin dropped an offload: its peer hears of it one link delay later (a transfer
@@ -979,16 +781,10 @@ impl<'a> Run<'a> {
         if self.net.close(job).is_none() {
             return; // already answered (or timed out)
         }
-        let n = &mut self.nodes[node as usize];
-        if n.life != life {
+        if self.nodes[node as usize].life != life {
             return;
         }
-        let input = Input::OffloadDone { job, result };
-        match n.status {
-            Status::Up => self.input(node as usize, input),
-            Status::Paused => n.deferred.push(input),
-            Status::Down => {}
-        }
+        self.deliver(node as usize, Input::OffloadDone { job, result });
     }
 
     fn reply(&mut self, i: usize, job: JobId, outcome: Outcome) {
@@ -1032,38 +828,19 @@ impl<'a> Run<'a> {
     }
 
     fn stats_tick(&mut self) {
-        let period = self.s.cost.stats_period_ms;
-        let jt = self.job_threads;
-        let now = self.now;
-        let cost = &self.s.cost;
-        let mean_mb = self.catalog.mean_size_bytes / 1e6;
         for i in 0..self.nodes.len() {
-            let n = &mut self.nodes[i];
+            let n = &self.nodes[i];
             if n.status == Status::Down {
                 continue;
             }
-            n.ps_advance(now, jt);
-            let busy = n.busy_core_ms - n.busy_at_last_stats;
-            n.busy_at_last_stats = n.busy_core_ms;
-            let cpu = (100.0 * busy / (period as f64 * n.cores)).clamp(0.0, 100.0);
             let queued = n.core.as_ref().map(|c| c.queue_len()).unwrap_or(0) as f64;
-            // Uploads wait in memory (as in the original system); each ffmpeg holds its RSS.
-            let mem_mb =
-                cost.base_mem_mb + n.running() as f64 * cost.ffmpeg_rss_mb + queued * mean_mb;
-            let mem = (100.0 * mem_mb / n.memory_mb).clamp(0.0, 100.0);
-            n.cpu_pct = cpu as f32;
-            n.mem_pct = mem as f32;
+            let (cpu_pct, mem_pct) = self.cpu.sample(self.now, i, queued);
             if n.status == Status::Up {
-                self.input(
-                    i,
-                    Input::Stats {
-                        cpu_pct: cpu as f32,
-                        mem_pct: mem as f32,
-                    },
-                );
+                self.input(i, Input::Stats { cpu_pct, mem_pct });
             }
         }
-        self.q.push(self.now + period, Ev::StatsTick);
+        self.q
+            .push(self.now + self.s.cost.stats_period_ms, Ev::StatsTick);
     }
 
     fn window_tick(&mut self) -> bool {
@@ -1087,8 +864,7 @@ impl<'a> Run<'a> {
                     n.base = now;
                     row.queue_len = core.queue_len();
                     row.in_flight = core.in_flight();
-                    row.cpu_pct = n.cpu_pct;
-                    row.mem_pct = n.mem_pct;
+                    (row.cpu_pct, row.mem_pct) = self.cpu.load(i);
                 }
                 row.counts = counts;
                 self.node_windows.push(row);
@@ -1166,14 +942,7 @@ impl<'a> Run<'a> {
         n.base = WindowCounts::default();
         n.status = Status::Down;
         n.deferred.clear();
-        n.intake.clear();
-        let ps_v = n.ps_v;
-        for p in n.ps.drain() {
-            if !p.intake {
-                self.work.transcode_cpu_s += (p.work - (p.finish - ps_v)).clamp(0.0, p.work);
-            }
-        }
-        n.ps_epoch += 1;
+        self.cpu.crash(i, &mut self.work);
         // Open connections to the dead process are reset: its clients and the peers that
         // offloaded to it learn at once. Sorted so the order of what follows is fixed.
         let held: Vec<(u64, Route)> = self
