@@ -17,36 +17,17 @@ use vidmesh_core::{
 };
 
 use crate::metrics::{
-    ChaosEnds, ConvergenceRow, DetectionRow, FaultEventRow, NodeCalibration, NodeWindow,
-    ReqOutcome, RequestRecord, RunResult, SuspicionRow, WindowCounts, WorkTotals,
+    ChaosEnds, ConvergenceRow, DetectionRow, FaultEventRow, NodeCalibration, NodeWindow, RunResult,
+    SuspicionRow, WindowCounts, WorkTotals,
 };
 use crate::queue::EventQueue;
-use crate::rng::{self, hash_unit, stream, unit};
-use crate::scenario::{FaultKind, Scenario, SeedMode, WorkloadKind};
-use crate::workload::{Catalog, Draws, RequestDraw};
+use crate::rng::{self, stream, unit};
+use crate::scenario::{FaultKind, Scenario, SeedMode};
+use crate::workload::Catalog;
+use crate::world::client::{AttemptEnd, Client, Reach};
 use crate::world::cpu::Cpu;
 use crate::world::network::Network;
-use crate::world::round_ms;
 use vidmesh_analysis::chaos::NodeEnd;
-
-/// About how many requests the client will make (at most a few million), so their table is
-/// allocated once instead of being copied every time it doubles.
-fn expected_requests(s: &Scenario) -> usize {
-    let w = &s.workload;
-    let span_ms = s.duration_ms.saturating_sub(w.start_ms) as f64;
-    let n = match w.kind {
-        WorkloadKind::None => 0.0,
-        // Consecutive batches are at least `pause_ms` apart.
-        WorkloadKind::Batch if w.pause_ms > 0 => {
-            let batches = (span_ms / w.pause_ms as f64).floor() + 1.0;
-            let batches = w.batches.map_or(batches, |b| batches.min(b as f64));
-            batches * w.batch_size as f64
-        }
-        WorkloadKind::Batch => 0.0,
-        WorkloadKind::Poisson => w.rate_per_s * span_ms / 1000.0 * 1.05 + 64.0,
-    };
-    n.clamp(0.0, 4_000_000.0) as usize
-}
 
 /// Seed lists of every node, as node indices (generated topologies resolved).
 pub fn resolve_seeds(s: &Scenario) -> Vec<Vec<usize>> {
@@ -78,17 +59,17 @@ pub fn resolve_seeds(s: &Scenario) -> Vec<Vec<usize>> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
+pub(crate) enum Status {
     Up,
     Paused,
     Down,
 }
 
-struct SimNode {
+pub(crate) struct SimNode {
     id: NodeId,
     core: Option<Node>,
     life: u32,
-    status: Status,
+    pub(crate) status: Status,
     /// Inputs that reached the node while it was paused and are not lost by a pause (its own
     /// timers, finished transcodes, offload answers on open connections), in arrival order.
     deferred: Vec<Input>,
@@ -170,30 +151,6 @@ impl RouteTable {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AttemptEnd {
-    Timeout,
-    Rejected,
-    Error,
-    Unavailable,
-}
-
-struct Request {
-    draw: RequestDraw,
-    batch: Option<u32>,
-    submit: Millis,
-    /// When the current attempt started: its deadline is this plus the attempt timeout.
-    attempt_start: Millis,
-    /// The current attempt's job at its entry node, once the upload arrived there.
-    entry_job: Option<(u32, JobId)>,
-    attempt: u8,
-    tried: Vec<u32>,
-    pending: bool,
-    all_unavailable: bool,
-    last_fail: AttemptEnd,
-    record: Option<RequestRecord>,
-}
-
 pub(crate) enum Ev {
     Deliver {
         to: u32,
@@ -269,6 +226,19 @@ struct OpenFault {
     rows: Vec<usize>,
 }
 
+/// The client's reach into the run: the time, the queue, the network and the nodes, borrowed
+/// field by field so that the client itself can be borrowed at the same time.
+macro_rules! reach {
+    ($run:ident) => {
+        &mut Reach {
+            now: $run.now,
+            q: &mut $run.q,
+            net: &mut $run.net,
+            nodes: &$run.nodes,
+        }
+    };
+}
+
 /// One strategy's simulation.
 pub struct Run<'a> {
     /// Per node: replies for jobs without a route (the chaos checker's double answers).
@@ -282,19 +252,8 @@ pub struct Run<'a> {
     now: Millis,
     q: EventQueue<Ev>,
     nodes: Vec<SimNode>,
-    draws: Draws,
     next_job: u64,
     routes: RouteTable,
-    /// Emptied `Request::tried` lists, kept for their allocations.
-    tried_pool: Vec<Vec<u32>>,
-    requests: Vec<Request>,
-    outstanding: u32,
-    batch: u32,
-    batch_left: u32,
-    client_active: bool,
-    next_arrival_ms: f64,
-    blocked: Vec<bool>,
-    blocked_count: usize,
     // Metrics.
     in_flight_at_window_end: Vec<u32>,
     node_windows: Vec<NodeWindow>,
@@ -302,13 +261,12 @@ pub struct Run<'a> {
     open_faults: Vec<OpenFault>,
     fault_events: Vec<FaultEventRow>,
     suspicions: Vec<SuspicionRow>,
-    /// Every client attempt as it ended: (time, succeeded), in time order.
-    attempt_ends: Vec<(Millis, bool)>,
     events: u64,
     work: WorkTotals,
     hard_stop: Millis,
     net: Network<'a>,
     cpu: Cpu<'a>,
+    client: Client<'a>,
 }
 
 impl<'a> Run<'a> {
@@ -332,30 +290,20 @@ impl<'a> Run<'a> {
             now: 0,
             q: EventQueue::new(),
             nodes: Vec::with_capacity(s.nodes.len()),
-            draws: Draws::new(s, catalog),
             next_job: 1,
             routes: RouteTable::default(),
-            tried_pool: Vec::new(),
-            requests: Vec::with_capacity(expected_requests(s)),
-            outstanding: 0,
-            batch: 0,
-            batch_left: 0,
-            client_active: true,
-            next_arrival_ms: 0.0,
-            blocked: vec![false; s.nodes.len()],
-            blocked_count: 0,
             in_flight_at_window_end: Vec::new(),
             node_windows: Vec::new(),
             detections: Vec::new(),
             open_faults: Vec::new(),
             fault_events: Vec::new(),
             suspicions: Vec::new(),
-            attempt_ends: Vec::new(),
             events: 0,
             work: WorkTotals::default(),
             hard_stop,
             net: Network::new(s, strategy_oracle),
             cpu: Cpu::new(s, catalog.mean_size_bytes),
+            client: Client::new(s, catalog),
         };
         for i in 0..s.nodes.len() {
             run.nodes.push(SimNode {
@@ -417,16 +365,7 @@ impl<'a> Run<'a> {
         for i in 0..self.nodes.len() {
             self.boot(i);
         }
-        let w = &self.s.workload;
-        match w.kind {
-            WorkloadKind::Batch => self.q.push(w.start_ms, Ev::BatchStart),
-            WorkloadKind::Poisson => {
-                self.next_arrival_ms = w.start_ms as f64;
-                self.q.push(w.start_ms, Ev::Arrival)
-            }
-            WorkloadKind::None => self.client_active = false,
-        }
-        self.q.push(w.start_ms + w.health_check_ms, Ev::HealthCheck);
+        self.client.start(&mut self.q);
         self.q.push(self.s.cost.stats_period_ms, Ev::StatsTick);
         self.q.push(self.s.output.window_ms, Ev::WindowTick);
         for (k, f) in self.s.faults.iter().enumerate() {
@@ -501,22 +440,19 @@ impl<'a> Run<'a> {
                 req,
                 attempt,
                 outcome,
-            } => self.client_reply(req, attempt, outcome),
+            } => {
+                if self.client.current(req, attempt) {
+                    self.client.reply(reach!(self), req, outcome);
+                }
+            }
             Ev::AttemptFail { req, attempt, why } => {
-                let r = &self.requests[req as usize];
-                if r.pending && r.attempt == attempt {
-                    self.attempt_failed(req, why);
+                if self.client.current(req, attempt) {
+                    self.client.attempt_failed(reach!(self), req, why);
                 }
             }
             Ev::AttemptTimeout { req, attempt } => {
-                let r = &self.requests[req as usize];
-                if r.pending && r.attempt == attempt {
-                    // The client hangs up; the entry node sees the connection close.
-                    if let Some((node, job)) = r.entry_job {
-                        let d = self.net.client_delay(node as usize, 0);
-                        self.q.push(self.now + d, Ev::Cancel { node, job });
-                    }
-                    self.attempt_failed(req, AttemptEnd::Timeout);
+                if self.client.current(req, attempt) {
+                    self.client.time_out(reach!(self), req);
                 }
             }
             Ev::Cancel { node, job } => {
@@ -525,24 +461,11 @@ impl<'a> Run<'a> {
                     self.input(node as usize, Input::Cancel(job));
                 }
             }
-            Ev::BatchStart => self.start_batch(),
-            Ev::Arrival => self.arrival(),
+            Ev::BatchStart => self.client.start_batch(reach!(self)),
+            Ev::Arrival => self.client.arrival(reach!(self)),
             Ev::StatsTick => self.stats_tick(),
             Ev::WindowTick => return self.window_tick(),
-            Ev::HealthCheck => {
-                if self.blocked_count > 0 && self.s.workload.block_failed_nodes {
-                    for i in 0..self.nodes.len() {
-                        if self.blocked[i] && self.nodes[i].status == Status::Up {
-                            self.blocked[i] = false;
-                            self.blocked_count -= 1;
-                        }
-                    }
-                }
-                if self.client_active || self.outstanding > 0 {
-                    self.q
-                        .push(self.now + self.s.workload.health_check_ms, Ev::HealthCheck);
-                }
-            }
+            Ev::HealthCheck => self.client.health_check(self.now, &mut self.q, &self.nodes),
             Ev::FaultStart(k) => self.fault_start(k),
             Ev::FaultEnd(k) => self.fault_end(k),
         }
@@ -679,7 +602,7 @@ impl<'a> Run<'a> {
             );
             return;
         };
-        let draw = self.requests[route.req as usize].draw;
+        let draw = self.client.draw(route.req);
         let work = self.catalog.cpu_s(&self.s.cost, &draw) * draw.noise as f64;
         let out_bytes = self.catalog.output_bytes(&self.s.cost, &draw);
         let out = (!draw.bad).then_some(out_bytes);
@@ -846,7 +769,7 @@ impl<'a> Run<'a> {
     fn window_tick(&mut self) -> bool {
         let w = self.s.output.window_ms;
         let start_s = (self.now - w) / 1000;
-        self.in_flight_at_window_end.push(self.outstanding);
+        self.in_flight_at_window_end.push(self.client.outstanding());
         if self.s.output.node_windows_csv {
             for i in 0..self.nodes.len() {
                 let n = &mut self.nodes[i];
@@ -870,7 +793,9 @@ impl<'a> Run<'a> {
                 self.node_windows.push(row);
             }
         }
-        let over = self.now >= self.s.duration_ms && !self.client_active && self.outstanding == 0;
+        let over = self.now >= self.s.duration_ms
+            && !self.client.active()
+            && self.client.outstanding() == 0;
         if over || self.now >= self.hard_stop {
             return true;
         }
@@ -1036,143 +961,8 @@ impl<'a> Run<'a> {
 
     // ---- the client --------------------------------------------------------------------
 
-    fn new_request(&mut self, batch: Option<u32>) -> u32 {
-        let draw = self.draws.next_request();
-        let id = self.requests.len() as u32;
-        self.requests.push(Request {
-            draw,
-            batch,
-            submit: self.now,
-            attempt_start: self.now,
-            entry_job: None,
-            attempt: 0,
-            tried: self.tried_pool.pop().unwrap_or_default(),
-            pending: true,
-            all_unavailable: true,
-            last_fail: AttemptEnd::Unavailable,
-            record: None,
-        });
-        self.outstanding += 1;
-        id
-    }
-
-    fn start_batch(&mut self) {
-        let over_count = self.s.workload.batches.is_some_and(|n| self.batch >= n);
-        if self.now >= self.s.duration_ms || over_count {
-            self.client_active = false;
-            return;
-        }
-        let b = self.batch;
-        self.batch += 1;
-        let size = self.s.workload.batch_size;
-        self.batch_left = size;
-        let ids: Vec<u32> = (0..size).map(|_| self.new_request(Some(b))).collect();
-        for id in ids {
-            self.next_attempt(id);
-        }
-    }
-
-    fn arrival(&mut self) {
-        if self.now >= self.s.duration_ms {
-            self.client_active = false;
-            return;
-        }
-        let id = self.new_request(None);
-        self.next_attempt(id);
-        let gap = self.draws.next_gap_ms(self.s.workload.rate_per_s);
-        self.next_arrival_ms += gap;
-        let at = round_ms(self.next_arrival_ms).max(self.now);
-        self.q.push(at, Ev::Arrival);
-    }
-
-    /// Picks the attempt's node: uniform over untried targets not blocked, else over any
-    /// untried target. The draws are a pure function of (seed, request, attempt).
-    fn pick(&self, req: u32) -> Option<usize> {
-        let r = &self.requests[req as usize];
-        let targets = &self.s.workload.targets;
-        let seed = self.s.seed;
-        let usable = |i: usize, allow_blocked: bool| {
-            !r.tried.contains(&(i as u32)) && (allow_blocked || !self.blocked[i])
-        };
-        let u = |k: u64| hash_unit(seed, req as u64, r.attempt as u64, k);
-        for k in 0..32 {
-            let i = targets[(u(k) * targets.len() as f64) as usize % targets.len()];
-            if usable(i, false) {
-                return Some(i);
-            }
-        }
-        for allow_blocked in [false, true] {
-            let c: Vec<usize> = targets
-                .iter()
-                .copied()
-                .filter(|&i| usable(i, allow_blocked))
-                .collect();
-            if !c.is_empty() {
-                return Some(c[(u(1000) * c.len() as f64) as usize % c.len()]);
-            }
-        }
-        None
-    }
-
-    fn next_attempt(&mut self, req: u32) {
-        let max = self.s.workload.max_attempts;
-        let pick = if self.requests[req as usize].attempt < max {
-            self.pick(req)
-        } else {
-            None
-        };
-        let Some(i) = pick else {
-            let r = &self.requests[req as usize];
-            let outcome = if r.attempt == 0 || r.all_unavailable {
-                ReqOutcome::Unavailable
-            } else {
-                match r.last_fail {
-                    AttemptEnd::Timeout => ReqOutcome::Timeout,
-                    AttemptEnd::Rejected => ReqOutcome::Rejected,
-                    AttemptEnd::Error => ReqOutcome::Error,
-                    AttemptEnd::Unavailable => ReqOutcome::Unavailable,
-                }
-            };
-            self.end_request(req, outcome, None);
-            return;
-        };
-        let timeout = self.s.workload.attempt_timeout_ms;
-        let connect = self.s.network.connect_timeout_ms;
-        let now = self.now;
-        let r = &mut self.requests[req as usize];
-        r.attempt += 1;
-        r.attempt_start = now;
-        r.entry_job = None;
-        r.tried.push(i as u32);
-        let attempt = r.attempt;
-        let size = self.catalog.videos[r.draw.item as usize].size_bytes;
-        if self.nodes[i].status == Status::Down {
-            self.q.push(
-                self.now + connect.min(timeout),
-                Ev::AttemptFail {
-                    req,
-                    attempt,
-                    why: AttemptEnd::Unavailable,
-                },
-            );
-            return;
-        }
-        let d = self.net.client_delay(i, size);
-        self.q.push(
-            self.now + d,
-            Ev::UploadArrive {
-                node: i as u32,
-                req,
-                attempt,
-            },
-        );
-        self.q
-            .push(self.now + timeout, Ev::AttemptTimeout { req, attempt });
-    }
-
     fn upload_arrive(&mut self, node: u32, req: u32, attempt: u8) {
-        let r = &self.requests[req as usize];
-        if !r.pending || r.attempt != attempt {
+        if !self.client.current(req, attempt) {
             return; // the client gave up on this attempt already
         }
         let i = node as usize;
@@ -1192,7 +982,6 @@ impl<'a> Run<'a> {
                 return;
             }
         }
-        let draw = r.draw;
         let id = JobId(self.next_job);
         self.next_job += 1;
         self.routes.insert(
@@ -1203,117 +992,8 @@ impl<'a> Run<'a> {
                 kind: RouteKind::Client { attempt },
             },
         );
-        let deadline = r.attempt_start + self.s.workload.attempt_timeout_ms;
-        let job = Job {
-            id,
-            content: self.catalog.cache_key(&draw),
-            features: self.catalog.job_features(&draw),
-            hops: 0,
-            origin: self.nodes[i].id,
-            deadline,
-            // A free probe is no probe: the catalog's features are the upload's.
-            probed: self.s.cost.probe_s == 0.0,
-        };
-        self.requests[req as usize].entry_job = Some((node, id));
+        let job = self.client.upload(req, node, id, self.nodes[i].id);
         self.input(i, Input::Upload(job));
-    }
-
-    fn client_reply(&mut self, req: u32, attempt: u8, outcome: Outcome) {
-        let r = &self.requests[req as usize];
-        if !r.pending || r.attempt != attempt {
-            return;
-        }
-        match outcome {
-            Outcome::Done {
-                executed_by,
-                cache_hit,
-                hops,
-                offloaded,
-                fallback,
-                ..
-            } => {
-                let entry = *r.tried.last().expect("an attempt was made");
-                if !cache_hit {
-                    self.work.delivered_cpu_s +=
-                        self.catalog.cpu_s(&self.s.cost, &r.draw) * r.draw.noise as f64;
-                }
-                let rec = RequestRecord {
-                    batch: r.batch,
-                    submit_ms: r.submit,
-                    end_ms: self.now,
-                    attempts: r.attempt,
-                    outcome: ReqOutcome::Ok,
-                    entry_node: Some(entry),
-                    exec_node: Some(executed_by.0.saturating_sub(1)),
-                    hops,
-                    cache_hit,
-                    offloaded,
-                    fallback,
-                    item: r.draw.item,
-                };
-                self.attempt_ends.push((self.now, true));
-                self.end_request(req, ReqOutcome::Ok, Some(rec));
-                if !self.blocked[entry as usize] {
-                    return;
-                }
-                // A success is the health signal the client trusts most.
-                self.blocked[entry as usize] = false;
-                self.blocked_count -= 1;
-            }
-            Outcome::Rejected(_) => self.attempt_failed(req, AttemptEnd::Rejected),
-            Outcome::Failed(_) => self.attempt_failed(req, AttemptEnd::Error),
-        }
-    }
-
-    fn attempt_failed(&mut self, req: u32, why: AttemptEnd) {
-        let r = &mut self.requests[req as usize];
-        r.last_fail = why;
-        if why != AttemptEnd::Unavailable {
-            r.all_unavailable = false;
-        }
-        let node = *r.tried.last().expect("an attempt was made") as usize;
-        self.attempt_ends.push((self.now, false));
-        if self.s.workload.block_failed_nodes && !self.blocked[node] {
-            self.blocked[node] = true;
-            self.blocked_count += 1;
-        }
-        self.next_attempt(req);
-    }
-
-    fn end_request(&mut self, req: u32, outcome: ReqOutcome, rec: Option<RequestRecord>) {
-        let now = self.now;
-        let r = &mut self.requests[req as usize];
-        r.pending = false;
-        r.record = Some(rec.unwrap_or_else(|| RequestRecord {
-            batch: r.batch,
-            submit_ms: r.submit,
-            end_ms: now,
-            attempts: r.attempt,
-            outcome,
-            entry_node: r.tried.last().copied(),
-            exec_node: None,
-            hops: 0,
-            cache_hit: false,
-            offloaded: false,
-            fallback: false,
-            item: r.draw.item,
-        }));
-        let mut tried = std::mem::take(&mut r.tried);
-        tried.clear();
-        self.tried_pool.push(tried);
-        self.outstanding -= 1;
-        if r.batch.is_some() {
-            self.batch_left -= 1;
-            if self.batch_left == 0 {
-                let at = now + self.s.workload.pause_ms;
-                let more = self.s.workload.batches.is_none_or(|n| self.batch < n);
-                if at < self.s.duration_ms && more {
-                    self.q.push(at, Ev::BatchStart);
-                } else {
-                    self.client_active = false;
-                }
-            }
-        }
     }
 
     fn finish(self, wall_s: f64) -> RunResult {
@@ -1330,18 +1010,9 @@ impl<'a> Run<'a> {
             .collect();
         let calibration = self.calibration();
         let now = self.now;
-        let mut attempt_ends = self.attempt_ends;
-        // Requests still open at the hard stop end there as timeouts, their last attempt too.
-        for r in &self.requests {
-            if r.pending && r.attempt > 0 {
-                attempt_ends.push((now, false));
-            }
-        }
+        let client = self.client.finish(now);
         let chaos = ChaosEnds {
-            unended: (self.requests.iter().enumerate())
-                .filter(|(_, r)| r.pending)
-                .map(|(k, _)| k)
-                .collect(),
+            unended: client.unended,
             nodes: (self.nodes.iter().enumerate())
                 .map(|(i, n)| NodeEnd {
                     name: self.s.nodes[i].name.clone(),
@@ -1351,30 +1022,12 @@ impl<'a> Run<'a> {
                 })
                 .collect(),
         };
-        let requests = self
-            .requests
-            .into_iter()
-            .map(|r| {
-                r.record.unwrap_or(RequestRecord {
-                    batch: r.batch,
-                    submit_ms: r.submit,
-                    end_ms: now,
-                    attempts: r.attempt,
-                    outcome: ReqOutcome::Timeout,
-                    entry_node: r.tried.last().copied(),
-                    exec_node: None,
-                    hops: 0,
-                    cache_hit: false,
-                    offloaded: false,
-                    fallback: false,
-                    item: r.draw.item,
-                })
-            })
-            .collect();
+        let mut work = self.work;
+        work.delivered_cpu_s = client.delivered_cpu_s;
         RunResult {
-            work: self.work,
+            work,
             strategy: self.strategy,
-            requests,
+            requests: client.requests,
             in_flight_at_window_end: self.in_flight_at_window_end,
             node_windows: self.node_windows,
             convergence,
@@ -1383,7 +1036,7 @@ impl<'a> Run<'a> {
             suspicions: self.suspicions,
             offloads_same_zone: self.net.same_zone,
             offloads_cross_zone: self.net.cross_zone,
-            attempt_ends,
+            attempt_ends: client.attempt_ends,
             end_ms: self.now,
             events: self.events,
             wall_s,

@@ -2,6 +2,7 @@
 //! their client. Each model owns its state; the engine's event loop hands events to them and
 //! carries what they decide to the cores.
 
+pub(crate) mod client;
 pub(crate) mod cpu;
 pub(crate) mod network;
 
