@@ -6,7 +6,6 @@
 //! crashes and pauses, and plays the report's client. It never looks at which strategy a node
 //! runs: all routing happens inside the cores.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use vidmesh_core::node::Event as CoreEvent;
@@ -16,16 +15,16 @@ use vidmesh_core::{
     RemoteDone, StrategyConfig, Timer,
 };
 
-use crate::metrics::{
-    ChaosEnds, ConvergenceRow, DetectionRow, FaultEventRow, NodeCalibration, NodeWindow, RunResult,
-    SuspicionRow, WindowCounts, WorkTotals,
-};
+use crate::metrics::{ChaosEnds, ConvergenceRow, RunResult, SuspicionRow};
 use crate::queue::EventQueue;
+use crate::record::{self, Recorder};
 use crate::rng::{self, stream, unit};
+use crate::routes::{Route, RouteKind, RouteTable};
 use crate::scenario::{FaultKind, Scenario, SeedMode};
 use crate::workload::Catalog;
 use crate::world::client::{AttemptEnd, Client, Reach};
 use crate::world::cpu::Cpu;
+use crate::world::faults::Faults;
 use crate::world::network::Network;
 use vidmesh_analysis::chaos::NodeEnd;
 
@@ -73,82 +72,6 @@ pub(crate) struct SimNode {
     /// Inputs that reached the node while it was paused and are not lost by a pause (its own
     /// timers, finished transcodes, offload answers on open connections), in arrival order.
     deferred: Vec<Input>,
-    // Window accounting across lives.
-    base: WindowCounts,
-    carry: WindowCounts,
-    full_view_ms: Option<Millis>,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum RouteKind {
-    /// A client upload; the answer goes back to the client.
-    Client { attempt: u8 },
-    /// An offloaded job; the answer goes back to `origin`'s job `origin_job`.
-    Remote {
-        origin: u32,
-        origin_life: u32,
-        origin_job: JobId,
-    },
-}
-
-/// Where a job id the driver handed to a node came from.
-#[derive(Clone, Copy, Debug)]
-struct Route {
-    node: u32,
-    req: u32,
-    kind: RouteKind,
-}
-
-/// Routes by job id. The driver issues ids in increasing order and a route lives from its job's
-/// arrival to its answer, so the live ones fit a sliding window: a deque indexed by id − base.
-#[derive(Default)]
-struct RouteTable {
-    base: u64,
-    slots: VecDeque<Option<Route>>,
-}
-
-impl RouteTable {
-    fn insert(&mut self, id: u64, route: Route) {
-        if self.slots.is_empty() {
-            self.base = id;
-        }
-        while id < self.base {
-            self.slots.push_front(None);
-            self.base -= 1;
-        }
-        let k = (id - self.base) as usize;
-        if k == self.slots.len() {
-            self.slots.push_back(Some(route)); // the usual case: the newest id
-            return;
-        }
-        if k > self.slots.len() {
-            self.slots.resize(k + 1, None);
-        }
-        self.slots[k] = Some(route);
-    }
-
-    fn get(&self, id: u64) -> Option<&Route> {
-        let k = usize::try_from(id.checked_sub(self.base)?).ok()?;
-        self.slots.get(k)?.as_ref()
-    }
-
-    fn remove(&mut self, id: u64) -> Option<Route> {
-        let k = usize::try_from(id.checked_sub(self.base)?).ok()?;
-        let route = self.slots.get_mut(k)?.take()?;
-        while let Some(None) = self.slots.front() {
-            self.slots.pop_front();
-            self.base += 1;
-        }
-        Some(route)
-    }
-
-    /// Live routes in id order.
-    fn iter(&self) -> impl Iterator<Item = (u64, Route)> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(k, r)| r.map(|r| (self.base + k as u64, r)))
-    }
 }
 
 pub(crate) enum Ev {
@@ -219,13 +142,6 @@ pub(crate) enum Ev {
     FaultEnd(usize),
 }
 
-/// Observers waiting to declare a failed node down.
-struct OpenFault {
-    node: u32,
-    open: bool,
-    rows: Vec<usize>,
-}
-
 /// The client's reach into the run: the time, the queue, the network and the nodes, borrowed
 /// field by field so that the client itself can be borrowed at the same time.
 macro_rules! reach {
@@ -241,8 +157,6 @@ macro_rules! reach {
 
 /// One strategy's simulation.
 pub struct Run<'a> {
-    /// Per node: replies for jobs without a route (the chaos checker's double answers).
-    stray_answers: Vec<u64>,
     s: &'a Scenario,
     strategy: String,
     strategy_cfg: StrategyConfig,
@@ -254,19 +168,13 @@ pub struct Run<'a> {
     nodes: Vec<SimNode>,
     next_job: u64,
     routes: RouteTable,
-    // Metrics.
-    in_flight_at_window_end: Vec<u32>,
-    node_windows: Vec<NodeWindow>,
-    detections: Vec<DetectionRow>,
-    open_faults: Vec<OpenFault>,
-    fault_events: Vec<FaultEventRow>,
-    suspicions: Vec<SuspicionRow>,
     events: u64,
-    work: WorkTotals,
     hard_stop: Millis,
     net: Network<'a>,
     cpu: Cpu<'a>,
     client: Client<'a>,
+    faults: Faults<'a>,
+    rec: Recorder,
 }
 
 impl<'a> Run<'a> {
@@ -280,7 +188,6 @@ impl<'a> Run<'a> {
             + 2 * s.output.window_ms;
         let hop_limit = s.hop_limit_of(&strategy);
         let mut run = Run {
-            stray_answers: vec![0; s.nodes.len()],
             s,
             strategy,
             strategy_cfg,
@@ -292,18 +199,13 @@ impl<'a> Run<'a> {
             nodes: Vec::with_capacity(s.nodes.len()),
             next_job: 1,
             routes: RouteTable::default(),
-            in_flight_at_window_end: Vec::new(),
-            node_windows: Vec::new(),
-            detections: Vec::new(),
-            open_faults: Vec::new(),
-            fault_events: Vec::new(),
-            suspicions: Vec::new(),
             events: 0,
-            work: WorkTotals::default(),
             hard_stop,
             net: Network::new(s, strategy_oracle),
             cpu: Cpu::new(s, catalog.mean_size_bytes),
             client: Client::new(s, catalog),
+            faults: Faults::new(s),
+            rec: Recorder::new(s.nodes.len()),
         };
         for i in 0..s.nodes.len() {
             run.nodes.push(SimNode {
@@ -312,9 +214,6 @@ impl<'a> Run<'a> {
                 life: 0,
                 status: Status::Down,
                 deferred: Vec::new(),
-                base: WindowCounts::default(),
-                carry: WindowCounts::default(),
-                full_view_ms: None,
             });
         }
         run
@@ -354,7 +253,7 @@ impl<'a> Run<'a> {
         let n = &mut self.nodes[i];
         n.core = Some(core);
         n.status = Status::Up;
-        n.base = WindowCounts::default();
+        self.rec.booted(i);
         self.cpu.boot(i, self.now);
         self.drain(i);
     }
@@ -368,12 +267,7 @@ impl<'a> Run<'a> {
         self.client.start(&mut self.q);
         self.q.push(self.s.cost.stats_period_ms, Ev::StatsTick);
         self.q.push(self.s.output.window_ms, Ev::WindowTick);
-        for (k, f) in self.s.faults.iter().enumerate() {
-            self.q.push(f.at_ms, Ev::FaultStart(k));
-            if let Some(d) = f.for_ms {
-                self.q.push(f.at_ms + d, Ev::FaultEnd(k));
-            }
-        }
+        self.faults.schedule(&mut self.q);
         let mut last_report = 0u64;
         while let Some((t, ev)) = self.q.pop() {
             debug_assert!(t >= self.now);
@@ -408,7 +302,7 @@ impl<'a> Run<'a> {
                 let i = node as usize;
                 if self.nodes[i].status != Status::Down {
                     let (now, q) = (self.now, &mut self.q);
-                    if let Some(input) = self.cpu.done(now, q, i, epoch, &mut self.work) {
+                    if let Some(input) = self.cpu.done(now, q, i, epoch, &mut self.rec.work) {
                         self.deliver(i, input);
                     }
                 }
@@ -524,7 +418,7 @@ impl<'a> Run<'a> {
                 Output::StartTranscode(job) => self.start_transcode(i, job),
                 Output::Abort(job) => {
                     let (now, q) = (self.now, &mut self.q);
-                    self.cpu.abort(now, q, i, job, &mut self.work);
+                    self.cpu.abort(now, q, i, job, &mut self.rec.work);
                 }
                 Output::CancelOffload { job, .. } => self.cancel_offload(job),
                 Output::Offload { job, to } => self.offload(i, job, to.addr),
@@ -545,12 +439,13 @@ impl<'a> Run<'a> {
                     CoreEvent::MemberUp(_) => membership_changed = true,
                     CoreEvent::MemberDown(p) => {
                         membership_changed = true;
-                        self.member_down(i, p.node);
+                        let detections = &mut self.rec.detections;
+                        self.faults.member_down(i, p.node, self.now, detections);
                     }
                     CoreEvent::Suspected(p) => {
                         if let Some(t) = (p.node.0 as usize).checked_sub(1) {
                             let up = self.nodes.get(t).is_some_and(|n| n.status == Status::Up);
-                            self.suspicions.push(SuspicionRow {
+                            self.rec.suspicions.push(SuspicionRow {
                                 time_ms: self.now,
                                 observer: i as u32,
                                 suspected: t as u32,
@@ -566,14 +461,14 @@ impl<'a> Run<'a> {
                 },
             }
         }
-        if membership_changed && self.nodes[i].full_view_ms.is_none() && self.nodes[i].life == 0 {
+        if membership_changed && self.rec.full_view_ms(i).is_none() && self.nodes[i].life == 0 {
             let alive = self.nodes[i]
                 .core
                 .as_ref()
                 .map(|c| c.alive_members())
                 .unwrap_or(0);
             if alive + 1 >= self.nodes.len() {
-                self.nodes[i].full_view_ms = Some(self.now);
+                self.rec.saw_full_view(i, self.now);
             }
         }
         if left {
@@ -713,7 +608,7 @@ impl<'a> Run<'a> {
     fn reply(&mut self, i: usize, job: JobId, outcome: Outcome) {
         let Some(route) = self.routes.remove(job.0) else {
             // Nobody waits on this job under this id: the node answered it twice.
-            self.stray_answers[i] += 1;
+            self.rec.stray_answers[i] += 1;
             return;
         };
         match route.kind {
@@ -769,28 +664,14 @@ impl<'a> Run<'a> {
     fn window_tick(&mut self) -> bool {
         let w = self.s.output.window_ms;
         let start_s = (self.now - w) / 1000;
-        self.in_flight_at_window_end.push(self.client.outstanding());
+        self.rec
+            .in_flight_at_window_end
+            .push(self.client.outstanding());
         if self.s.output.node_windows_csv {
-            for i in 0..self.nodes.len() {
-                let n = &mut self.nodes[i];
-                let mut counts = n.carry;
-                n.carry = WindowCounts::default();
-                let mut row = NodeWindow {
-                    window_start_s: start_s,
-                    node: i as u32,
-                    up: n.status == Status::Up,
-                    ..Default::default()
-                };
-                if let Some(core) = n.core.as_ref() {
-                    let now = WindowCounts::from_core(core.counters());
-                    counts.add(&now.minus(&n.base));
-                    n.base = now;
-                    row.queue_len = core.queue_len();
-                    row.in_flight = core.in_flight();
-                    (row.cpu_pct, row.mem_pct) = self.cpu.load(i);
-                }
-                row.counts = counts;
-                self.node_windows.push(row);
+            for (i, n) in self.nodes.iter().enumerate() {
+                let up = n.status == Status::Up;
+                let load = self.cpu.load(i);
+                self.rec.node_window(start_s, i, up, n.core.as_ref(), load);
             }
         }
         let over = self.now >= self.s.duration_ms
@@ -806,68 +687,23 @@ impl<'a> Run<'a> {
     // ---- faults ------------------------------------------------------------------------
 
     fn fault_start(&mut self, k: usize) {
-        let f = self.s.faults[k].clone();
-        let i = f.node;
-        if self.nodes[i].status != Status::Up {
-            tracing::warn!(node = %self.s.nodes[i].name, "fault on a node that is not up; ignored");
+        let detections = &mut self.rec.detections;
+        let Some((i, kind)) = self.faults.start(k, self.now, &self.nodes, detections) else {
             return;
-        }
-        let kind = match f.kind {
-            FaultKind::Crash => "crash",
-            FaultKind::Pause => "pause",
-            FaultKind::Drain => "drain",
         };
-        self.fault_events.push(FaultEventRow {
-            time_ms: self.now,
-            kind,
-            node: i as u32,
-        });
-        if f.kind == FaultKind::Drain {
-            // Not a failure: nobody has to detect it (the node says it leaves).
-            self.input(i, Input::Drain);
-            return;
-        }
-        let mut rows = Vec::new();
-        for (o, n) in self.nodes.iter().enumerate() {
-            // Nodes failing at this same instant observe nothing.
-            let failing_too = self
-                .s
-                .faults
-                .iter()
-                .any(|g| g.node == o && g.at_ms == f.at_ms);
-            if o != i && n.status == Status::Up && !failing_too {
-                rows.push(self.detections.len());
-                self.detections.push(DetectionRow {
-                    kind,
-                    failed_node: i as u32,
-                    fault_ms: self.now,
-                    observer: o as u32,
-                    detected_ms: None,
-                });
-            }
-        }
-        self.open_faults.push(OpenFault {
-            node: i as u32,
-            open: true,
-            rows,
-        });
-        match f.kind {
+        match kind {
             FaultKind::Pause => self.nodes[i].status = Status::Paused,
             FaultKind::Crash => self.crash(i),
-            FaultKind::Drain => {}
+            FaultKind::Drain => self.input(i, Input::Drain),
         }
     }
 
     fn crash(&mut self, i: usize) {
         let n = &mut self.nodes[i];
-        if let Some(core) = n.core.take() {
-            let c = WindowCounts::from_core(core.counters());
-            n.carry.add(&c.minus(&n.base));
-        }
-        n.base = WindowCounts::default();
+        self.rec.crashed(i, n.core.take().as_ref());
         n.status = Status::Down;
         n.deferred.clear();
-        self.cpu.crash(i, &mut self.work);
+        self.cpu.crash(i, &mut self.rec.work);
         // Open connections to the dead process are reset: its clients and the peers that
         // offloaded to it learn at once. Sorted so the order of what follows is fixed.
         let held: Vec<(u64, Route)> = self
@@ -910,18 +746,9 @@ impl<'a> Run<'a> {
     }
 
     fn fault_end(&mut self, k: usize) {
-        let f = self.s.faults[k].clone();
-        let i = f.node;
-        for of in self.open_faults.iter_mut().filter(|o| o.node == i as u32) {
-            of.open = false;
-        }
-        match (f.kind, self.nodes[i].status) {
-            (FaultKind::Pause, Status::Paused) => {
-                self.fault_events.push(FaultEventRow {
-                    time_ms: self.now,
-                    kind: "resume",
-                    node: i as u32,
-                });
+        let status = self.nodes[self.s.faults[k].node].status;
+        match self.faults.end(k, self.now, status) {
+            Some((i, FaultKind::Pause)) => {
                 self.nodes[i].status = Status::Up;
                 let held = std::mem::take(&mut self.nodes[i].deferred);
                 for input in held {
@@ -931,31 +758,11 @@ impl<'a> Run<'a> {
                     self.input(i, input);
                 }
             }
-            (FaultKind::Crash, Status::Down) => {
-                self.fault_events.push(FaultEventRow {
-                    time_ms: self.now,
-                    kind: "restart",
-                    node: i as u32,
-                });
+            Some((i, _)) => {
                 self.nodes[i].life += 1;
                 self.boot(i);
             }
-            _ => {}
-        }
-    }
-
-    fn member_down(&mut self, observer: usize, failed: NodeId) {
-        let f = failed.0 as usize - 1;
-        for of in &self.open_faults {
-            if !of.open || of.node as usize != f {
-                continue;
-            }
-            for &r in &of.rows {
-                let row = &mut self.detections[r];
-                if row.observer as usize == observer && row.detected_ms.is_none() {
-                    row.detected_ms = Some(self.now);
-                }
-            }
+            None => {}
         }
     }
 
@@ -997,18 +804,18 @@ impl<'a> Run<'a> {
     }
 
     fn finish(self, wall_s: f64) -> RunResult {
-        let convergence = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ConvergenceRow {
+        let convergence = (0..self.nodes.len())
+            .map(|i| ConvergenceRow {
                 node: i as u32,
                 seeds: self.seeds[i].iter().map(|&s| s as u32).collect(),
                 start_ms: 0,
-                full_view_ms: n.full_view_ms,
+                full_view_ms: self.rec.full_view_ms(i),
             })
             .collect();
-        let calibration = self.calibration();
+        let cores: Vec<Option<&Node>> = (self.nodes.iter())
+            .map(|n| n.core.as_ref().filter(|_| n.status != Status::Down))
+            .collect();
+        let calibration = record::calibration(&cores);
         let now = self.now;
         let client = self.client.finish(now);
         let chaos = ChaosEnds {
@@ -1018,22 +825,22 @@ impl<'a> Run<'a> {
                     name: self.s.nodes[i].name.clone(),
                     running: n.core.is_some(),
                     jobs_left: n.core.as_ref().map_or(0, |c| c.jobs_held() as u64),
-                    stray_answers: self.stray_answers[i],
+                    stray_answers: self.rec.stray_answers[i],
                 })
                 .collect(),
         };
-        let mut work = self.work;
+        let mut work = self.rec.work;
         work.delivered_cpu_s = client.delivered_cpu_s;
         RunResult {
             work,
             strategy: self.strategy,
             requests: client.requests,
-            in_flight_at_window_end: self.in_flight_at_window_end,
-            node_windows: self.node_windows,
+            in_flight_at_window_end: self.rec.in_flight_at_window_end,
+            node_windows: self.rec.node_windows,
             convergence,
-            detections: self.detections,
-            fault_events: self.fault_events,
-            suspicions: self.suspicions,
+            detections: self.rec.detections,
+            fault_events: self.faults.events,
+            suspicions: self.rec.suspicions,
             offloads_same_zone: self.net.same_zone,
             offloads_cross_zone: self.net.cross_zone,
             attempt_ends: client.attempt_ends,
@@ -1042,99 +849,6 @@ impl<'a> Run<'a> {
             wall_s,
             calibration,
             chaos,
-        }
-    }
-
-    /// What each node's cost model had learned by the end: its own view, and the newest
-    /// load report of it that any peer holds.
-    fn calibration(&self) -> Vec<NodeCalibration> {
-        let mut out: Vec<NodeCalibration> = self
-            .nodes
-            .iter()
-            .map(|n| match &n.core {
-                Some(c) if n.status != Status::Down => {
-                    let st = c.cost_stats();
-                    NodeCalibration {
-                        speed: Some(st.speed),
-                        observed: st.observed,
-                        reported_ms_per_cpu_s: None,
-                    }
-                }
-                _ => NodeCalibration::default(),
-            })
-            .collect();
-        let mut newest: Vec<Option<vidmesh_core::LoadReport>> = vec![None; self.nodes.len()];
-        for n in &self.nodes {
-            let Some(c) = n.core.as_ref().filter(|_| n.status != Status::Down) else {
-                continue;
-            };
-            for p in c.peers() {
-                let Some(k) = p.report else { continue };
-                let Some(slot) = (p.id.node.0 as usize)
-                    .checked_sub(1)
-                    .and_then(|i| newest.get_mut(i))
-                else {
-                    continue;
-                };
-                if slot.is_none_or(|old| k.report.newer_than(&old)) {
-                    *slot = Some(k.report);
-                }
-            }
-        }
-        for (c, r) in out.iter_mut().zip(newest) {
-            c.reported_ms_per_cpu_s = r.map(|r| r.ms_per_cpu_s).filter(|&v| v > 0.0);
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    /// The window against a map, with ids issued in increasing order and routes ending in any
-    /// order, plus the odd id below the window.
-    #[test]
-    fn route_table_behaves_like_a_map() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
-        let mut t = RouteTable::default();
-        let mut m = BTreeMap::new();
-        let mut next = 1u64;
-        for step in 0..100_000u32 {
-            let route = Route {
-                node: step % 7,
-                req: step,
-                kind: RouteKind::Client { attempt: 1 },
-            };
-            match rnd(10) {
-                0..=3 => {
-                    t.insert(next, route);
-                    m.insert(next, route);
-                    next += 1 + rnd(3);
-                }
-                4 => {
-                    let id = rnd(next + 5);
-                    t.insert(id, route);
-                    m.insert(id, route);
-                }
-                _ => {
-                    let id = rnd(next + 5);
-                    assert_eq!(t.get(id).map(|r| r.req), m.get(&id).map(|r| r.req));
-                    assert_eq!(t.remove(id).map(|r| r.req), m.remove(&id).map(|r| r.req));
-                }
-            }
-            if step % 1000 == 0 {
-                let a: Vec<(u64, u32)> = t.iter().map(|(k, r)| (k, r.req)).collect();
-                let b: Vec<(u64, u32)> = m.iter().map(|(k, r)| (*k, r.req)).collect();
-                assert_eq!(a, b);
-            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod client;
 pub(crate) mod cpu;
+pub(crate) mod faults;
 pub(crate) mod network;
 
 use vidmesh_core::Millis;
