@@ -11,16 +11,15 @@ use std::time::Instant;
 use vidmesh_core::node::Event as CoreEvent;
 use vidmesh_core::Message;
 use vidmesh_core::{
-    Input, Job, JobId, Millis, Node, NodeConfig, NodeId, OffloadError, Outcome, Output, PeerAddr,
-    RemoteDone, StrategyConfig, Timer,
+    Input, Job, JobId, Millis, Node, OffloadError, Outcome, Output, PeerAddr, RemoteDone, Timer,
 };
 
 use crate::metrics::{ChaosEnds, ConvergenceRow, RunResult, SuspicionRow};
+use crate::nodes::{Setup, SimNode, Status};
 use crate::queue::EventQueue;
 use crate::record::{self, Recorder};
-use crate::rng::{self, stream, unit};
 use crate::routes::{Route, RouteKind, RouteTable};
-use crate::scenario::{FaultKind, Scenario, SeedMode};
+use crate::scenario::{FaultKind, Scenario};
 use crate::workload::Catalog;
 use crate::world::client::{AttemptEnd, Client, Reach};
 use crate::world::cpu::Cpu;
@@ -28,51 +27,7 @@ use crate::world::faults::Faults;
 use crate::world::network::Network;
 use vidmesh_analysis::chaos::NodeEnd;
 
-/// Seed lists of every node, as node indices (generated topologies resolved).
-pub fn resolve_seeds(s: &Scenario) -> Vec<Vec<usize>> {
-    let n = s.nodes.len();
-    let mut seeds: Vec<Vec<usize>> = s.nodes.iter().map(|x| x.seeds.clone()).collect();
-    if let Some((mode, count)) = s.generated_seeds {
-        let first = n - seeds.iter().rev().take_while(|v| v.is_empty()).count();
-        let mut r = rng::stream_rng(s.seed, stream::TOPOLOGY);
-        for (i, v) in seeds.iter_mut().enumerate().skip(first) {
-            match mode {
-                SeedMode::Ring => {
-                    if n > 1 {
-                        v.push((i + 1) % n);
-                    }
-                }
-                SeedMode::Random => {
-                    let want = (count as usize).min(n - 1);
-                    while v.len() < want {
-                        let j = (unit(&mut r) * n as f64) as usize % n;
-                        if j != i && !v.contains(&j) {
-                            v.push(j);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    seeds
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Status {
-    Up,
-    Paused,
-    Down,
-}
-
-pub(crate) struct SimNode {
-    id: NodeId,
-    core: Option<Node>,
-    life: u32,
-    pub(crate) status: Status,
-    /// Inputs that reached the node while it was paused and are not lost by a pause (its own
-    /// timers, finished transcodes, offload answers on open connections), in arrival order.
-    deferred: Vec<Input>,
-}
+pub use crate::nodes::resolve_seeds;
 
 pub(crate) enum Ev {
     Deliver {
@@ -158,11 +113,8 @@ macro_rules! reach {
 /// One strategy's simulation.
 pub struct Run<'a> {
     s: &'a Scenario,
-    strategy: String,
-    strategy_cfg: StrategyConfig,
-    hop_limit: u8,
+    setup: Setup<'a>,
     catalog: &'a Catalog,
-    seeds: Vec<Vec<usize>>,
     now: Millis,
     q: EventQueue<Ev>,
     nodes: Vec<SimNode>,
@@ -179,79 +131,33 @@ pub struct Run<'a> {
 
 impl<'a> Run<'a> {
     pub fn new(s: &'a Scenario, strategy_index: usize, catalog: &'a Catalog) -> Run<'a> {
-        let (strategy, strategy_cfg) = s.strategies[strategy_index].clone();
-        let strategy_oracle = strategy_cfg.simulator_only();
-        let seeds = resolve_seeds(s);
+        let setup = Setup::new(s, strategy_index);
         let w = &s.workload;
         let hard_stop = s.duration_ms
             + w.max_attempts as u64 * (w.attempt_timeout_ms + s.network.connect_timeout_ms + 1_000)
             + 2 * s.output.window_ms;
-        let hop_limit = s.hop_limit_of(&strategy);
-        let mut run = Run {
+        Run {
             s,
-            strategy,
-            strategy_cfg,
-            hop_limit,
             catalog,
-            seeds,
             now: 0,
             q: EventQueue::new(),
-            nodes: Vec::with_capacity(s.nodes.len()),
+            nodes: (0..s.nodes.len()).map(SimNode::new).collect(),
             next_job: 1,
             routes: RouteTable::default(),
             events: 0,
             hard_stop,
-            net: Network::new(s, strategy_oracle),
+            net: Network::new(s, setup.oracle()),
             cpu: Cpu::new(s, catalog.mean_size_bytes),
             client: Client::new(s, catalog),
             faults: Faults::new(s),
             rec: Recorder::new(s.nodes.len()),
-        };
-        for i in 0..s.nodes.len() {
-            run.nodes.push(SimNode {
-                id: NodeId(i as u32 + 1),
-                core: None,
-                life: 0,
-                status: Status::Down,
-                deferred: Vec::new(),
-            });
+            setup,
         }
-        run
-    }
-
-    fn node_config(&self, i: usize, life: u32) -> NodeConfig {
-        let spec = &self.s.nodes[i];
-        let id = NodeId(i as u32 + 1);
-        let mut c = NodeConfig::new(id, spec.zone, PeerAddr::sim(id), self.net.zones().clone());
-        c.gen = life;
-        c.workers = self.s.workers_of(&self.strategy, i);
-        c.cores = spec.cores;
-        c.job_threads = self.s.cost.job_threads;
-        c.cost = self.s.cost.prior_curve();
-        c.admission = self.s.admission_of(&self.strategy);
-        c.queue_cap = spec.queue_cap;
-        c.cache_bytes = spec.cache_bytes;
-        c.hop_limit = self.hop_limit;
-        c.strategy = self.strategy_cfg.clone();
-        c.gossip = self.s.gossip_of(&self.strategy);
-        c.seeds = self.seeds[i]
-            .iter()
-            .map(|&j| PeerAddr::sim(NodeId(j as u32 + 1)))
-            .collect();
-        c
     }
 
     fn boot(&mut self, i: usize) {
-        let life = self.nodes[i].life;
-        let cfg = self.node_config(i, life);
-        // The scenario was validated when it was read, node settings included.
-        let mut core = match Node::new(cfg, rng::node_rng(self.s.seed, i, life)) {
-            Ok(core) => core,
-            Err(e) => panic!("node {}: {e}", self.s.nodes[i].name),
-        };
-        core.start(self.now);
         let n = &mut self.nodes[i];
-        n.core = Some(core);
+        n.core = Some(self.setup.start(i, n.life, self.now));
         n.status = Status::Up;
         self.rec.booted(i);
         self.cpu.boot(i, self.now);
@@ -558,16 +464,8 @@ impl<'a> Run<'a> {
             // A paused peer accepts nothing; the origin's offload timeout ends it.
             Status::Paused => return,
             Status::Down => {
-                let d = self.net.delay(to as usize, origin as usize, 0);
-                self.q.push(
-                    self.now + d,
-                    Ev::OffloadResult {
-                        node: origin,
-                        life: origin_life,
-                        job: origin_job,
-                        result: Err(OffloadError::Unreachable),
-                    },
-                );
+                let from = (origin, origin_life, origin_job);
+                self.net.refuse(self.now, &mut self.q, to as usize, from);
                 return;
             }
         }
@@ -611,38 +509,7 @@ impl<'a> Run<'a> {
             self.rec.stray_answers[i] += 1;
             return;
         };
-        match route.kind {
-            RouteKind::Client { attempt } => {
-                let d = self.net.client_delay(i, outcome.output_bytes());
-                self.q.push(
-                    self.now + d,
-                    Ev::ClientReply {
-                        req: route.req,
-                        attempt,
-                        outcome,
-                    },
-                );
-            }
-            RouteKind::Remote {
-                origin,
-                origin_life,
-                origin_job,
-            } => {
-                self.net.finished(origin_job);
-                let bytes = outcome.output_bytes();
-                let result = outcome.to_remote();
-                let d = self.net.delay(i, origin as usize, bytes);
-                self.q.push(
-                    self.now + d,
-                    Ev::OffloadResult {
-                        node: origin,
-                        life: origin_life,
-                        job: origin_job,
-                        result,
-                    },
-                );
-            }
-        }
+        self.net.answer(self.now, &mut self.q, i, route, outcome);
     }
 
     fn stats_tick(&mut self) {
@@ -713,35 +580,7 @@ impl<'a> Run<'a> {
             .collect();
         for (k, r) in held {
             self.routes.remove(k);
-            match r.kind {
-                RouteKind::Client { attempt } => {
-                    let d = self.net.client_delay(i, 0);
-                    self.q.push(
-                        self.now + d,
-                        Ev::AttemptFail {
-                            req: r.req,
-                            attempt,
-                            why: AttemptEnd::Error,
-                        },
-                    );
-                }
-                RouteKind::Remote {
-                    origin,
-                    origin_life,
-                    origin_job,
-                } => {
-                    let d = self.net.delay(i, origin as usize, 0);
-                    self.q.push(
-                        self.now + d,
-                        Ev::OffloadResult {
-                            node: origin,
-                            life: origin_life,
-                            job: origin_job,
-                            result: Err(OffloadError::Unreachable),
-                        },
-                    );
-                }
-            }
+            self.net.reset(self.now, &mut self.q, i, r);
         }
     }
 
@@ -807,7 +646,7 @@ impl<'a> Run<'a> {
         let convergence = (0..self.nodes.len())
             .map(|i| ConvergenceRow {
                 node: i as u32,
-                seeds: self.seeds[i].iter().map(|&s| s as u32).collect(),
+                seeds: self.setup.seeds[i].iter().map(|&s| s as u32).collect(),
                 start_ms: 0,
                 full_view_ms: self.rec.full_view_ms(i),
             })
@@ -833,7 +672,7 @@ impl<'a> Run<'a> {
         work.delivered_cpu_s = client.delivered_cpu_s;
         RunResult {
             work,
-            strategy: self.strategy,
+            strategy: self.setup.strategy,
             requests: client.requests,
             in_flight_at_window_end: self.rec.in_flight_at_window_end,
             node_windows: self.rec.node_windows,

@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod load_curve;
 pub mod metrics;
+mod nodes;
 pub mod queue;
 mod record;
 pub mod rng;

@@ -7,8 +7,9 @@ use vidmesh_core::{Job, JobId, Millis, NodeId, Outcome};
 
 use super::network::Network;
 use super::round_ms;
-use crate::engine::{Ev, SimNode, Status};
+use crate::engine::Ev;
 use crate::metrics::{ReqOutcome, RequestRecord};
+use crate::nodes::{SimNode, Status};
 use crate::queue::EventQueue;
 use crate::rng::hash_unit;
 use crate::scenario::{Scenario, WorkloadKind};

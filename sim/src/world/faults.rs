@@ -4,8 +4,9 @@
 
 use vidmesh_core::{Millis, NodeId};
 
-use crate::engine::{Ev, SimNode, Status};
+use crate::engine::Ev;
 use crate::metrics::{DetectionRow, FaultEventRow};
+use crate::nodes::{SimNode, Status};
 use crate::queue::EventQueue;
 use crate::scenario::{FaultKind, Scenario};
 

@@ -8,12 +8,14 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
-use vidmesh_core::{Job, JobId, Millis, OffloadError, PeerAddr, ZoneId, ZoneTable};
+use vidmesh_core::{Job, JobId, Millis, OffloadError, Outcome, PeerAddr, ZoneId, ZoneTable};
 
+use super::client::AttemptEnd;
 use super::round_ms;
 use crate::engine::Ev;
 use crate::queue::EventQueue;
 use crate::rng::{self, stream};
+use crate::routes::{Route, RouteKind};
 use crate::scenario::{self, OffloadLatency, Scenario};
 
 /// A multiplicative hasher for the u64 job ids: only used for lookups, never iterated into
@@ -73,10 +75,6 @@ impl<'a> Network<'a> {
             same_zone: 0,
             cross_zone: 0,
         }
-    }
-
-    pub fn zones(&self) -> &Arc<ZoneTable> {
-        &self.zones
     }
 
     /// The node a peer address names, if any.
@@ -239,5 +237,93 @@ impl<'a> Network<'a> {
     /// The peer answered `origin_job` (or dropped it): the peer's job id, if it held it.
     pub fn finished(&mut self, origin_job: JobId) -> Option<u64> {
         self.remote_jobs.remove(&origin_job.0)
+    }
+
+    /// The offload of `origin`'s job (in `origin_life`) to node `from` fails: the origin hears
+    /// of it one link delay later.
+    pub fn refuse(
+        &mut self,
+        now: Millis,
+        q: &mut EventQueue<Ev>,
+        from: usize,
+        (origin, origin_life, origin_job): (u32, u32, JobId),
+    ) {
+        let d = self.delay(from, origin as usize, 0);
+        q.push(
+            now + d,
+            Ev::OffloadResult {
+                node: origin,
+                life: origin_life,
+                job: origin_job,
+                result: Err(OffloadError::Unreachable),
+            },
+        );
+    }
+
+    /// Node `i` answers the job that came to it by `route`: the answer travels back to the
+    /// client or the origin.
+    pub fn answer(
+        &mut self,
+        now: Millis,
+        q: &mut EventQueue<Ev>,
+        i: usize,
+        route: Route,
+        outcome: Outcome,
+    ) {
+        match route.kind {
+            RouteKind::Client { attempt } => {
+                let d = self.client_delay(i, outcome.output_bytes());
+                q.push(
+                    now + d,
+                    Ev::ClientReply {
+                        req: route.req,
+                        attempt,
+                        outcome,
+                    },
+                );
+            }
+            RouteKind::Remote {
+                origin,
+                origin_life,
+                origin_job,
+            } => {
+                self.finished(origin_job);
+                let bytes = outcome.output_bytes();
+                let result = outcome.to_remote();
+                let d = self.delay(i, origin as usize, bytes);
+                q.push(
+                    now + d,
+                    Ev::OffloadResult {
+                        node: origin,
+                        life: origin_life,
+                        job: origin_job,
+                        result,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Node `i`'s process died while it held the job that came by `route`: the connection is
+    /// reset, so the client or the origin learns at once.
+    pub fn reset(&mut self, now: Millis, q: &mut EventQueue<Ev>, i: usize, route: Route) {
+        match route.kind {
+            RouteKind::Client { attempt } => {
+                let d = self.client_delay(i, 0);
+                q.push(
+                    now + d,
+                    Ev::AttemptFail {
+                        req: route.req,
+                        attempt,
+                        why: AttemptEnd::Error,
+                    },
+                );
+            }
+            RouteKind::Remote {
+                origin,
+                origin_life,
+                origin_job,
+            } => self.refuse(now, q, i, (origin, origin_life, origin_job)),
+        }
     }
 }
