@@ -1,10 +1,8 @@
-//! The discrete-event run of one strategy over one scenario.
-//!
-//! The engine owns virtual time and carries out every [`Output`] of the cores it drives: it
-//! delivers messages after the zone table's delay, runs transcodes on a processor-sharing CPU
-//! model, moves offloaded jobs and their answers across the network, fires timers, injects
-//! crashes and pauses, and plays the report's client. It never looks at which strategy a node
-//! runs: all routing happens inside the cores.
+//! The discrete-event run of one strategy over one scenario: the event loop, which owns virtual
+//! time, and the dispatch of every event and every [`Output`] of the cores it drives to the cores
+//! and to the world models (world/: the network, the CPU, the client, the faults), which hold
+//! all their own state. It never looks at which strategy a node runs: all routing happens inside
+//! the cores.
 
 use std::time::Instant;
 
@@ -29,6 +27,7 @@ use vidmesh_analysis::chaos::NodeEnd;
 
 pub use crate::nodes::resolve_seeds;
 
+/// What happens at an instant of virtual time; the world models schedule their own.
 pub(crate) enum Ev {
     Deliver {
         to: u32,
@@ -43,8 +42,8 @@ pub(crate) enum Ev {
         node: u32,
         epoch: u64,
     },
-    /// The offloaded job waits in the network's transit slots at index `job`: a whole `Job` here would
-    /// double the size of every queued event.
+    /// The offloaded job waits in the network's transit slots at index `job`: a whole `Job`
+    /// here would double the size of every queued event.
     OffloadArrive {
         to: u32,
         origin: u32,

@@ -1,6 +1,6 @@
 //! The world the simulated nodes live in, one model per module: the network between them and
-//! their client. Each model owns its state; the engine's event loop hands events to them and
-//! carries what they decide to the cores.
+//! their client, each node's CPU, the load client and the injected faults. Each model owns its
+//! state; the engine's event loop hands events to them and carries what they decide to the cores.
 
 pub(crate) mod client;
 pub(crate) mod cpu;
