@@ -1,328 +1,34 @@
-//! The discrete-event run of one strategy over one scenario.
-//!
-//! The engine owns virtual time and carries out every [`Output`] of the cores it drives: it
-//! delivers messages after the zone table's delay, runs transcodes on a processor-sharing CPU
-//! model, moves offloaded jobs and their answers across the network, fires timers, injects
-//! crashes and pauses, and plays the report's client. It never looks at which strategy a node
-//! runs: all routing happens inside the cores.
+//! The discrete-event run of one strategy over one scenario: the event loop, which owns virtual
+//! time, and the dispatch of every event and every [`Output`] of the cores it drives to the cores
+//! and to the world models (world/: the network, the CPU, the client, the faults), which hold
+//! all their own state. It never looks at which strategy a node runs: all routing happens inside
+//! the cores.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
 use std::time::Instant;
 
-use rand_chacha::ChaCha8Rng;
 use vidmesh_core::node::Event as CoreEvent;
-use vidmesh_core::{FailKind, Message};
+use vidmesh_core::Message;
 use vidmesh_core::{
-    Input, Job, JobId, Millis, Node, NodeConfig, NodeId, OffloadError, Outcome, Output, PeerAddr,
-    RemoteDone, StrategyConfig, Timer, ZoneId, ZoneTable,
+    Input, Job, JobId, Millis, Node, OffloadError, Outcome, Output, PeerAddr, RemoteDone, Timer,
 };
 
-use crate::metrics::{
-    ChaosEnds, ConvergenceRow, DetectionRow, FaultEventRow, NodeCalibration, NodeWindow,
-    ReqOutcome, RequestRecord, RunResult, SuspicionRow, WindowCounts, WorkTotals,
-};
+use crate::metrics::{ChaosEnds, ConvergenceRow, RunResult, SuspicionRow};
+use crate::nodes::{Setup, SimNode, Status};
 use crate::queue::EventQueue;
-use crate::rng::{self, hash_unit, stream, unit};
-use crate::scenario::{FaultKind, OffloadLatency, Scenario, SeedMode, WorkloadKind};
-use crate::workload::{Catalog, Draws, RequestDraw};
+use crate::record::{self, Recorder};
+use crate::routes::{Route, RouteKind, RouteTable};
+use crate::scenario::{FaultKind, Scenario};
+use crate::workload::Catalog;
+use crate::world::client::{AttemptEnd, Client, Reach};
+use crate::world::cpu::Cpu;
+use crate::world::faults::Faults;
+use crate::world::network::Network;
 use vidmesh_analysis::chaos::NodeEnd;
 
-/// A multiplicative hasher for the u64 job ids: only used for lookups, never iterated into
-/// anything that reaches an output without sorting first.
-#[derive(Default)]
-struct IdHasher(u64);
+pub use crate::nodes::resolve_seeds;
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (v ^ (v >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
-
-/// About how many requests the client will make (at most a few million), so their table is
-/// allocated once instead of being copied every time it doubles.
-fn expected_requests(s: &Scenario) -> usize {
-    let w = &s.workload;
-    let span_ms = s.duration_ms.saturating_sub(w.start_ms) as f64;
-    let n = match w.kind {
-        WorkloadKind::None => 0.0,
-        // Consecutive batches are at least `pause_ms` apart.
-        WorkloadKind::Batch if w.pause_ms > 0 => {
-            let batches = (span_ms / w.pause_ms as f64).floor() + 1.0;
-            let batches = w.batches.map_or(batches, |b| batches.min(b as f64));
-            batches * w.batch_size as f64
-        }
-        WorkloadKind::Batch => 0.0,
-        WorkloadKind::Poisson => w.rate_per_s * span_ms / 1000.0 * 1.05 + 64.0,
-    };
-    n.clamp(0.0, 4_000_000.0) as usize
-}
-
-/// Below this every f64 may have a fraction; from here on all are whole numbers.
-const WHOLE: f64 = (1u64 << 52) as f64;
-
-/// `x.round() as Millis`, bit for bit. Baseline x86-64 has no rounding instruction, so `round`
-/// is a library call; a truncating conversion and one comparison do the same on the delays
-/// here (the exact fraction `x − ⌊x⌋` decides; halves go away from zero as `round` does).
-#[inline]
-fn round_ms(x: f64) -> Millis {
-    if x.is_nan() || x >= WHOLE {
-        return x.round() as Millis; // whole already, infinite or NaN
-    }
-    if x <= 0.0 {
-        return 0; // rounds to 0 or below, which converts to 0
-    }
-    // In (0, 2^52) the signed conversions are single instructions and exact.
-    let t = x as i64;
-    (if x - t as f64 >= 0.5 { t + 1 } else { t }) as Millis
-}
-
-/// `x.ceil() as Millis`, bit for bit, without the library call (see [`round_ms`]).
-#[inline]
-fn ceil_ms(x: f64) -> Millis {
-    if x.is_nan() || x >= WHOLE {
-        return x.ceil() as Millis;
-    }
-    if x <= 0.0 {
-        return 0;
-    }
-    let t = x as i64;
-    (if (t as f64) < x { t + 1 } else { t }) as Millis
-}
-
-/// Seed lists of every node, as node indices (generated topologies resolved).
-pub fn resolve_seeds(s: &Scenario) -> Vec<Vec<usize>> {
-    let n = s.nodes.len();
-    let mut seeds: Vec<Vec<usize>> = s.nodes.iter().map(|x| x.seeds.clone()).collect();
-    if let Some((mode, count)) = s.generated_seeds {
-        let first = n - seeds.iter().rev().take_while(|v| v.is_empty()).count();
-        let mut r = rng::stream_rng(s.seed, stream::TOPOLOGY);
-        for (i, v) in seeds.iter_mut().enumerate().skip(first) {
-            match mode {
-                SeedMode::Ring => {
-                    if n > 1 {
-                        v.push((i + 1) % n);
-                    }
-                }
-                SeedMode::Random => {
-                    let want = (count as usize).min(n - 1);
-                    while v.len() < want {
-                        let j = (unit(&mut r) * n as f64) as usize % n;
-                        if j != i && !v.contains(&j) {
-                            v.push(j);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    seeds
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
-    Up,
-    Paused,
-    Down,
-}
-
-/// A transcode (or an upload's intake) on the processor-sharing CPU: done when the node's
-/// virtual work clock reaches `finish`.
-#[derive(Clone, Copy, Debug)]
-struct PsJob {
-    finish: f64,
-    /// CPU-seconds it needs in all.
-    work: f64,
-    seq: u64,
-    job: JobId,
-    out_bytes: u64,
-    bad: bool,
-    /// The intake (probe) of an upload held in `SimNode::intake`, not a transcode.
-    intake: bool,
-}
-
-impl PartialEq for PsJob {
-    fn eq(&self, o: &Self) -> bool {
-        self.seq == o.seq
-    }
-}
-impl Eq for PsJob {}
-impl Ord for PsJob {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        // Min-heap on (finish, seq).
-        o.finish
-            .total_cmp(&self.finish)
-            .then_with(|| o.seq.cmp(&self.seq))
-    }
-}
-impl PartialOrd for PsJob {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-struct SimNode {
-    id: NodeId,
-    zone: ZoneId,
-    core: Option<Node>,
-    life: u32,
-    status: Status,
-    /// Inputs that reached the node while it was paused and are not lost by a pause (its own
-    /// timers, finished transcodes, offload answers on open connections), in arrival order.
-    deferred: Vec<Input>,
-    /// Uploads being probed (`cost.probe_s`) before the core sees them.
-    intake: Vec<Job>,
-    cores: f64,
-    /// Curve CPU-seconds one core does per second.
-    speed: f64,
-    memory_mb: f64,
-    // Processor sharing: every running transcode progresses at `rate()` CPU-s per second.
-    ps: BinaryHeap<PsJob>,
-    ps_v: f64,
-    ps_last: Millis,
-    ps_epoch: u64,
-    /// Integral of busy cores over time (core-ms), for CPU %.
-    busy_core_ms: f64,
-    busy_at_last_stats: f64,
-    cpu_pct: f32,
-    mem_pct: f32,
-    // Window accounting across lives.
-    base: WindowCounts,
-    carry: WindowCounts,
-    full_view_ms: Option<Millis>,
-}
-
-impl SimNode {
-    /// Transcodes running (intakes are short ffprobe runs, not ffmpeg-sized in memory).
-    fn running(&self) -> usize {
-        self.ps.len() - self.intake.len()
-    }
-
-    fn rate(&self, job_threads: f64) -> f64 {
-        let n = self.ps.len().max(1) as f64;
-        job_threads.min(self.cores / n) * self.speed
-    }
-
-    /// Brings the work clock and the busy integral up to `now`.
-    fn ps_advance(&mut self, now: Millis, job_threads: f64) {
-        let dt = now.saturating_sub(self.ps_last) as f64;
-        if dt > 0.0 && !self.ps.is_empty() {
-            self.ps_v += self.rate(job_threads) * dt / 1000.0;
-            let busy = (self.ps.len() as f64 * job_threads).min(self.cores);
-            self.busy_core_ms += busy * dt;
-        }
-        self.ps_last = now;
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum RouteKind {
-    /// A client upload; the answer goes back to the client.
-    Client { attempt: u8 },
-    /// An offloaded job; the answer goes back to `origin`'s job `origin_job`.
-    Remote {
-        origin: u32,
-        origin_life: u32,
-        origin_job: JobId,
-    },
-}
-
-/// Where a job id the driver handed to a node came from.
-#[derive(Clone, Copy, Debug)]
-struct Route {
-    node: u32,
-    req: u32,
-    kind: RouteKind,
-}
-
-/// Routes by job id. The driver issues ids in increasing order and a route lives from its job's
-/// arrival to its answer, so the live ones fit a sliding window: a deque indexed by id − base.
-#[derive(Default)]
-struct RouteTable {
-    base: u64,
-    slots: VecDeque<Option<Route>>,
-}
-
-impl RouteTable {
-    fn insert(&mut self, id: u64, route: Route) {
-        if self.slots.is_empty() {
-            self.base = id;
-        }
-        while id < self.base {
-            self.slots.push_front(None);
-            self.base -= 1;
-        }
-        let k = (id - self.base) as usize;
-        if k == self.slots.len() {
-            self.slots.push_back(Some(route)); // the usual case: the newest id
-            return;
-        }
-        if k > self.slots.len() {
-            self.slots.resize(k + 1, None);
-        }
-        self.slots[k] = Some(route);
-    }
-
-    fn get(&self, id: u64) -> Option<&Route> {
-        let k = usize::try_from(id.checked_sub(self.base)?).ok()?;
-        self.slots.get(k)?.as_ref()
-    }
-
-    fn remove(&mut self, id: u64) -> Option<Route> {
-        let k = usize::try_from(id.checked_sub(self.base)?).ok()?;
-        let route = self.slots.get_mut(k)?.take()?;
-        while let Some(None) = self.slots.front() {
-            self.slots.pop_front();
-            self.base += 1;
-        }
-        Some(route)
-    }
-
-    /// Live routes in id order.
-    fn iter(&self) -> impl Iterator<Item = (u64, Route)> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(k, r)| r.map(|r| (self.base + k as u64, r)))
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AttemptEnd {
-    Timeout,
-    Rejected,
-    Error,
-    Unavailable,
-}
-
-struct Request {
-    draw: RequestDraw,
-    batch: Option<u32>,
-    submit: Millis,
-    /// When the current attempt started: its deadline is this plus the attempt timeout.
-    attempt_start: Millis,
-    /// The current attempt's job at its entry node, once the upload arrived there.
-    entry_job: Option<(u32, JobId)>,
-    attempt: u8,
-    tried: Vec<u32>,
-    pending: bool,
-    all_unavailable: bool,
-    last_fail: AttemptEnd,
-    record: Option<RequestRecord>,
-}
-
-enum Ev {
+/// What happens at an instant of virtual time; the world models schedule their own.
+pub(crate) enum Ev {
     Deliver {
         to: u32,
         msg: Message,
@@ -336,8 +42,8 @@ enum Ev {
         node: u32,
         epoch: u64,
     },
-    /// The offloaded job waits in [`Run::in_transit`] at index `job`: a whole `Job` here would
-    /// double the size of every queued event.
+    /// The offloaded job waits in the network's transit slots at index `job`: a whole `Job`
+    /// here would double the size of every queued event.
     OffloadArrive {
         to: u32,
         origin: u32,
@@ -390,190 +96,70 @@ enum Ev {
     FaultEnd(usize),
 }
 
-/// Observers waiting to declare a failed node down.
-struct OpenFault {
-    node: u32,
-    open: bool,
-    rows: Vec<usize>,
+/// The client's reach into the run: the time, the queue, the network and the nodes, borrowed
+/// field by field so that the client itself can be borrowed at the same time.
+macro_rules! reach {
+    ($run:ident) => {
+        &mut Reach {
+            now: $run.now,
+            q: &mut $run.q,
+            net: &mut $run.net,
+            nodes: &$run.nodes,
+        }
+    };
 }
 
 /// One strategy's simulation.
 pub struct Run<'a> {
-    /// Per node: replies for jobs without a route (the chaos checker's double answers).
-    stray_answers: Vec<u64>,
     s: &'a Scenario,
-    strategy: String,
-    strategy_cfg: StrategyConfig,
-    hop_limit: u8,
-    zones: Arc<ZoneTable>,
+    setup: Setup<'a>,
     catalog: &'a Catalog,
-    seeds: Vec<Vec<usize>>,
     now: Millis,
     q: EventQueue<Ev>,
     nodes: Vec<SimNode>,
-    net_rng: ChaCha8Rng,
-    draws: Draws,
     next_job: u64,
-    ps_seq: u64,
     routes: RouteTable,
-    /// Jobs on their way to a peer (see [`Ev::OffloadArrive`]), and the free places.
-    in_transit: Vec<Job>,
-    in_transit_free: Vec<u32>,
-    /// Emptied `Request::tried` lists, kept for their allocations.
-    tried_pool: Vec<Vec<u32>>,
-    /// Offloads awaiting an answer: origin job id → (origin node, life).
-    offloads: IdMap<(u32, u32)>,
-    requests: Vec<Request>,
-    outstanding: u32,
-    batch: u32,
-    batch_left: u32,
-    client_active: bool,
-    next_arrival_ms: f64,
-    blocked: Vec<bool>,
-    blocked_count: usize,
-    // Metrics.
-    in_flight_at_window_end: Vec<u32>,
-    node_windows: Vec<NodeWindow>,
-    detections: Vec<DetectionRow>,
-    open_faults: Vec<OpenFault>,
-    fault_events: Vec<FaultEventRow>,
-    suspicions: Vec<SuspicionRow>,
-    offloads_same_zone: u64,
-    offloads_cross_zone: u64,
-    /// Every client attempt as it ended: (time, succeeded), in time order.
-    attempt_ends: Vec<(Millis, bool)>,
     events: u64,
-    /// Offloaded jobs being worked on at their peer: origin job id → the peer's job id.
-    remote_jobs: IdMap<u64>,
-    work: WorkTotals,
-    job_threads: f64,
     hard_stop: Millis,
-    /// `oracle` only: offloads on their way, per (from × nodes + to).
-    oracle_transit: Option<Vec<u32>>,
+    net: Network<'a>,
+    cpu: Cpu<'a>,
+    client: Client<'a>,
+    faults: Faults<'a>,
+    rec: Recorder,
 }
 
 impl<'a> Run<'a> {
     pub fn new(s: &'a Scenario, strategy_index: usize, catalog: &'a Catalog) -> Run<'a> {
-        let (strategy, strategy_cfg) = s.strategies[strategy_index].clone();
-        let seeds = resolve_seeds(s);
+        let setup = Setup::new(s, strategy_index);
         let w = &s.workload;
         let hard_stop = s.duration_ms
             + w.max_attempts as u64 * (w.attempt_timeout_ms + s.network.connect_timeout_ms + 1_000)
             + 2 * s.output.window_ms;
-        let hop_limit = s.hop_limit_of(&strategy);
-        let mut run = Run {
-            stray_answers: vec![0; s.nodes.len()],
+        Run {
             s,
-            strategy,
-            strategy_cfg,
-            hop_limit,
-            zones: s.network.zones.clone(),
             catalog,
-            seeds,
             now: 0,
             q: EventQueue::new(),
-            nodes: Vec::with_capacity(s.nodes.len()),
-            net_rng: rng::stream_rng(s.seed, stream::NETWORK),
-            draws: Draws::new(s, catalog),
+            nodes: (0..s.nodes.len()).map(SimNode::new).collect(),
             next_job: 1,
-            ps_seq: 0,
             routes: RouteTable::default(),
-            in_transit: Vec::new(),
-            in_transit_free: Vec::new(),
-            tried_pool: Vec::new(),
-            offloads: IdMap::default(),
-            requests: Vec::with_capacity(expected_requests(s)),
-            outstanding: 0,
-            batch: 0,
-            batch_left: 0,
-            client_active: true,
-            next_arrival_ms: 0.0,
-            blocked: vec![false; s.nodes.len()],
-            blocked_count: 0,
-            in_flight_at_window_end: Vec::new(),
-            node_windows: Vec::new(),
-            detections: Vec::new(),
-            open_faults: Vec::new(),
-            fault_events: Vec::new(),
-            suspicions: Vec::new(),
-            offloads_same_zone: 0,
-            offloads_cross_zone: 0,
-            attempt_ends: Vec::new(),
             events: 0,
-            remote_jobs: IdMap::default(),
-            work: WorkTotals::default(),
-            job_threads: s.cost.job_threads,
             hard_stop,
-            oracle_transit: None,
-        };
-        if run.strategy_cfg.simulator_only() {
-            run.oracle_transit = Some(vec![0; s.nodes.len() * s.nodes.len()]);
+            net: Network::new(s, setup.oracle()),
+            cpu: Cpu::new(s, catalog.mean_size_bytes),
+            client: Client::new(s, catalog),
+            faults: Faults::new(s),
+            rec: Recorder::new(s.nodes.len()),
+            setup,
         }
-        for (i, spec) in s.nodes.iter().enumerate() {
-            run.nodes.push(SimNode {
-                id: NodeId(i as u32 + 1),
-                zone: spec.zone,
-                core: None,
-                life: 0,
-                status: Status::Down,
-                deferred: Vec::new(),
-                intake: Vec::new(),
-                cores: spec.cores,
-                speed: spec.speed,
-                memory_mb: spec.memory_mb,
-                ps: BinaryHeap::new(),
-                ps_v: 0.0,
-                ps_last: 0,
-                ps_epoch: 0,
-                busy_core_ms: 0.0,
-                busy_at_last_stats: 0.0,
-                cpu_pct: 0.0,
-                mem_pct: 0.0,
-                base: WindowCounts::default(),
-                carry: WindowCounts::default(),
-                full_view_ms: None,
-            });
-        }
-        run
-    }
-
-    fn node_config(&self, i: usize, life: u32) -> NodeConfig {
-        let spec = &self.s.nodes[i];
-        let id = NodeId(i as u32 + 1);
-        let mut c = NodeConfig::new(id, spec.zone, PeerAddr::sim(id), self.zones.clone());
-        c.gen = life;
-        c.workers = self.s.workers_of(&self.strategy, i);
-        c.cores = spec.cores;
-        c.job_threads = self.s.cost.job_threads;
-        c.cost = self.s.cost.prior_curve();
-        c.admission = self.s.admission_of(&self.strategy);
-        c.queue_cap = spec.queue_cap;
-        c.cache_bytes = spec.cache_bytes;
-        c.hop_limit = self.hop_limit;
-        c.strategy = self.strategy_cfg.clone();
-        c.gossip = self.s.gossip_of(&self.strategy);
-        c.seeds = self.seeds[i]
-            .iter()
-            .map(|&j| PeerAddr::sim(NodeId(j as u32 + 1)))
-            .collect();
-        c
     }
 
     fn boot(&mut self, i: usize) {
-        let life = self.nodes[i].life;
-        let cfg = self.node_config(i, life);
-        // The scenario was validated when it was read, node settings included.
-        let mut core = match Node::new(cfg, rng::node_rng(self.s.seed, i, life)) {
-            Ok(core) => core,
-            Err(e) => panic!("node {}: {e}", self.s.nodes[i].name),
-        };
-        core.start(self.now);
         let n = &mut self.nodes[i];
-        n.core = Some(core);
+        n.core = Some(self.setup.start(i, n.life, self.now));
         n.status = Status::Up;
-        n.base = WindowCounts::default();
-        n.ps_last = self.now;
-        n.busy_at_last_stats = n.busy_core_ms;
+        self.rec.booted(i);
+        self.cpu.boot(i, self.now);
         self.drain(i);
     }
 
@@ -583,24 +169,10 @@ impl<'a> Run<'a> {
         for i in 0..self.nodes.len() {
             self.boot(i);
         }
-        let w = &self.s.workload;
-        match w.kind {
-            WorkloadKind::Batch => self.q.push(w.start_ms, Ev::BatchStart),
-            WorkloadKind::Poisson => {
-                self.next_arrival_ms = w.start_ms as f64;
-                self.q.push(w.start_ms, Ev::Arrival)
-            }
-            WorkloadKind::None => self.client_active = false,
-        }
-        self.q.push(w.start_ms + w.health_check_ms, Ev::HealthCheck);
+        self.client.start(&mut self.q);
         self.q.push(self.s.cost.stats_period_ms, Ev::StatsTick);
         self.q.push(self.s.output.window_ms, Ev::WindowTick);
-        for (k, f) in self.s.faults.iter().enumerate() {
-            self.q.push(f.at_ms, Ev::FaultStart(k));
-            if let Some(d) = f.for_ms {
-                self.q.push(f.at_ms + d, Ev::FaultEnd(k));
-            }
-        }
+        self.faults.schedule(&mut self.q);
         let mut last_report = 0u64;
         while let Some((t, ev)) = self.q.pop() {
             debug_assert!(t >= self.now);
@@ -627,16 +199,19 @@ impl<'a> Run<'a> {
                 }
             }
             Ev::Timer { node, life, timer } => {
-                let n = &mut self.nodes[node as usize];
-                if n.life == life {
-                    match n.status {
-                        Status::Up => self.input(node as usize, Input::Timer(timer)),
-                        Status::Paused => n.deferred.push(Input::Timer(timer)),
-                        Status::Down => {}
+                if self.nodes[node as usize].life == life {
+                    self.deliver(node as usize, Input::Timer(timer));
+                }
+            }
+            Ev::PsDone { node, epoch } => {
+                let i = node as usize;
+                if self.nodes[i].status != Status::Down {
+                    let (now, q) = (self.now, &mut self.q);
+                    if let Some(input) = self.cpu.done(now, q, i, epoch, &mut self.rec.work) {
+                        self.deliver(i, input);
                     }
                 }
             }
-            Ev::PsDone { node, epoch } => self.ps_done(node as usize, epoch),
             Ev::OffloadArrive {
                 to,
                 origin,
@@ -645,12 +220,7 @@ impl<'a> Run<'a> {
                 job,
                 req,
             } => {
-                self.in_transit_free.push(job);
-                let job = self.in_transit[job as usize];
-                let n = self.nodes.len();
-                if let Some(t) = self.oracle_transit.as_mut() {
-                    t[origin as usize * n + to as usize] -= 1;
-                }
+                let job = self.net.land(job, origin, to);
                 self.offload_arrive(to, origin, origin_life, origin_job, job, req)
             }
             Ev::OffloadResult {
@@ -660,7 +230,7 @@ impl<'a> Run<'a> {
                 result,
             } => self.offload_result(node, life, job, result),
             Ev::OffloadTimeout { node, life, job } => {
-                if self.offloads.contains_key(&job.0) {
+                if self.net.awaited(job) {
                     self.offload_result(node, life, job, Err(OffloadError::Unreachable));
                 }
             }
@@ -669,22 +239,19 @@ impl<'a> Run<'a> {
                 req,
                 attempt,
                 outcome,
-            } => self.client_reply(req, attempt, outcome),
+            } => {
+                if self.client.current(req, attempt) {
+                    self.client.reply(reach!(self), req, outcome);
+                }
+            }
             Ev::AttemptFail { req, attempt, why } => {
-                let r = &self.requests[req as usize];
-                if r.pending && r.attempt == attempt {
-                    self.attempt_failed(req, why);
+                if self.client.current(req, attempt) {
+                    self.client.attempt_failed(reach!(self), req, why);
                 }
             }
             Ev::AttemptTimeout { req, attempt } => {
-                let r = &self.requests[req as usize];
-                if r.pending && r.attempt == attempt {
-                    // The client hangs up; the entry node sees the connection close.
-                    if let Some((node, job)) = r.entry_job {
-                        let d = self.client_delay(node as usize, 0);
-                        self.q.push(self.now + d, Ev::Cancel { node, job });
-                    }
-                    self.attempt_failed(req, AttemptEnd::Timeout);
+                if self.client.current(req, attempt) {
+                    self.client.time_out(reach!(self), req);
                 }
             }
             Ev::Cancel { node, job } => {
@@ -693,24 +260,11 @@ impl<'a> Run<'a> {
                     self.input(node as usize, Input::Cancel(job));
                 }
             }
-            Ev::BatchStart => self.start_batch(),
-            Ev::Arrival => self.arrival(),
+            Ev::BatchStart => self.client.start_batch(reach!(self)),
+            Ev::Arrival => self.client.arrival(reach!(self)),
             Ev::StatsTick => self.stats_tick(),
             Ev::WindowTick => return self.window_tick(),
-            Ev::HealthCheck => {
-                if self.blocked_count > 0 && self.s.workload.block_failed_nodes {
-                    for i in 0..self.nodes.len() {
-                        if self.blocked[i] && self.nodes[i].status == Status::Up {
-                            self.blocked[i] = false;
-                            self.blocked_count -= 1;
-                        }
-                    }
-                }
-                if self.client_active || self.outstanding > 0 {
-                    self.q
-                        .push(self.now + self.s.workload.health_check_ms, Ev::HealthCheck);
-                }
-            }
+            Ev::HealthCheck => self.client.health_check(self.now, &mut self.q, &self.nodes),
             Ev::FaultStart(k) => self.fault_start(k),
             Ev::FaultEnd(k) => self.fault_end(k),
         }
@@ -720,13 +274,21 @@ impl<'a> Run<'a> {
     // ---- nodes -------------------------------------------------------------------------
 
     fn input(&mut self, i: usize, input: Input) {
-        if self.oracle_transit.is_some() && matches!(input, Input::Upload(_) | Input::Probed { .. })
-        {
+        if self.net.counts_transit() && matches!(input, Input::Upload(_) | Input::Probed { .. }) {
             self.tell_the_truth(i);
         }
         if let Some(core) = self.nodes[i].core.as_mut() {
             core.handle_input(self.now, input);
             self.drain(i);
+        }
+    }
+
+    /// Gives node `i` an input that a pause does not lose: a paused node gets it on resuming.
+    fn deliver(&mut self, i: usize, input: Input) {
+        match self.nodes[i].status {
+            Status::Up => self.input(i, input),
+            Status::Paused => self.nodes[i].deferred.push(input),
+            Status::Down => {}
         }
     }
 
@@ -740,7 +302,7 @@ impl<'a> Run<'a> {
             let Some(r) = self.nodes[j].core.as_ref().map(|c| c.own_report(self.now)) else {
                 continue;
             };
-            let transit = self.oracle_transit.as_ref().map_or(0, |t| t[i * n + j]);
+            let transit = self.net.transit(i, j);
             if let Some(core) = self.nodes[i].core.as_mut() {
                 core.observe_true_state(self.now, r, transit);
             }
@@ -756,10 +318,13 @@ impl<'a> Run<'a> {
                 Output::Send { to, msg } => self.send(i, to.addr, msg),
                 Output::Probe(job) => {
                     let probe_s = self.s.cost.probe_s.max(1e-3);
-                    self.start_intake(i, job, probe_s);
+                    self.cpu.intake(self.now, &mut self.q, i, job, probe_s);
                 }
                 Output::StartTranscode(job) => self.start_transcode(i, job),
-                Output::Abort(job) => self.abort(i, job),
+                Output::Abort(job) => {
+                    let (now, q) = (self.now, &mut self.q);
+                    self.cpu.abort(now, q, i, job, &mut self.rec.work);
+                }
                 Output::CancelOffload { job, .. } => self.cancel_offload(job),
                 Output::Offload { job, to } => self.offload(i, job, to.addr),
                 Output::Reply { job, outcome } => self.reply(i, job, outcome),
@@ -779,12 +344,13 @@ impl<'a> Run<'a> {
                     CoreEvent::MemberUp(_) => membership_changed = true,
                     CoreEvent::MemberDown(p) => {
                         membership_changed = true;
-                        self.member_down(i, p.node);
+                        let detections = &mut self.rec.detections;
+                        self.faults.member_down(i, p.node, self.now, detections);
                     }
                     CoreEvent::Suspected(p) => {
                         if let Some(t) = (p.node.0 as usize).checked_sub(1) {
                             let up = self.nodes.get(t).is_some_and(|n| n.status == Status::Up);
-                            self.suspicions.push(SuspicionRow {
+                            self.rec.suspicions.push(SuspicionRow {
                                 time_ms: self.now,
                                 observer: i as u32,
                                 suspected: t as u32,
@@ -800,14 +366,14 @@ impl<'a> Run<'a> {
                 },
             }
         }
-        if membership_changed && self.nodes[i].full_view_ms.is_none() && self.nodes[i].life == 0 {
+        if membership_changed && self.rec.full_view_ms(i).is_none() && self.nodes[i].life == 0 {
             let alive = self.nodes[i]
                 .core
                 .as_ref()
                 .map(|c| c.alive_members())
                 .unwrap_or(0);
             if alive + 1 >= self.nodes.len() {
-                self.nodes[i].full_view_ms = Some(self.now);
+                self.rec.saw_full_view(i, self.now);
             }
         }
         if left {
@@ -817,40 +383,13 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// One-way delay from zone `a` to zone `b` of `bytes`, with jitter, in whole ms (the zone
-    /// table's model, which the live transport applies too).
-    fn delay(&mut self, a: ZoneId, b: ZoneId, bytes: u64) -> Millis {
-        round_ms(self.zones.sample_one_way_ms(a, b, bytes, &mut self.net_rng))
-    }
-
-    /// Delay between the client and node `i` for `bytes`.
-    fn client_delay(&mut self, i: usize, bytes: u64) -> Millis {
-        let net = &self.s.network;
-        let mut d = match net.client_zone {
-            Some(z) => {
-                let nz = self.nodes[i].zone;
-                self.delay(z, nz, bytes) as f64
-            }
-            None => 0.0,
-        };
-        if let Some(bw) = net.client_bandwidth_mbps {
-            d += bytes as f64 * 8.0 / (bw * 1000.0);
-        }
-        round_ms(d)
-    }
-
-    fn target(&self, addr: PeerAddr) -> Option<usize> {
-        let i = (addr.port as usize).checked_sub(1)?;
-        (i < self.nodes.len()).then_some(i)
-    }
-
     fn send(&mut self, from: usize, to: PeerAddr, msg: Message) {
-        let Some(t) = self.target(to) else { return };
+        let Some(t) = self.net.target(to) else { return };
         if self.nodes[t].status == Status::Down {
             return; // datagram to nobody
         }
         let bytes = msg.wire_len() as u64;
-        let d = self.delay(self.nodes[from].zone, self.nodes[t].zone, bytes);
+        let d = self.net.delay(from, t, bytes);
         self.q.push(self.now + d, Ev::Deliver { to: t as u32, msg });
     }
 
@@ -863,157 +402,28 @@ impl<'a> Run<'a> {
             );
             return;
         };
-        let draw = self.requests[route.req as usize].draw;
+        let draw = self.client.draw(route.req);
         let work = self.catalog.cpu_s(&self.s.cost, &draw) * draw.noise as f64;
         let out_bytes = self.catalog.output_bytes(&self.s.cost, &draw);
-        self.ps_start(i, job.id, work.max(1e-6), out_bytes, draw.bad, false);
-    }
-
-    /// Puts `work` CPU seconds for `job` on node `i`'s processor-sharing pool.
-    fn ps_start(
-        &mut self,
-        i: usize,
-        job: JobId,
-        work: f64,
-        out_bytes: u64,
-        bad: bool,
-        intake: bool,
-    ) {
-        let jt = self.job_threads;
-        let now = self.now;
-        let n = &mut self.nodes[i];
-        n.ps_advance(now, jt);
-        self.ps_seq += 1;
-        n.ps.push(PsJob {
-            finish: n.ps_v + work,
-            work,
-            seq: self.ps_seq,
-            job,
-            out_bytes,
-            bad,
-            intake,
-        });
-        self.reschedule_ps(i);
-    }
-
-    /// Starts the intake of an uncached upload: `cost.probe_s` of CPU on the node's
-    /// processor-sharing pool, then the core gets the upload.
-    fn start_intake(&mut self, i: usize, job: Job, probe_s: f64) {
-        let id = job.id;
-        self.nodes[i].intake.push(job);
-        self.ps_start(i, id, probe_s, 0, false, true);
-    }
-
-    fn reschedule_ps(&mut self, i: usize) {
-        let jt = self.job_threads;
-        let n = &mut self.nodes[i];
-        n.ps_epoch += 1;
-        if let Some(top) = n.ps.peek() {
-            let rate = n.rate(jt);
-            let ms = ceil_ms((top.finish - n.ps_v).max(0.0) / rate * 1000.0);
-            let ev = Ev::PsDone {
-                node: i as u32,
-                epoch: n.ps_epoch,
-            };
-            self.q.push(self.now + ms, ev);
-        }
-    }
-
-    fn ps_done(&mut self, i: usize, epoch: u64) {
-        let jt = self.job_threads;
-        let now = self.now;
-        let n = &mut self.nodes[i];
-        if n.ps_epoch != epoch || n.status == Status::Down {
-            return;
-        }
-        n.ps_advance(now, jt);
-        let Some(done) = n.ps.pop() else { return };
-        n.ps_v = n.ps_v.max(done.finish);
-        self.reschedule_ps(i);
-        if done.intake {
-            let n = &mut self.nodes[i];
-            let Some(k) = n.intake.iter().position(|j| j.id == done.job) else {
-                return;
-            };
-            let job = n.intake.swap_remove(k);
-            let input = Input::Probed {
-                job: job.id,
-                result: Ok(job.features),
-            };
-            match n.status {
-                Status::Up => self.input(i, input),
-                Status::Paused => n.deferred.push(input),
-                Status::Down => {}
-            }
-            return;
-        }
-        self.work.transcodes_done += 1;
-        self.work.transcode_cpu_s += done.work;
-        let result = if done.bad {
-            Err(FailKind::Transcode)
-        } else {
-            Ok(done.out_bytes)
-        };
-        let input = Input::TranscodeDone {
-            job: done.job,
-            result,
-        };
-        match self.nodes[i].status {
-            Status::Up => self.input(i, input),
-            Status::Paused => self.nodes[i].deferred.push(input),
-            Status::Down => {}
-        }
-    }
-
-    /// Kills the probe or transcode of `job` on node `i`; the CPU it used stays spent.
-    fn abort(&mut self, i: usize, job: JobId) {
-        let jt = self.job_threads;
-        let now = self.now;
-        let n = &mut self.nodes[i];
-        n.ps_advance(now, jt);
-        let before = n.ps.len();
-        let mut spent = 0.0;
-        let mut was_transcode = false;
-        let ps_v = n.ps_v;
-        n.ps.retain(|p| {
-            if p.job != job {
-                return true;
-            }
-            if !p.intake {
-                was_transcode = true;
-                spent = (p.work - (p.finish - ps_v)).clamp(0.0, p.work);
-            }
-            false
-        });
-        if n.ps.len() == before {
-            return;
-        }
-        n.intake.retain(|j| j.id != job);
-        if was_transcode {
-            self.work.transcodes_aborted += 1;
-            self.work.transcode_cpu_s += spent;
-        }
-        self.reschedule_ps(i);
+        let out = (!draw.bad).then_some(out_bytes);
+        let (now, q) = (self.now, &mut self.q);
+        self.cpu.transcode(now, q, i, job.id, work.max(1e-6), out);
     }
 
     /// The origin dropped an offload: its peer hears of it one link delay later (a transfer
     /// still on its way is dropped when it lands).
     fn cancel_offload(&mut self, origin_job: JobId) {
-        let Some((origin, _)) = self.offloads.remove(&origin_job.0) else {
+        let Some((origin, _)) = self.net.close(origin_job) else {
             return;
         };
-        let Some(peer_job) = self.remote_jobs.remove(&origin_job.0) else {
+        let Some(peer_job) = self.net.finished(origin_job) else {
             return;
         };
         let Some(route) = self.routes.get(peer_job) else {
             return;
         };
         let t = route.node;
-        let d = self.delay(
-            self.nodes[origin as usize].zone,
-            self.nodes[t as usize].zone,
-            0,
-        );
+        let d = self.net.delay(origin as usize, t as usize, 0);
         self.q.push(
             self.now + d,
             Ev::Cancel {
@@ -1026,77 +436,14 @@ impl<'a> Run<'a> {
     fn offload(&mut self, from: usize, job: Job, to: PeerAddr) {
         let life = self.nodes[from].life;
         let req = self.routes.get(job.id.0).map(|r| r.req);
-        let (Some(t), Some(req)) = (self.target(to), req) else {
-            self.q.push(
-                self.now,
-                Ev::OffloadResult {
-                    node: from as u32,
-                    life,
-                    job: job.id,
-                    result: Err(OffloadError::Unreachable),
-                },
-            );
-            self.offloads.insert(job.id.0, (from as u32, life));
+        let Some((t, req)) = self.net.target(to).zip(req) else {
+            self.net
+                .unreachable(self.now, &mut self.q, (from, life), job.id);
             return;
         };
-        if self.nodes[t].zone == self.nodes[from].zone {
-            self.offloads_same_zone += 1;
-        } else {
-            self.offloads_cross_zone += 1;
-        }
-        self.offloads.insert(job.id.0, (from as u32, life));
-        self.q.push(
-            self.now + self.s.network.offload_timeout_ms,
-            Ev::OffloadTimeout {
-                node: from as u32,
-                life,
-                job: job.id,
-            },
-        );
-        if self.nodes[t].status == Status::Down {
-            // Connection refused or timed out.
-            self.q.push(
-                self.now + self.s.network.connect_timeout_ms,
-                Ev::OffloadResult {
-                    node: from as u32,
-                    life,
-                    job: job.id,
-                    result: Err(OffloadError::Unreachable),
-                },
-            );
-            return;
-        }
-        let (fz, tz) = (self.nodes[from].zone, self.nodes[t].zone);
-        let mut d = self.delay(fz, tz, job.features.size_bytes);
-        if self.s.network.offload_latency == OffloadLatency::FullRtt {
-            // The other half of the RTT: the original slept a whole RTT before posting.
-            d += round_ms(self.zones.rtt_ms(fz, tz) / 2.0);
-        }
-        let n = self.nodes.len();
-        if let Some(tr) = self.oracle_transit.as_mut() {
-            tr[from * n + t] += 1;
-        }
-        let slot = match self.in_transit_free.pop() {
-            Some(k) => {
-                self.in_transit[k as usize] = job;
-                k
-            }
-            None => {
-                self.in_transit.push(job);
-                (self.in_transit.len() - 1) as u32
-            }
-        };
-        self.q.push(
-            self.now + d,
-            Ev::OffloadArrive {
-                to: t as u32,
-                origin: from as u32,
-                origin_life: life,
-                origin_job: job.id,
-                job: slot,
-                req,
-            },
-        );
+        let down = self.nodes[t].status == Status::Down;
+        let (now, q) = (self.now, &mut self.q);
+        self.net.offload(now, q, (from, life), job, (t, req), down);
     }
 
     fn offload_arrive(
@@ -1108,7 +455,7 @@ impl<'a> Run<'a> {
         job: Job,
         req: u32,
     ) {
-        if !self.offloads.contains_key(&origin_job.0) {
+        if !self.net.awaited(origin_job) {
             return; // the origin dropped the transfer (cancelled, or its timeout fired)
         }
         match self.nodes[to as usize].status {
@@ -1116,20 +463,8 @@ impl<'a> Run<'a> {
             // A paused peer accepts nothing; the origin's offload timeout ends it.
             Status::Paused => return,
             Status::Down => {
-                let d = self.delay(
-                    self.nodes[to as usize].zone,
-                    self.nodes[origin as usize].zone,
-                    0,
-                );
-                self.q.push(
-                    self.now + d,
-                    Ev::OffloadResult {
-                        node: origin,
-                        life: origin_life,
-                        job: origin_job,
-                        result: Err(OffloadError::Unreachable),
-                    },
-                );
+                let from = (origin, origin_life, origin_job);
+                self.net.refuse(self.now, &mut self.q, to as usize, from);
                 return;
             }
         }
@@ -1147,7 +482,7 @@ impl<'a> Run<'a> {
                 },
             },
         );
-        self.remote_jobs.insert(origin_job.0, id.0);
+        self.net.accepted(origin_job, id);
         self.input(to as usize, Input::Upload(Job { id, ..job }));
     }
 
@@ -1158,125 +493,56 @@ impl<'a> Run<'a> {
         job: JobId,
         result: Result<RemoteDone, OffloadError>,
     ) {
-        if self.offloads.remove(&job.0).is_none() {
+        if self.net.close(job).is_none() {
             return; // already answered (or timed out)
         }
-        let n = &mut self.nodes[node as usize];
-        if n.life != life {
+        if self.nodes[node as usize].life != life {
             return;
         }
-        let input = Input::OffloadDone { job, result };
-        match n.status {
-            Status::Up => self.input(node as usize, input),
-            Status::Paused => n.deferred.push(input),
-            Status::Down => {}
-        }
+        self.deliver(node as usize, Input::OffloadDone { job, result });
     }
 
     fn reply(&mut self, i: usize, job: JobId, outcome: Outcome) {
         let Some(route) = self.routes.remove(job.0) else {
             // Nobody waits on this job under this id: the node answered it twice.
-            self.stray_answers[i] += 1;
+            self.rec.stray_answers[i] += 1;
             return;
         };
-        match route.kind {
-            RouteKind::Client { attempt } => {
-                let d = self.client_delay(i, outcome.output_bytes());
-                self.q.push(
-                    self.now + d,
-                    Ev::ClientReply {
-                        req: route.req,
-                        attempt,
-                        outcome,
-                    },
-                );
-            }
-            RouteKind::Remote {
-                origin,
-                origin_life,
-                origin_job,
-            } => {
-                self.remote_jobs.remove(&origin_job.0);
-                let bytes = outcome.output_bytes();
-                let result = outcome.to_remote();
-                let d = self.delay(self.nodes[i].zone, self.nodes[origin as usize].zone, bytes);
-                self.q.push(
-                    self.now + d,
-                    Ev::OffloadResult {
-                        node: origin,
-                        life: origin_life,
-                        job: origin_job,
-                        result,
-                    },
-                );
-            }
-        }
+        self.net.answer(self.now, &mut self.q, i, route, outcome);
     }
 
     fn stats_tick(&mut self) {
-        let period = self.s.cost.stats_period_ms;
-        let jt = self.job_threads;
-        let now = self.now;
-        let cost = &self.s.cost;
-        let mean_mb = self.catalog.mean_size_bytes / 1e6;
         for i in 0..self.nodes.len() {
-            let n = &mut self.nodes[i];
+            let n = &self.nodes[i];
             if n.status == Status::Down {
                 continue;
             }
-            n.ps_advance(now, jt);
-            let busy = n.busy_core_ms - n.busy_at_last_stats;
-            n.busy_at_last_stats = n.busy_core_ms;
-            let cpu = (100.0 * busy / (period as f64 * n.cores)).clamp(0.0, 100.0);
             let queued = n.core.as_ref().map(|c| c.queue_len()).unwrap_or(0) as f64;
-            // Uploads wait in memory (as in the original system); each ffmpeg holds its RSS.
-            let mem_mb =
-                cost.base_mem_mb + n.running() as f64 * cost.ffmpeg_rss_mb + queued * mean_mb;
-            let mem = (100.0 * mem_mb / n.memory_mb).clamp(0.0, 100.0);
-            n.cpu_pct = cpu as f32;
-            n.mem_pct = mem as f32;
+            let (cpu_pct, mem_pct) = self.cpu.sample(self.now, i, queued);
             if n.status == Status::Up {
-                self.input(
-                    i,
-                    Input::Stats {
-                        cpu_pct: cpu as f32,
-                        mem_pct: mem as f32,
-                    },
-                );
+                self.input(i, Input::Stats { cpu_pct, mem_pct });
             }
         }
-        self.q.push(self.now + period, Ev::StatsTick);
+        self.q
+            .push(self.now + self.s.cost.stats_period_ms, Ev::StatsTick);
     }
 
     fn window_tick(&mut self) -> bool {
         let w = self.s.output.window_ms;
         let start_s = (self.now - w) / 1000;
-        self.in_flight_at_window_end.push(self.outstanding);
+        self.rec
+            .in_flight_at_window_end
+            .push(self.client.outstanding());
         if self.s.output.node_windows_csv {
-            for i in 0..self.nodes.len() {
-                let n = &mut self.nodes[i];
-                let mut counts = n.carry;
-                n.carry = WindowCounts::default();
-                let mut row = NodeWindow {
-                    window_start_s: start_s,
-                    node: i as u32,
-                    up: n.status == Status::Up,
-                    ..Default::default()
-                };
-                if let Some(core) = n.core.as_ref() {
-                    let now = WindowCounts::from_core(core.counters());
-                    counts.add(&now.minus(&n.base));
-                    n.base = now;
-                    row.queue_len = core.queue_len();
-                    row.in_flight = core.in_flight();
-                    row.cpu_pct = n.cpu_pct;
-                    row.mem_pct = n.mem_pct;
-                }
-                row.counts = counts;
-                self.node_windows.push(row);
+            for (i, n) in self.nodes.iter().enumerate() {
+                let up = n.status == Status::Up;
+                let load = self.cpu.load(i);
+                self.rec.node_window(start_s, i, up, n.core.as_ref(), load);
             }
         }
-        let over = self.now >= self.s.duration_ms && !self.client_active && self.outstanding == 0;
+        let over = self.now >= self.s.duration_ms
+            && !self.client.active()
+            && self.client.outstanding() == 0;
         if over || self.now >= self.hard_stop {
             return true;
         }
@@ -1287,75 +553,23 @@ impl<'a> Run<'a> {
     // ---- faults ------------------------------------------------------------------------
 
     fn fault_start(&mut self, k: usize) {
-        let f = self.s.faults[k].clone();
-        let i = f.node;
-        if self.nodes[i].status != Status::Up {
-            tracing::warn!(node = %self.s.nodes[i].name, "fault on a node that is not up; ignored");
+        let detections = &mut self.rec.detections;
+        let Some((i, kind)) = self.faults.start(k, self.now, &self.nodes, detections) else {
             return;
-        }
-        let kind = match f.kind {
-            FaultKind::Crash => "crash",
-            FaultKind::Pause => "pause",
-            FaultKind::Drain => "drain",
         };
-        self.fault_events.push(FaultEventRow {
-            time_ms: self.now,
-            kind,
-            node: i as u32,
-        });
-        if f.kind == FaultKind::Drain {
-            // Not a failure: nobody has to detect it (the node says it leaves).
-            self.input(i, Input::Drain);
-            return;
-        }
-        let mut rows = Vec::new();
-        for (o, n) in self.nodes.iter().enumerate() {
-            // Nodes failing at this same instant observe nothing.
-            let failing_too = self
-                .s
-                .faults
-                .iter()
-                .any(|g| g.node == o && g.at_ms == f.at_ms);
-            if o != i && n.status == Status::Up && !failing_too {
-                rows.push(self.detections.len());
-                self.detections.push(DetectionRow {
-                    kind,
-                    failed_node: i as u32,
-                    fault_ms: self.now,
-                    observer: o as u32,
-                    detected_ms: None,
-                });
-            }
-        }
-        self.open_faults.push(OpenFault {
-            node: i as u32,
-            open: true,
-            rows,
-        });
-        match f.kind {
+        match kind {
             FaultKind::Pause => self.nodes[i].status = Status::Paused,
             FaultKind::Crash => self.crash(i),
-            FaultKind::Drain => {}
+            FaultKind::Drain => self.input(i, Input::Drain),
         }
     }
 
     fn crash(&mut self, i: usize) {
         let n = &mut self.nodes[i];
-        if let Some(core) = n.core.take() {
-            let c = WindowCounts::from_core(core.counters());
-            n.carry.add(&c.minus(&n.base));
-        }
-        n.base = WindowCounts::default();
+        self.rec.crashed(i, n.core.take().as_ref());
         n.status = Status::Down;
         n.deferred.clear();
-        n.intake.clear();
-        let ps_v = n.ps_v;
-        for p in n.ps.drain() {
-            if !p.intake {
-                self.work.transcode_cpu_s += (p.work - (p.finish - ps_v)).clamp(0.0, p.work);
-            }
-        }
-        n.ps_epoch += 1;
+        self.cpu.crash(i, &mut self.rec.work);
         // Open connections to the dead process are reset: its clients and the peers that
         // offloaded to it learn at once. Sorted so the order of what follows is fixed.
         let held: Vec<(u64, Route)> = self
@@ -1365,51 +579,14 @@ impl<'a> Run<'a> {
             .collect();
         for (k, r) in held {
             self.routes.remove(k);
-            match r.kind {
-                RouteKind::Client { attempt } => {
-                    let d = self.client_delay(i, 0);
-                    self.q.push(
-                        self.now + d,
-                        Ev::AttemptFail {
-                            req: r.req,
-                            attempt,
-                            why: AttemptEnd::Error,
-                        },
-                    );
-                }
-                RouteKind::Remote {
-                    origin,
-                    origin_life,
-                    origin_job,
-                } => {
-                    let d = self.delay(self.nodes[i].zone, self.nodes[origin as usize].zone, 0);
-                    self.q.push(
-                        self.now + d,
-                        Ev::OffloadResult {
-                            node: origin,
-                            life: origin_life,
-                            job: origin_job,
-                            result: Err(OffloadError::Unreachable),
-                        },
-                    );
-                }
-            }
+            self.net.reset(self.now, &mut self.q, i, r);
         }
     }
 
     fn fault_end(&mut self, k: usize) {
-        let f = self.s.faults[k].clone();
-        let i = f.node;
-        for of in self.open_faults.iter_mut().filter(|o| o.node == i as u32) {
-            of.open = false;
-        }
-        match (f.kind, self.nodes[i].status) {
-            (FaultKind::Pause, Status::Paused) => {
-                self.fault_events.push(FaultEventRow {
-                    time_ms: self.now,
-                    kind: "resume",
-                    node: i as u32,
-                });
+        let status = self.nodes[self.s.faults[k].node].status;
+        match self.faults.end(k, self.now, status) {
+            Some((i, FaultKind::Pause)) => {
                 self.nodes[i].status = Status::Up;
                 let held = std::mem::take(&mut self.nodes[i].deferred);
                 for input in held {
@@ -1419,173 +596,18 @@ impl<'a> Run<'a> {
                     self.input(i, input);
                 }
             }
-            (FaultKind::Crash, Status::Down) => {
-                self.fault_events.push(FaultEventRow {
-                    time_ms: self.now,
-                    kind: "restart",
-                    node: i as u32,
-                });
+            Some((i, _)) => {
                 self.nodes[i].life += 1;
                 self.boot(i);
             }
-            _ => {}
-        }
-    }
-
-    fn member_down(&mut self, observer: usize, failed: NodeId) {
-        let f = failed.0 as usize - 1;
-        for of in &self.open_faults {
-            if !of.open || of.node as usize != f {
-                continue;
-            }
-            for &r in &of.rows {
-                let row = &mut self.detections[r];
-                if row.observer as usize == observer && row.detected_ms.is_none() {
-                    row.detected_ms = Some(self.now);
-                }
-            }
+            None => {}
         }
     }
 
     // ---- the client --------------------------------------------------------------------
 
-    fn new_request(&mut self, batch: Option<u32>) -> u32 {
-        let draw = self.draws.next_request();
-        let id = self.requests.len() as u32;
-        self.requests.push(Request {
-            draw,
-            batch,
-            submit: self.now,
-            attempt_start: self.now,
-            entry_job: None,
-            attempt: 0,
-            tried: self.tried_pool.pop().unwrap_or_default(),
-            pending: true,
-            all_unavailable: true,
-            last_fail: AttemptEnd::Unavailable,
-            record: None,
-        });
-        self.outstanding += 1;
-        id
-    }
-
-    fn start_batch(&mut self) {
-        let over_count = self.s.workload.batches.is_some_and(|n| self.batch >= n);
-        if self.now >= self.s.duration_ms || over_count {
-            self.client_active = false;
-            return;
-        }
-        let b = self.batch;
-        self.batch += 1;
-        let size = self.s.workload.batch_size;
-        self.batch_left = size;
-        let ids: Vec<u32> = (0..size).map(|_| self.new_request(Some(b))).collect();
-        for id in ids {
-            self.next_attempt(id);
-        }
-    }
-
-    fn arrival(&mut self) {
-        if self.now >= self.s.duration_ms {
-            self.client_active = false;
-            return;
-        }
-        let id = self.new_request(None);
-        self.next_attempt(id);
-        let gap = self.draws.next_gap_ms(self.s.workload.rate_per_s);
-        self.next_arrival_ms += gap;
-        let at = round_ms(self.next_arrival_ms).max(self.now);
-        self.q.push(at, Ev::Arrival);
-    }
-
-    /// Picks the attempt's node: uniform over untried targets not blocked, else over any
-    /// untried target. The draws are a pure function of (seed, request, attempt).
-    fn pick(&self, req: u32) -> Option<usize> {
-        let r = &self.requests[req as usize];
-        let targets = &self.s.workload.targets;
-        let seed = self.s.seed;
-        let usable = |i: usize, allow_blocked: bool| {
-            !r.tried.contains(&(i as u32)) && (allow_blocked || !self.blocked[i])
-        };
-        let u = |k: u64| hash_unit(seed, req as u64, r.attempt as u64, k);
-        for k in 0..32 {
-            let i = targets[(u(k) * targets.len() as f64) as usize % targets.len()];
-            if usable(i, false) {
-                return Some(i);
-            }
-        }
-        for allow_blocked in [false, true] {
-            let c: Vec<usize> = targets
-                .iter()
-                .copied()
-                .filter(|&i| usable(i, allow_blocked))
-                .collect();
-            if !c.is_empty() {
-                return Some(c[(u(1000) * c.len() as f64) as usize % c.len()]);
-            }
-        }
-        None
-    }
-
-    fn next_attempt(&mut self, req: u32) {
-        let max = self.s.workload.max_attempts;
-        let pick = if self.requests[req as usize].attempt < max {
-            self.pick(req)
-        } else {
-            None
-        };
-        let Some(i) = pick else {
-            let r = &self.requests[req as usize];
-            let outcome = if r.attempt == 0 || r.all_unavailable {
-                ReqOutcome::Unavailable
-            } else {
-                match r.last_fail {
-                    AttemptEnd::Timeout => ReqOutcome::Timeout,
-                    AttemptEnd::Rejected => ReqOutcome::Rejected,
-                    AttemptEnd::Error => ReqOutcome::Error,
-                    AttemptEnd::Unavailable => ReqOutcome::Unavailable,
-                }
-            };
-            self.end_request(req, outcome, None);
-            return;
-        };
-        let timeout = self.s.workload.attempt_timeout_ms;
-        let connect = self.s.network.connect_timeout_ms;
-        let now = self.now;
-        let r = &mut self.requests[req as usize];
-        r.attempt += 1;
-        r.attempt_start = now;
-        r.entry_job = None;
-        r.tried.push(i as u32);
-        let attempt = r.attempt;
-        let size = self.catalog.videos[r.draw.item as usize].size_bytes;
-        if self.nodes[i].status == Status::Down {
-            self.q.push(
-                self.now + connect.min(timeout),
-                Ev::AttemptFail {
-                    req,
-                    attempt,
-                    why: AttemptEnd::Unavailable,
-                },
-            );
-            return;
-        }
-        let d = self.client_delay(i, size);
-        self.q.push(
-            self.now + d,
-            Ev::UploadArrive {
-                node: i as u32,
-                req,
-                attempt,
-            },
-        );
-        self.q
-            .push(self.now + timeout, Ev::AttemptTimeout { req, attempt });
-    }
-
     fn upload_arrive(&mut self, node: u32, req: u32, attempt: u8) {
-        let r = &self.requests[req as usize];
-        if !r.pending || r.attempt != attempt {
+        if !self.client.current(req, attempt) {
             return; // the client gave up on this attempt already
         }
         let i = node as usize;
@@ -1593,7 +615,7 @@ impl<'a> Run<'a> {
             Status::Up => {}
             Status::Paused => return, // hangs until the client's timeout
             Status::Down => {
-                let d = self.client_delay(i, 0);
+                let d = self.net.client_delay(i, 0);
                 self.q.push(
                     self.now + d,
                     Ev::AttemptFail {
@@ -1605,7 +627,6 @@ impl<'a> Run<'a> {
                 return;
             }
         }
-        let draw = r.draw;
         let id = JobId(self.next_job);
         self.next_job += 1;
         self.routes.insert(
@@ -1616,336 +637,56 @@ impl<'a> Run<'a> {
                 kind: RouteKind::Client { attempt },
             },
         );
-        let deadline = r.attempt_start + self.s.workload.attempt_timeout_ms;
-        let job = Job {
-            id,
-            content: self.catalog.cache_key(&draw),
-            features: self.catalog.job_features(&draw),
-            hops: 0,
-            origin: self.nodes[i].id,
-            deadline,
-            // A free probe is no probe: the catalog's features are the upload's.
-            probed: self.s.cost.probe_s == 0.0,
-        };
-        self.requests[req as usize].entry_job = Some((node, id));
+        let job = self.client.upload(req, node, id, self.nodes[i].id);
         self.input(i, Input::Upload(job));
     }
 
-    fn client_reply(&mut self, req: u32, attempt: u8, outcome: Outcome) {
-        let r = &self.requests[req as usize];
-        if !r.pending || r.attempt != attempt {
-            return;
-        }
-        match outcome {
-            Outcome::Done {
-                executed_by,
-                cache_hit,
-                hops,
-                offloaded,
-                fallback,
-                ..
-            } => {
-                let entry = *r.tried.last().expect("an attempt was made");
-                if !cache_hit {
-                    self.work.delivered_cpu_s +=
-                        self.catalog.cpu_s(&self.s.cost, &r.draw) * r.draw.noise as f64;
-                }
-                let rec = RequestRecord {
-                    batch: r.batch,
-                    submit_ms: r.submit,
-                    end_ms: self.now,
-                    attempts: r.attempt,
-                    outcome: ReqOutcome::Ok,
-                    entry_node: Some(entry),
-                    exec_node: Some(executed_by.0.saturating_sub(1)),
-                    hops,
-                    cache_hit,
-                    offloaded,
-                    fallback,
-                    item: r.draw.item,
-                };
-                self.attempt_ends.push((self.now, true));
-                self.end_request(req, ReqOutcome::Ok, Some(rec));
-                if !self.blocked[entry as usize] {
-                    return;
-                }
-                // A success is the health signal the client trusts most.
-                self.blocked[entry as usize] = false;
-                self.blocked_count -= 1;
-            }
-            Outcome::Rejected(_) => self.attempt_failed(req, AttemptEnd::Rejected),
-            Outcome::Failed(_) => self.attempt_failed(req, AttemptEnd::Error),
-        }
-    }
-
-    fn attempt_failed(&mut self, req: u32, why: AttemptEnd) {
-        let r = &mut self.requests[req as usize];
-        r.last_fail = why;
-        if why != AttemptEnd::Unavailable {
-            r.all_unavailable = false;
-        }
-        let node = *r.tried.last().expect("an attempt was made") as usize;
-        self.attempt_ends.push((self.now, false));
-        if self.s.workload.block_failed_nodes && !self.blocked[node] {
-            self.blocked[node] = true;
-            self.blocked_count += 1;
-        }
-        self.next_attempt(req);
-    }
-
-    fn end_request(&mut self, req: u32, outcome: ReqOutcome, rec: Option<RequestRecord>) {
-        let now = self.now;
-        let r = &mut self.requests[req as usize];
-        r.pending = false;
-        r.record = Some(rec.unwrap_or_else(|| RequestRecord {
-            batch: r.batch,
-            submit_ms: r.submit,
-            end_ms: now,
-            attempts: r.attempt,
-            outcome,
-            entry_node: r.tried.last().copied(),
-            exec_node: None,
-            hops: 0,
-            cache_hit: false,
-            offloaded: false,
-            fallback: false,
-            item: r.draw.item,
-        }));
-        let mut tried = std::mem::take(&mut r.tried);
-        tried.clear();
-        self.tried_pool.push(tried);
-        self.outstanding -= 1;
-        if r.batch.is_some() {
-            self.batch_left -= 1;
-            if self.batch_left == 0 {
-                let at = now + self.s.workload.pause_ms;
-                let more = self.s.workload.batches.is_none_or(|n| self.batch < n);
-                if at < self.s.duration_ms && more {
-                    self.q.push(at, Ev::BatchStart);
-                } else {
-                    self.client_active = false;
-                }
-            }
-        }
-    }
-
     fn finish(self, wall_s: f64) -> RunResult {
-        let convergence = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ConvergenceRow {
+        let convergence = (0..self.nodes.len())
+            .map(|i| ConvergenceRow {
                 node: i as u32,
-                seeds: self.seeds[i].iter().map(|&s| s as u32).collect(),
+                seeds: self.setup.seeds[i].iter().map(|&s| s as u32).collect(),
                 start_ms: 0,
-                full_view_ms: n.full_view_ms,
+                full_view_ms: self.rec.full_view_ms(i),
             })
             .collect();
-        let calibration = self.calibration();
+        let cores: Vec<Option<&Node>> = (self.nodes.iter())
+            .map(|n| n.core.as_ref().filter(|_| n.status != Status::Down))
+            .collect();
+        let calibration = record::calibration(&cores);
         let now = self.now;
-        let mut attempt_ends = self.attempt_ends;
-        // Requests still open at the hard stop end there as timeouts, their last attempt too.
-        for r in &self.requests {
-            if r.pending && r.attempt > 0 {
-                attempt_ends.push((now, false));
-            }
-        }
+        let client = self.client.finish(now);
         let chaos = ChaosEnds {
-            unended: (self.requests.iter().enumerate())
-                .filter(|(_, r)| r.pending)
-                .map(|(k, _)| k)
-                .collect(),
+            unended: client.unended,
             nodes: (self.nodes.iter().enumerate())
                 .map(|(i, n)| NodeEnd {
                     name: self.s.nodes[i].name.clone(),
                     running: n.core.is_some(),
                     jobs_left: n.core.as_ref().map_or(0, |c| c.jobs_held() as u64),
-                    stray_answers: self.stray_answers[i],
+                    stray_answers: self.rec.stray_answers[i],
                 })
                 .collect(),
         };
-        let requests = self
-            .requests
-            .into_iter()
-            .map(|r| {
-                r.record.unwrap_or(RequestRecord {
-                    batch: r.batch,
-                    submit_ms: r.submit,
-                    end_ms: now,
-                    attempts: r.attempt,
-                    outcome: ReqOutcome::Timeout,
-                    entry_node: r.tried.last().copied(),
-                    exec_node: None,
-                    hops: 0,
-                    cache_hit: false,
-                    offloaded: false,
-                    fallback: false,
-                    item: r.draw.item,
-                })
-            })
-            .collect();
+        let mut work = self.rec.work;
+        work.delivered_cpu_s = client.delivered_cpu_s;
         RunResult {
-            work: self.work,
-            strategy: self.strategy,
-            requests,
-            in_flight_at_window_end: self.in_flight_at_window_end,
-            node_windows: self.node_windows,
+            work,
+            strategy: self.setup.strategy,
+            requests: client.requests,
+            in_flight_at_window_end: self.rec.in_flight_at_window_end,
+            node_windows: self.rec.node_windows,
             convergence,
-            detections: self.detections,
-            fault_events: self.fault_events,
-            suspicions: self.suspicions,
-            offloads_same_zone: self.offloads_same_zone,
-            offloads_cross_zone: self.offloads_cross_zone,
-            attempt_ends,
+            detections: self.rec.detections,
+            fault_events: self.faults.events,
+            suspicions: self.rec.suspicions,
+            offloads_same_zone: self.net.same_zone,
+            offloads_cross_zone: self.net.cross_zone,
+            attempt_ends: client.attempt_ends,
             end_ms: self.now,
             events: self.events,
             wall_s,
             calibration,
             chaos,
-        }
-    }
-
-    /// What each node's cost model had learned by the end: its own view, and the newest
-    /// load report of it that any peer holds.
-    fn calibration(&self) -> Vec<NodeCalibration> {
-        let mut out: Vec<NodeCalibration> = self
-            .nodes
-            .iter()
-            .map(|n| match &n.core {
-                Some(c) if n.status != Status::Down => {
-                    let st = c.cost_stats();
-                    NodeCalibration {
-                        speed: Some(st.speed),
-                        observed: st.observed,
-                        reported_ms_per_cpu_s: None,
-                    }
-                }
-                _ => NodeCalibration::default(),
-            })
-            .collect();
-        let mut newest: Vec<Option<vidmesh_core::LoadReport>> = vec![None; self.nodes.len()];
-        for n in &self.nodes {
-            let Some(c) = n.core.as_ref().filter(|_| n.status != Status::Down) else {
-                continue;
-            };
-            for p in c.peers() {
-                let Some(k) = p.report else { continue };
-                let Some(slot) = (p.id.node.0 as usize)
-                    .checked_sub(1)
-                    .and_then(|i| newest.get_mut(i))
-                else {
-                    continue;
-                };
-                if slot.is_none_or(|old| k.report.newer_than(&old)) {
-                    *slot = Some(k.report);
-                }
-            }
-        }
-        for (c, r) in out.iter_mut().zip(newest) {
-            c.reported_ms_per_cpu_s = r.map(|r| r.ms_per_cpu_s).filter(|&v| v > 0.0);
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    #[test]
-    fn round_and_ceil_match_the_library() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let check = |v: f64| {
-            assert_eq!(round_ms(v), v.round() as Millis, "round {v:e}");
-            assert_eq!(ceil_ms(v), v.ceil() as Millis, "ceil {v:e}");
-        };
-        for v in [
-            0.0,
-            -0.0,
-            0.5,
-            -0.5,
-            1.5,
-            2.5,
-            0.49999999999999994,
-            0.5000000000000001,
-            -0.49999999999999994,
-            -1.5,
-            WHOLE - 0.5,
-            WHOLE - 1.5,
-            WHOLE,
-            WHOLE + 1.0,
-            2.0 * WHOLE,
-            1e19,
-            1e20,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            f64::EPSILON,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NAN,
-        ] {
-            check(v);
-            check(f64::from_bits(v.to_bits().wrapping_add(1)));
-            check(f64::from_bits(v.to_bits().wrapping_sub(1)));
-        }
-        for _ in 0..1_000_000 {
-            let r = next();
-            // Delays of every magnitude, halves and near-halves, and raw bit patterns.
-            check((r >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((r % 17) as i32 - 2));
-            check((r % 100_000) as f64 / 2.0);
-            check(f64::from_bits(r));
-        }
-    }
-
-    /// The window against a map, with ids issued in increasing order and routes ending in any
-    /// order, plus the odd id below the window.
-    #[test]
-    fn route_table_behaves_like_a_map() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
-        let mut t = RouteTable::default();
-        let mut m = BTreeMap::new();
-        let mut next = 1u64;
-        for step in 0..100_000u32 {
-            let route = Route {
-                node: step % 7,
-                req: step,
-                kind: RouteKind::Client { attempt: 1 },
-            };
-            match rnd(10) {
-                0..=3 => {
-                    t.insert(next, route);
-                    m.insert(next, route);
-                    next += 1 + rnd(3);
-                }
-                4 => {
-                    let id = rnd(next + 5);
-                    t.insert(id, route);
-                    m.insert(id, route);
-                }
-                _ => {
-                    let id = rnd(next + 5);
-                    assert_eq!(t.get(id).map(|r| r.req), m.get(&id).map(|r| r.req));
-                    assert_eq!(t.remove(id).map(|r| r.req), m.remove(&id).map(|r| r.req));
-                }
-            }
-            if step % 1000 == 0 {
-                let a: Vec<(u64, u32)> = t.iter().map(|(k, r)| (k, r.req)).collect();
-                let b: Vec<(u64, u32)> = m.iter().map(|(k, r)| (*k, r.req)).collect();
-                assert_eq!(a, b);
-            }
         }
     }
 }

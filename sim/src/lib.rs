@@ -11,11 +11,15 @@
 pub mod engine;
 pub mod load_curve;
 pub mod metrics;
+mod nodes;
 pub mod queue;
+mod record;
 pub mod rng;
+mod routes;
 pub mod scenario;
 pub mod sweep;
 pub mod workload;
+mod world;
 
 use std::sync::Mutex;
 
