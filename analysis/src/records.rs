@@ -429,6 +429,11 @@ pub enum EventKind {
     Restart,
     Pause,
     Resume,
+    /// An operator drained the node (it finishes its work, leaves, exits).
+    Drain,
+    /// The node is cut off from the other side of a network partition, until `heal`.
+    Partition,
+    Heal,
 }
 
 impl EventKind {
@@ -438,6 +443,9 @@ impl EventKind {
             EventKind::Restart => "restart",
             EventKind::Pause => "pause",
             EventKind::Resume => "resume",
+            EventKind::Drain => "drain",
+            EventKind::Partition => "partition",
+            EventKind::Heal => "heal",
         }
     }
 
@@ -447,6 +455,9 @@ impl EventKind {
             "restart" => EventKind::Restart,
             "pause" => EventKind::Pause,
             "resume" => EventKind::Resume,
+            "drain" => EventKind::Drain,
+            "partition" => EventKind::Partition,
+            "heal" => EventKind::Heal,
             _ => return None,
         })
     }
@@ -469,7 +480,7 @@ impl Record for EventRow {
         let kind = EventKind::parse(raw).ok_or_else(|| {
             r.error(
                 "kind",
-                format!("expected one of crash, restart, pause, resume; found {raw:?}"),
+                format!("expected one of crash, restart, pause, resume, drain, partition, heal; found {raw:?}"),
             )
         })?;
         Ok(EventRow {

@@ -969,6 +969,7 @@ impl<'a> LiveRun<'a> {
             wall_s,
             calibration: Vec::new(),
             chaos: Default::default(),
+            violation: None,
         }
     }
 }

@@ -12,12 +12,14 @@ use vidmesh_core::{
     Input, Job, JobId, Millis, Node, OffloadError, Outcome, Output, PeerAddr, RemoteDone, Timer,
 };
 
-use crate::metrics::{ChaosEnds, ConvergenceRow, RunResult, SuspicionRow};
+use crate::metrics::{
+    ChaosEnds, ConvergenceRow, FaultEventRow, RunResult, SuspicionRow, Violation,
+};
 use crate::nodes::{Setup, SimNode, Status};
 use crate::queue::EventQueue;
 use crate::record::{self, Recorder};
 use crate::routes::{Route, RouteKind, RouteTable};
-use crate::scenario::{FaultKind, Scenario};
+use crate::scenario::{FaultKind, NetFaultKind, Scenario};
 use crate::workload::Catalog;
 use crate::world::client::{AttemptEnd, Client, Reach};
 use crate::world::cpu::Cpu;
@@ -94,6 +96,46 @@ pub(crate) enum Ev {
     HealthCheck,
     FaultStart(usize),
     FaultEnd(usize),
+    /// Network fault `k` starts (`true`) or ends.
+    NetFault(u32, bool),
+    /// The membership must have converged since the partition `k` healed.
+    HealCheck(u32),
+}
+
+impl Ev {
+    /// What the event is, for a violation's report.
+    fn name(&self) -> &'static str {
+        match self {
+            Ev::Deliver { .. } => "message delivered",
+            Ev::Timer { .. } => "timer",
+            Ev::PsDone { .. } => "transcode done",
+            Ev::OffloadArrive { .. } => "offload arrived",
+            Ev::OffloadResult { .. } => "offload answered",
+            Ev::OffloadTimeout { .. } => "offload timed out",
+            Ev::UploadArrive { .. } => "upload arrived",
+            Ev::ClientReply { .. } => "client reply",
+            Ev::AttemptFail { .. } => "attempt failed",
+            Ev::AttemptTimeout { .. } => "attempt timed out",
+            Ev::Cancel { .. } => "cancel",
+            Ev::BatchStart => "batch start",
+            Ev::Arrival => "arrival",
+            Ev::StatsTick => "stats tick",
+            Ev::WindowTick => "window tick",
+            Ev::HealthCheck => "client health check",
+            Ev::FaultStart(_) => "fault start",
+            Ev::FaultEnd(_) => "fault end",
+            Ev::NetFault(_, true) => "network fault start",
+            Ev::NetFault(_, false) => "network fault end",
+            Ev::HealCheck(_) => "convergence check after a partition",
+        }
+    }
+}
+
+/// How long after a partition heals the membership must be whole again: long enough for the
+/// periodic announcements to the members declared down (every 2 announce periods) to go round
+/// a few times, and for SWIM to spread the news.
+fn convergence_bound_ms(g: &vidmesh_core::GossipConfig) -> Millis {
+    4 * 2 * g.announce_period_ms.max(g.period_ms) + 10 * g.probe_period_ms
 }
 
 /// The client's reach into the run: the time, the queue, the network and the nodes, borrowed
@@ -126,6 +168,19 @@ pub struct Run<'a> {
     client: Client<'a>,
     faults: Faults<'a>,
     rec: Recorder,
+    /// The event being handled, and the first rule of the protocol a node broke (it stops the
+    /// run).
+    event: &'static str,
+    violation: Option<Violation>,
+    sabotage: Option<Sabotage>,
+    replies_seen: u64,
+}
+
+/// A deliberately broken driver, to show that the checker catches what it is meant to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    /// The `nth` answer a core gives (1-based, counted over all nodes) is never passed on.
+    DropReply { nth: u64 },
 }
 
 impl<'a> Run<'a> {
@@ -151,6 +206,10 @@ impl<'a> Run<'a> {
             faults: Faults::new(s),
             rec: Recorder::new(s.nodes.len()),
             setup,
+            event: "start",
+            violation: None,
+            sabotage: None,
+            replies_seen: 0,
         }
     }
 
@@ -163,6 +222,38 @@ impl<'a> Run<'a> {
         self.drain(i);
     }
 
+    /// Breaks this run's driver on purpose (tests of the checker).
+    pub fn sabotage(mut self, s: Sabotage) -> Self {
+        self.sabotage = Some(s);
+        self
+    }
+
+    /// Every job the driver still waits to answer for must be one its node holds unanswered:
+    /// otherwise the node answered it and the answer was lost on the way out.
+    fn check_routes(&mut self) {
+        if self.violation.is_some() {
+            return;
+        }
+        for (job, route) in self.routes.iter() {
+            let i = route.node as usize;
+            let Some(core) = self.nodes[i].core.as_ref() else {
+                continue;
+            };
+            if !core.holds_unanswered(JobId(job)) {
+                self.violation = Some(Violation {
+                    time_ms: self.now,
+                    node: Some(self.s.nodes[i].name.clone()),
+                    event: "end of run",
+                    what: format!(
+                        "job {job} was answered by its node, but the answer never reached \
+                         whoever submitted it: no job may be both answered and lost"
+                    ),
+                });
+                return;
+            }
+        }
+    }
+
     /// Runs to the end; `progress` is called now and then with the virtual time.
     pub fn run(mut self, progress: &mut dyn FnMut(Millis)) -> RunResult {
         let started = Instant::now();
@@ -173,6 +264,16 @@ impl<'a> Run<'a> {
         self.q.push(self.s.cost.stats_period_ms, Ev::StatsTick);
         self.q.push(self.s.output.window_ms, Ev::WindowTick);
         self.faults.schedule(&mut self.q);
+        for (k, f) in self.s.net_faults.iter().enumerate() {
+            self.q.push(f.at_ms, Ev::NetFault(k as u32, true));
+            if let Some(u) = f.until_ms {
+                self.q.push(u, Ev::NetFault(k as u32, false));
+                if matches!(f.kind, NetFaultKind::Partition { .. }) {
+                    let at = u + convergence_bound_ms(&self.s.gossip);
+                    self.q.push(at, Ev::HealCheck(k as u32));
+                }
+            }
+        }
         let mut last_report = 0u64;
         while let Some((t, ev)) = self.q.pop() {
             debug_assert!(t >= self.now);
@@ -182,7 +283,8 @@ impl<'a> Run<'a> {
                 last_report = self.events;
                 progress(t);
             }
-            if self.handle(ev) {
+            self.event = ev.name();
+            if self.handle(ev) || self.violation.is_some() {
                 break;
             }
         }
@@ -267,6 +369,8 @@ impl<'a> Run<'a> {
             Ev::HealthCheck => self.client.health_check(self.now, &mut self.q, &self.nodes),
             Ev::FaultStart(k) => self.fault_start(k),
             Ev::FaultEnd(k) => self.fault_end(k),
+            Ev::NetFault(k, start) => self.net_fault(k as usize, start),
+            Ev::HealCheck(k) => self.heal_check(k as usize),
         }
         false
     }
@@ -280,6 +384,23 @@ impl<'a> Run<'a> {
         if let Some(core) = self.nodes[i].core.as_mut() {
             core.handle_input(self.now, input);
             self.drain(i);
+            self.check(i);
+        }
+    }
+
+    /// Node `i`'s own protocol rules after an input (`Node::check_invariants`): the first
+    /// broken one stops the run with the time and the event.
+    fn check(&mut self, i: usize) {
+        if self.violation.is_some() {
+            return;
+        }
+        if let Some(Err(v)) = self.nodes[i].core.as_ref().map(|c| c.check_invariants()) {
+            self.violation = Some(Violation {
+                time_ms: self.now,
+                node: Some(self.s.nodes[i].name.clone()),
+                event: self.event,
+                what: v.to_string(),
+            });
         }
     }
 
@@ -389,8 +510,24 @@ impl<'a> Run<'a> {
             return; // datagram to nobody
         }
         let bytes = msg.wire_len() as u64;
-        let d = self.net.delay(from, t, bytes);
-        self.q.push(self.now + d, Ev::Deliver { to: t as u32, msg });
+        match self.net.datagram_copies(self.now, from, t) {
+            0 => {}
+            copies => {
+                if copies == 2 {
+                    let d = self.net.datagram_delay(self.now, from, t, bytes);
+                    let again = msg.clone();
+                    self.q.push(
+                        self.now + d,
+                        Ev::Deliver {
+                            to: t as u32,
+                            msg: again,
+                        },
+                    );
+                }
+                let d = self.net.datagram_delay(self.now, from, t, bytes);
+                self.q.push(self.now + d, Ev::Deliver { to: t as u32, msg });
+            }
+        }
     }
 
     fn start_transcode(&mut self, i: usize, job: Job) {
@@ -423,6 +560,10 @@ impl<'a> Run<'a> {
             return;
         };
         let t = route.node;
+        if self.net.cut(self.now, origin as usize, t as usize) {
+            // The closed connection cannot be seen across a partition: the peer works on.
+            return;
+        }
         let d = self.net.delay(origin as usize, t as usize, 0);
         self.q.push(
             self.now + d,
@@ -503,6 +644,12 @@ impl<'a> Run<'a> {
     }
 
     fn reply(&mut self, i: usize, job: JobId, outcome: Outcome) {
+        if let Some(Sabotage::DropReply { nth }) = self.sabotage {
+            self.replies_seen += 1;
+            if self.replies_seen == nth {
+                return; // the broken driver: the answer goes nowhere, the route stays
+            }
+        }
         let Some(route) = self.routes.remove(job.0) else {
             // Nobody waits on this job under this id: the node answered it twice.
             self.rec.stray_answers[i] += 1;
@@ -561,6 +708,72 @@ impl<'a> Run<'a> {
             FaultKind::Pause => self.nodes[i].status = Status::Paused,
             FaultKind::Crash => self.crash(i),
             FaultKind::Drain => self.input(i, Input::Drain),
+        }
+    }
+
+    /// A network fault starts or ends; a partition is recorded for every node on its side.
+    fn net_fault(&mut self, k: usize, start: bool) {
+        let f = &self.s.net_faults[k];
+        if let NetFaultKind::Partition { side } = &f.kind {
+            let kind = if start { "partition" } else { "heal" };
+            for (i, _) in side.iter().enumerate().filter(|(_, &x)| x) {
+                self.faults.events.push(FaultEventRow {
+                    time_ms: self.now,
+                    kind,
+                    node: i as u32,
+                });
+            }
+        }
+        tracing::debug!(kind = f.kind.name(), start, "network fault");
+    }
+
+    /// Some time after partition `k` healed, every node that is up (and not draining) must
+    /// count every other such node alive again.
+    fn heal_check(&mut self, k: usize) {
+        if self.violation.is_some() {
+            return;
+        }
+        // Another partition or a node fault since then makes "whole" ambiguous: skip.
+        let now = self.now;
+        let heal = self.s.net_faults[k].until_ms.unwrap_or(now);
+        let disturbed = self.s.net_faults.iter().any(|f| {
+            matches!(f.kind, NetFaultKind::Partition { .. })
+                && f.at_ms < now
+                && f.until_ms.is_none_or(|u| u > heal)
+                && f != &self.s.net_faults[k]
+        }) || self.s.faults.iter().any(|f| {
+            f.at_ms < now
+                && f.for_ms
+                    .is_none_or(|d| f.at_ms + d > heal.saturating_sub(1))
+        });
+        if disturbed {
+            return;
+        }
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| {
+                self.nodes[i].status == Status::Up
+                    && self.nodes[i].core.as_ref().is_some_and(|c| !c.draining())
+            })
+            .collect();
+        for &i in &up {
+            let Some(core) = self.nodes[i].core.as_ref() else {
+                continue;
+            };
+            let alive = core.alive_members();
+            if alive < up.len() - 1 {
+                self.violation = Some(Violation {
+                    time_ms: now,
+                    node: Some(self.s.nodes[i].name.clone()),
+                    event: self.event,
+                    what: format!(
+                        "membership did not converge: {} s after the partition healed it counts \
+                         {alive} of the {} other nodes alive",
+                        (now - heal) / 1000,
+                        up.len() - 1
+                    ),
+                });
+                return;
+            }
         }
     }
 
@@ -641,7 +854,8 @@ impl<'a> Run<'a> {
         self.input(i, Input::Upload(job));
     }
 
-    fn finish(self, wall_s: f64) -> RunResult {
+    fn finish(mut self, wall_s: f64) -> RunResult {
+        self.check_routes();
         let convergence = (0..self.nodes.len())
             .map(|i| ConvergenceRow {
                 node: i as u32,
@@ -687,6 +901,7 @@ impl<'a> Run<'a> {
             wall_s,
             calibration,
             chaos,
+            violation: self.violation,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! The `sim` command and the live runs it compares with are vidmesh-lab's (lab/): this library
 //! runs no async runtime and no node, so the simulator builds and tests on its own.
 
+pub mod check;
 pub mod engine;
 pub mod load_curve;
 pub mod metrics;

@@ -18,7 +18,7 @@ pub use vidmesh_analysis::records::Outcome as ReqOutcome;
 pub use vidmesh_analysis::records::SummaryRow as Summary;
 
 /// One logical client request, as it ended.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestRecord {
     pub batch: Option<u32>,
     pub submit_ms: u64,
@@ -194,6 +194,29 @@ pub struct RunResult {
     pub calibration: Vec<NodeCalibration>,
     /// What the chaos checker needs besides `requests` (simulated runs only).
     pub chaos: ChaosEnds,
+    /// The first rule of the job protocol a node broke, which stopped the run (simulated runs
+    /// only; see `Node::check_invariants`).
+    pub violation: Option<Violation>,
+}
+
+/// A protocol rule broken during a simulated run: where, when, and on which event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub time_ms: u64,
+    pub node: Option<String>,
+    /// The event being handled when it broke.
+    pub event: &'static str,
+    pub what: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "at {:.3} s", self.time_ms as f64 / 1000.0)?;
+        if let Some(n) = &self.node {
+            write!(f, " on {n}")?;
+        }
+        write!(f, " ({}): {}", self.event, self.what)
+    }
 }
 
 /// The end of a simulated run as the chaos checker sees it.

@@ -16,6 +16,8 @@ pub mod stream {
     pub const CLIENT: u64 = 6;
     /// Each request's output profile (drawn only when the workload mixes profiles).
     pub const PROFILE: u64 = 7;
+    /// Message loss and duplication (drawn only while such a network fault is on).
+    pub const NET_FAULTS: u64 = 8;
     pub const NODE_BASE: u64 = 1 << 20;
 }
 

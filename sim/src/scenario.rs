@@ -235,6 +235,50 @@ pub struct Video {
     pub duration_ms: u32,
 }
 
+/// A fault of the network between the nodes (the client's connections are not affected: they
+/// are TCP to a node, whose loss shows as delay, and the report's client sits beside the nodes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetFault {
+    pub at_ms: u64,
+    /// When it ends; `None`: at the end of the run.
+    pub until_ms: Option<u64>,
+    pub kind: NetFaultKind,
+}
+
+impl NetFault {
+    pub fn active(&self, now: u64) -> bool {
+        self.at_ms <= now && self.until_ms.is_none_or(|u| now < u)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetFaultKind {
+    /// Nothing passes between the nodes on `side` (true) and the others, either way: datagrams
+    /// are dropped, connections fail, answers on their way are lost.
+    Partition { side: Vec<bool> },
+    /// Each gossip or membership datagram is lost with probability `p`.
+    Loss { p: f64 },
+    /// Each gossip or membership datagram arrives twice with probability `p`.
+    Duplicate { p: f64 },
+    /// Every message to or from a node on `side` (every message when `None`) takes `extra_ms`
+    /// longer: datagrams, offloads and their answers.
+    Delay {
+        extra_ms: u64,
+        side: Option<Vec<bool>>,
+    },
+}
+
+impl NetFaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            NetFaultKind::Partition { .. } => "partition",
+            NetFaultKind::Loss { .. } => "loss",
+            NetFaultKind::Duplicate { .. } => "duplicate",
+            NetFaultKind::Delay { .. } => "delay",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub at_ms: u64,
@@ -282,6 +326,8 @@ pub struct Scenario {
     pub workload: Workload,
     pub catalog: Catalog,
     pub faults: Vec<Fault>,
+    /// Faults of the network between the nodes, in `at_ms` order.
+    pub net_faults: Vec<NetFault>,
     pub output: Output,
     pub live: Live,
 }

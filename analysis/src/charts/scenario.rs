@@ -182,6 +182,9 @@ fn event_color(kind: EventKind) -> RGBColor {
         EventKind::Pause => RGBColor(0xc4, 0x6a, 0x00),
         EventKind::Restart => RGBColor(0x2c, 0x8a, 0x2c),
         EventKind::Resume => RGBColor(0x1f, 0x6f, 0xb4),
+        EventKind::Drain => RGBColor(0x7f, 0x7f, 0x7f),
+        EventKind::Partition => RGBColor(0x94, 0x67, 0xbd),
+        EventKind::Heal => RGBColor(0x17, 0xbe, 0xcf),
     }
 }
 

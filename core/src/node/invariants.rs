@@ -28,6 +28,12 @@ pub enum ProtocolViolation {
 }
 
 impl Node {
+    /// Whether this node holds `job` and has not answered it yet: a driver that still waits to
+    /// pass an answer on for `job` must find this true.
+    pub fn holds_unanswered(&self, job: JobId) -> bool {
+        self.jobs.get(&job).is_some_and(|t| !t.answered)
+    }
+
     /// The first rule of the job protocol this node breaks now, if any. Linear in the jobs
     /// held; a node holds at most its queue and workers' worth.
     pub fn check_invariants(&self) -> Result<(), ProtocolViolation> {

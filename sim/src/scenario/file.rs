@@ -7,7 +7,7 @@ use toml::Spanned;
 use vidmesh_core::zone::LinkSpec;
 use vidmesh_core::{AdmissionConfig, GossipConfig, StrategyConfig};
 
-use super::{FaultKind, OffloadLatency, SeedMode, WorkloadKind};
+use super::{OffloadLatency, SeedMode, WorkloadKind};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -415,10 +415,32 @@ pub(super) struct VideoFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct FaultFile {
     pub(super) at_s: Spanned<f64>,
-    pub(super) node: Spanned<String>,
-    pub(super) kind: FaultKind,
-    /// Crash: restart after this long (absent = stays down). Pause: required.
+    /// Crash, pause, drain: the node.
+    pub(super) node: Option<Spanned<String>>,
+    pub(super) kind: Spanned<FaultFileKind>,
+    /// Crash: restart after this long (absent = stays down). Pause, partition: required. Loss,
+    /// duplicate, delay: absent = to the end of the run.
     pub(super) for_s: Option<Spanned<f64>>,
+    /// Partition, delay: one side, by node names and/or zone names.
+    pub(super) nodes: Option<Vec<Spanned<String>>>,
+    pub(super) zones: Option<Vec<Spanned<String>>>,
+    /// Loss, duplicate: the share of datagrams affected, in %.
+    pub(super) percent: Option<Spanned<f64>>,
+    /// Delay: added to every message to or from the side (or every message), in ms.
+    pub(super) extra_ms: Option<Spanned<f64>>,
+}
+
+/// Every kind a `[[faults]]` entry may have: the node faults, then the network's.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum FaultFileKind {
+    Crash,
+    Pause,
+    Drain,
+    Partition,
+    Loss,
+    Duplicate,
+    Delay,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use vidmesh_core::{Job, JobId, Millis, OffloadError, Outcome, PeerAddr, ZoneId, ZoneTable};
 
@@ -16,7 +17,7 @@ use crate::engine::Ev;
 use crate::queue::EventQueue;
 use crate::rng::{self, stream};
 use crate::routes::{Route, RouteKind};
-use crate::scenario::{self, OffloadLatency, Scenario};
+use crate::scenario::{self, NetFault, NetFaultKind, OffloadLatency, Scenario};
 
 /// A multiplicative hasher for the u64 job ids: only used for lookups, never iterated into
 /// anything that reaches an output without sorting first.
@@ -41,6 +42,10 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 pub(crate) struct Network<'a> {
     spec: &'a scenario::Network,
+    /// The scenario's network faults, and the stream their loss and duplication draws come
+    /// from (its own, so a fault never moves the delays every other message draws).
+    faults: &'a [NetFault],
+    fault_rng: ChaCha8Rng,
     zones: Arc<ZoneTable>,
     /// Each node's zone.
     zone_of: Vec<ZoneId>,
@@ -64,6 +69,8 @@ impl<'a> Network<'a> {
         let n = s.nodes.len();
         Network {
             spec: &s.network,
+            faults: &s.net_faults,
+            fault_rng: rng::stream_rng(s.seed, stream::NET_FAULTS),
             zones: s.network.zones.clone(),
             zone_of: s.nodes.iter().map(|x| x.zone).collect(),
             rng: rng::stream_rng(s.seed, stream::NETWORK),
@@ -81,6 +88,63 @@ impl<'a> Network<'a> {
     pub fn target(&self, addr: PeerAddr) -> Option<usize> {
         let i = (addr.port as usize).checked_sub(1)?;
         (i < self.zone_of.len()).then_some(i)
+    }
+
+    /// Whether a partition stands between nodes `a` and `b` at `now`.
+    #[inline]
+    pub fn cut(&self, now: Millis, a: usize, b: usize) -> bool {
+        !self.faults.is_empty()
+            && self.faults.iter().any(|f| match &f.kind {
+                NetFaultKind::Partition { side } => f.active(now) && side[a] != side[b],
+                _ => false,
+            })
+    }
+
+    /// What the delay faults add to a message between `a` and `b` at `now`, in ms.
+    #[inline]
+    fn extra_ms(&self, now: Millis, a: usize, b: usize) -> Millis {
+        if self.faults.is_empty() {
+            return 0;
+        }
+        self.faults
+            .iter()
+            .filter(|f| f.active(now))
+            .map(|f| match &f.kind {
+                NetFaultKind::Delay { extra_ms, side }
+                    if side.as_ref().is_none_or(|s| s[a] || s[b]) =>
+                {
+                    *extra_ms
+                }
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// How many copies of a datagram from `a` to `b` sent at `now` arrive: 0 (partitioned or
+    /// lost), 1, or 2 (duplicated). Draws only while a loss or duplication fault is on.
+    #[inline]
+    pub fn datagram_copies(&mut self, now: Millis, a: usize, b: usize) -> u8 {
+        if self.faults.is_empty() {
+            return 1;
+        }
+        if self.cut(now, a, b) {
+            return 0;
+        }
+        let mut copies = 1;
+        for f in self.faults.iter().filter(|f| f.active(now)) {
+            match f.kind {
+                NetFaultKind::Loss { p } if self.fault_rng.random_bool(p) => return 0,
+                NetFaultKind::Duplicate { p } if self.fault_rng.random_bool(p) => copies = 2,
+                _ => {}
+            }
+        }
+        copies
+    }
+
+    /// One-way delay of a datagram from node `a` to node `b` sent at `now`, faults included.
+    #[inline]
+    pub fn datagram_delay(&mut self, now: Millis, a: usize, b: usize, bytes: u64) -> Millis {
+        self.delay(a, b, bytes) + self.extra_ms(now, a, b)
     }
 
     /// One-way delay from zone `a` to zone `b` of `bytes`, with jitter, in whole ms (the zone
@@ -162,8 +226,8 @@ impl<'a> Network<'a> {
                 job: job.id,
             },
         );
-        if to_down {
-            // Connection refused or timed out.
+        if to_down || self.cut(now, from, t) {
+            // Connection refused or timed out (a partition: no answer to the SYN).
             q.push(
                 now + self.spec.connect_timeout_ms,
                 Ev::OffloadResult {
@@ -176,7 +240,7 @@ impl<'a> Network<'a> {
             return;
         }
         let (fz, tz) = (self.zone_of[from], self.zone_of[t]);
-        let mut d = self.zone_delay(fz, tz, job.features.size_bytes);
+        let mut d = self.zone_delay(fz, tz, job.features.size_bytes) + self.extra_ms(now, from, t);
         if self.spec.offload_latency == OffloadLatency::FullRtt {
             // The other half of the RTT: the original slept a whole RTT before posting.
             d += round_ms(self.zones.rtt_ms(fz, tz) / 2.0);
@@ -248,7 +312,10 @@ impl<'a> Network<'a> {
         from: usize,
         (origin, origin_life, origin_job): (u32, u32, JobId),
     ) {
-        let d = self.delay(from, origin as usize, 0);
+        if self.cut(now, from, origin as usize) {
+            return; // the reset never arrives: the origin's offload timeout fires instead
+        }
+        let d = self.delay(from, origin as usize, 0) + self.extra_ms(now, from, origin as usize);
         q.push(
             now + d,
             Ev::OffloadResult {
@@ -288,9 +355,14 @@ impl<'a> Network<'a> {
                 origin_job,
             } => {
                 self.finished(origin_job);
+                if self.cut(now, i, origin as usize) {
+                    // The answer cannot get through: the origin's offload timeout fires.
+                    return;
+                }
                 let bytes = outcome.output_bytes();
                 let result = outcome.to_remote();
-                let d = self.delay(i, origin as usize, bytes);
+                let d =
+                    self.delay(i, origin as usize, bytes) + self.extra_ms(now, i, origin as usize);
                 q.push(
                     now + d,
                     Ev::OffloadResult {
