@@ -4,6 +4,7 @@
 
 mod calibrate;
 mod compose;
+mod fleet;
 mod live;
 mod soak;
 mod validate;
