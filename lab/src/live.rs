@@ -1,37 +1,35 @@
 //! `sim live`: a scenario's cluster as real `vidmesh-node` processes on loopback (or, with
 //! `--docker`, as the docker-compose services, see `compose.rs`), the load client in-process,
-//! the scenario's faults applied to the processes or containers, and the same CSV files as
-//! `sim run` (docs/metrics.md), written by `vidmesh_sim::metrics::write_all`.
+//! the scenario's faults applied to the processes or containers (`fleet.rs`), and the same CSV
+//! files as `sim run` (docs/metrics.md), written by `vidmesh_sim::metrics::write_all` from the
+//! `RunResult` that `live/record.rs` assembles.
 //!
 //! Strategies run one after another, each on a fresh cluster (fresh caches) on the same ports.
 //! Node state comes from polling every node's `GET /status` once a second: counters and gauges
 //! for `node_windows.csv`, and each node's membership view (with the wall-clock time of every
 //! up/down change) for `convergence.csv` and `failure_detection.csv`.
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
+mod clips;
+mod record;
+
+pub use clips::{clip_videos, prepare_catalog, sim_catalog};
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use vidmesh_core::ContentHash;
 use vidmesh_node::args::{NodeLaunch, ZonesFile};
-use vidmesh_node::catalog::{self, CatalogSpec, Clip};
-use vidmesh_node::client::{self, Arrivals, ClientConfig, RequestOutcome, Target};
+use vidmesh_node::catalog::Clip;
+use vidmesh_node::client::{self, Arrivals, ClientConfig, Target};
 use vidmesh_node::status::Status;
-
-use vidmesh_sim::metrics::{
-    ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, ReqOutcome, RequestRecord, RunResult,
-    WindowCounts,
-};
-use vidmesh_sim::scenario::{FaultKind, Scenario, Video, WorkloadKind};
-use vidmesh_sim::workload::Catalog;
+use vidmesh_sim::metrics::RunResult;
+use vidmesh_sim::scenario::{FaultKind, Scenario, WorkloadKind};
 
 use crate::compose::{ComposeFleet, ComposeOptions};
+use crate::fleet::{free_addrs, ms_since, Action, Cluster, Fleet};
 
 /// More nodes than this would not fit one machine's cores and file descriptors.
 const MAX_LIVE_NODES: usize = 50;
@@ -105,234 +103,6 @@ pub fn live_scenario(s: &Scenario) -> Result<Scenario> {
     Ok(s)
 }
 
-/// The clips of the scenario's catalog: loaded from `live.catalog_dir` (or `<out>/catalog`),
-/// generated with ffmpeg there first if it has no `catalog.csv`.
-pub fn prepare_catalog(s: &Scenario, opts: &LiveOptions) -> Result<(PathBuf, Vec<Clip>)> {
-    let dir = match &s.live.catalog_dir {
-        Some(d) if d.is_absolute() => d.clone(),
-        Some(d) => opts.scenario_dir.join(d),
-        None => opts.out.join("catalog"),
-    };
-    if dir.join(catalog::CATALOG_FILE).is_file() {
-        let clips = catalog::load(&dir)
-            .with_context(|| format!("reading the clip catalog in {}", dir.display()))?;
-        return Ok((dir, clips));
-    }
-    let spec = CatalogSpec {
-        count: s.live.clips as usize,
-        seed: s.seed,
-        max_seconds: s.live.clip_max_seconds,
-        max_height: s.live.clip_max_height,
-        ffmpeg: opts.ffmpeg.clone(),
-        ..CatalogSpec::default()
-    };
-    println!(
-        "generating {} clips (≤ {} s, ≤ {}p) into {}",
-        spec.count,
-        spec.max_seconds,
-        spec.max_height,
-        dir.display()
-    );
-    let clips = catalog::generate(&dir, &spec)
-        .with_context(|| format!("generating the clip catalog in {}", dir.display()))?;
-    Ok((dir, clips))
-}
-
-/// The real clips as the simulator describes videos.
-pub fn clip_videos(clips: &[Clip]) -> Vec<Video> {
-    clips
-        .iter()
-        .map(|c| Video {
-            width: c.width,
-            height: c.height,
-            frames: c.frames,
-            size_bytes: c.size_bytes,
-            duration_ms: c.duration_ms,
-        })
-        .collect()
-}
-
-/// The simulator's view of the real clips, so the shared CSV writer can describe them.
-pub fn sim_catalog(clips: &[Clip]) -> Catalog {
-    let videos = clip_videos(clips);
-    let mean_size_bytes =
-        videos.iter().map(|v| v.size_bytes as f64).sum::<f64>() / videos.len().max(1) as f64;
-    Catalog {
-        hashes: vec![ContentHash([0; 32]); videos.len()],
-        videos,
-        mean_size_bytes,
-        profiles: vec![("360p".into(), Default::default())],
-    }
-}
-
-/// Loopback addresses free right now, one per node.
-fn free_addrs(n: usize) -> Result<Vec<SocketAddr>> {
-    // Hold every listener until all are chosen so no port is handed out twice.
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<_>>()
-        .context("choosing free loopback ports")?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().context("reading a chosen port"))
-        .collect()
-}
-
-/// The node processes of one run. Dropping it kills every node (and its ffmpeg children).
-struct Cluster {
-    launches: Vec<NodeLaunch>,
-    children: Vec<Option<Child>>,
-    logs: Vec<PathBuf>,
-    program: PathBuf,
-    leading: Vec<String>,
-}
-
-impl Cluster {
-    fn spawn(&mut self, i: usize) -> Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.logs[i])
-            .with_context(|| format!("opening {}", self.logs[i].display()))?;
-        let leading: Vec<&str> = self.leading.iter().map(String::as_str).collect();
-        let mut cmd = self.launches[i].command_via(&self.program, &leading);
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // Own process group: a crash or pause reaches the node's ffmpeg children too.
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the node if the
-        // thread that spawned it (the driver's main thread) dies, so no node outlives `sim`.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.launches[i].name))?;
-        self.children[i] = Some(child);
-        Ok(())
-    }
-
-    fn signal(&self, i: usize, sig: libc::c_int) {
-        if let Some(c) = &self.children[i] {
-            // SAFETY: kill(2) with the negated pid of a process group this driver created.
-            unsafe {
-                libc::kill(-(c.id() as libc::pid_t), sig);
-            }
-        }
-    }
-
-    fn crash(&mut self, i: usize) {
-        self.signal(i, libc::SIGKILL);
-        if let Some(mut c) = self.children[i].take() {
-            let _ = c.wait();
-        }
-    }
-
-    /// Whether node `i` has exited on its own; its log's tail if so.
-    fn exited(&mut self, i: usize) -> Option<String> {
-        let c = self.children[i].as_mut()?;
-        match c.try_wait() {
-            Ok(Some(status)) => {
-                let log = std::fs::read_to_string(&self.logs[i]).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                Some(format!(
-                    "{} exited ({status}); the end of {}:\n{}",
-                    self.launches[i].name,
-                    self.logs[i].display(),
-                    tail.join("\n")
-                ))
-            }
-            _ => None,
-        }
-    }
-
-    fn shutdown(&mut self) {
-        for i in 0..self.children.len() {
-            // A paused node must be able to die; SIGKILL works on stopped processes too.
-            self.crash(i);
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// The nodes of one run, wherever they run.
-enum Fleet {
-    Processes(Cluster),
-    Compose(ComposeFleet),
-}
-
-impl Fleet {
-    /// Starts every node; returns each one's start time in ms after `epoch`.
-    async fn start_all(&mut self, epoch: Instant) -> Result<Vec<u64>> {
-        match self {
-            Fleet::Processes(c) => {
-                let mut t = Vec::with_capacity(c.children.len());
-                for i in 0..c.children.len() {
-                    t.push(ms_since(epoch));
-                    c.spawn(i)?;
-                }
-                Ok(t)
-            }
-            Fleet::Compose(c) => {
-                c.up().await?;
-                // Containers start together once compose has created them all.
-                Ok(vec![ms_since(epoch); c.node_count()])
-            }
-        }
-    }
-
-    async fn apply(&mut self, action: Action, i: usize) -> Result<()> {
-        match self {
-            Fleet::Processes(c) => {
-                match action {
-                    Action::Crash => c.crash(i),
-                    Action::Restart => c.spawn(i)?,
-                    Action::Pause => c.signal(i, libc::SIGSTOP),
-                    Action::Resume => c.signal(i, libc::SIGCONT),
-                    // Sent over HTTP by `apply_faults`, not done to the process.
-                    Action::Drain => {}
-                }
-                Ok(())
-            }
-            Fleet::Compose(c) => match action {
-                Action::Crash => c.crash(i).await,
-                Action::Restart => c.restart(i).await,
-                Action::Pause => c.pause(i).await,
-                Action::Resume => c.resume(i).await,
-                Action::Drain => Ok(()),
-            },
-        }
-    }
-
-    async fn exited(&mut self, i: usize) -> Option<String> {
-        match self {
-            Fleet::Processes(c) => c.exited(i),
-            Fleet::Compose(c) => c.exited(i).await,
-        }
-    }
-
-    /// Stops every node (a compose stack keeps its logs and is removed).
-    async fn finish(self) -> Result<()> {
-        match self {
-            Fleet::Processes(c) => {
-                drop(c);
-                Ok(())
-            }
-            Fleet::Compose(mut c) => c.down().await,
-        }
-    }
-}
-
 /// Removes a folder when dropped (node data dirs: caches and temp files).
 struct RemoveOnDrop(PathBuf);
 
@@ -354,10 +124,6 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn ms_since(epoch: Instant) -> u64 {
-    epoch.elapsed().as_millis() as u64
 }
 
 async fn poll_all(http: &reqwest::Client, addrs: &[SocketAddr], t_ms: u64) -> Vec<Sample> {
@@ -398,29 +164,6 @@ struct Applied {
     t_ms: u64,
     kind: Action,
     node: usize,
-}
-
-/// What is done to a node's process or container at one instant of a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Action {
-    Crash,
-    Restart,
-    Pause,
-    Resume,
-    /// A signed POST /admin/drain, not something done to the process.
-    Drain,
-}
-
-impl Action {
-    fn name(self) -> &'static str {
-        match self {
-            Action::Crash => "crash",
-            Action::Restart => "restart",
-            Action::Pause => "pause",
-            Action::Resume => "resume",
-            Action::Drain => "drain",
-        }
-    }
 }
 
 /// Everything `sim live` needs to run a scenario's strategies.
@@ -549,13 +292,12 @@ impl<'a> LiveRun<'a> {
             let _ = std::fs::remove_file(p);
         }
         let mut cluster = match &self.opts.backend {
-            Backend::Processes { program, leading } => Fleet::Processes(Cluster {
-                logs,
-                children: (0..n).map(|_| None).collect(),
+            Backend::Processes { program, leading } => Fleet::Processes(Cluster::new(
                 launches,
-                program: program.clone(),
-                leading: leading.clone(),
-            }),
+                logs,
+                program.clone(),
+                leading.clone(),
+            )),
             Backend::Compose(c) => {
                 let seeds: Vec<Vec<String>> = self
                     .seed_indices()
@@ -725,309 +467,6 @@ impl<'a> LiveRun<'a> {
             unique: false,
         })
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn result(
-        &self,
-        strategy: String,
-        records: Vec<client::RequestRecord>,
-        samples: Vec<Sample>,
-        applied: Vec<Applied>,
-        start_ms: Vec<u64>,
-        boot_ms: u64,
-        epoch_unix: u64,
-        end_ms: u64,
-        wall_s: f64,
-    ) -> RunResult {
-        let s = self.scenario;
-        let n = s.nodes.len();
-        let index: BTreeMap<&str, u32> = s
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| (spec.name.as_str(), i as u32))
-            .collect();
-        let clip_of: BTreeMap<(u64, u32, u32, u32), u32> = self
-            .clips
-            .iter()
-            .enumerate()
-            .map(|(i, c)| ((c.size_bytes, c.width, c.height, c.frames), i as u32))
-            .collect();
-        let node = |name: &Option<String>| name.as_deref().and_then(|n| index.get(n).copied());
-
-        // Requests, in request-id order.
-        let mut attempt_ends = Vec::new();
-        let requests: Vec<RequestRecord> = records
-            .iter()
-            .map(|r| {
-                let outcome = match r.outcome {
-                    RequestOutcome::Ok => ReqOutcome::Ok,
-                    RequestOutcome::Timeout => ReqOutcome::Timeout,
-                    RequestOutcome::Rejected => ReqOutcome::Rejected,
-                    RequestOutcome::Error => ReqOutcome::Error,
-                    RequestOutcome::Unavailable => ReqOutcome::Unavailable,
-                };
-                // The live client keeps no per-attempt times: every attempt of a request is
-                // counted when the request ends, only the last one possibly successful.
-                for a in 0..r.attempts {
-                    let last = a + 1 == r.attempts;
-                    attempt_ends.push((r.end_ms, last && outcome == ReqOutcome::Ok));
-                }
-                RequestRecord {
-                    batch: r.batch,
-                    submit_ms: r.submit_ms,
-                    end_ms: r.end_ms,
-                    attempts: r.attempts,
-                    outcome,
-                    entry_node: node(&r.entry_node),
-                    exec_node: node(&r.exec_node),
-                    hops: r.hops,
-                    cache_hit: r.cache_hit,
-                    offloaded: r.offloaded,
-                    fallback: r.fallback,
-                    item: clip_of
-                        .get(&(r.size_bytes, r.width, r.height, r.frames))
-                        .copied()
-                        .unwrap_or(0),
-                }
-            })
-            .collect();
-        attempt_ends.sort_unstable();
-
-        let window_ms = s.output.window_ms;
-        let windows = end_ms.div_ceil(window_ms).max(1) as usize;
-        let in_flight_at_window_end: Vec<u32> = (0..windows)
-            .map(|w| {
-                let t = ((w as u64 + 1) * window_ms).min(end_ms);
-                requests
-                    .iter()
-                    .filter(|r| r.submit_ms <= t && r.end_ms > t)
-                    .count() as u32
-            })
-            .collect();
-
-        // Per node: samples in time order, counters made cumulative across restarts.
-        let mut per_node: Vec<Vec<(u64, Option<Status>, WindowCounts)>> = vec![Vec::new(); n];
-        for smp in samples {
-            per_node[smp.node].push((smp.t_ms, smp.status, WindowCounts::default()));
-        }
-        for series in per_node.iter_mut() {
-            series.sort_by_key(|x| x.0);
-            accumulate_lives(series);
-        }
-
-        let mut node_windows = Vec::new();
-        let mut prev_cum = vec![WindowCounts::default(); n];
-        let mut totals = WindowCounts::default();
-        for w in 0..windows {
-            let t = ((w as u64 + 1) * window_ms).min(end_ms);
-            for (i, series) in per_node.iter().enumerate() {
-                let at = series.iter().rev().find(|x| x.0 <= t);
-                let (status, cum) = match at {
-                    Some((_, st, cum)) => (st.as_ref(), *cum),
-                    None => (None, prev_cum[i]),
-                };
-                let delta = cum.minus(&prev_cum[i]);
-                totals.add(&delta);
-                prev_cum[i] = cum;
-                node_windows.push(NodeWindow {
-                    window_start_s: w as u64 * window_ms / 1000,
-                    node: i as u32,
-                    up: status.is_some(),
-                    queue_len: status.map(|x| x.queue_len).unwrap_or(0),
-                    in_flight: status.map(|x| x.in_flight).unwrap_or(0),
-                    cpu_pct: status.map(|x| x.cpu_pct).unwrap_or(0.0),
-                    mem_pct: status.map(|x| x.mem_pct).unwrap_or(0.0),
-                    counts: delta,
-                });
-            }
-        }
-
-        fn peer_state(st: &Status, j: usize, epoch_unix: u64) -> Option<(&str, u64)> {
-            st.peers
-                .iter()
-                .find(|p| p.id == j as u32 + 1)
-                .map(|p| (p.state.as_str(), p.since_unix_ms.saturating_sub(epoch_unix)))
-        }
-
-        // Convergence: the first poll of a node's first life at which it saw every other node
-        // alive; the time is the latest of those peers' up-changes as the node recorded them.
-        // Counted from the nodes' start: `boot_ms` before time 0 when the run's clock started
-        // only once every node answered (compose), so start and full-view times are then on
-        // that earlier clock.
-        let boot_unix = epoch_unix.saturating_sub(boot_ms);
-        let convergence = (0..n)
-            .map(|i| {
-                let first_life = per_node[i].iter().find_map(|x| x.1.as_ref().map(Life::of));
-                // A container starts during `docker-compose up`, seconds before it returns: its
-                // own clock (now − uptime) says when.
-                let start = if boot_ms > 0 {
-                    per_node[i]
-                        .iter()
-                        .find_map(|x| x.1.as_ref())
-                        .map(|st| {
-                            st.unix_ms
-                                .saturating_sub(st.uptime_ms)
-                                .saturating_sub(boot_unix)
-                        })
-                        .unwrap_or(start_ms[i])
-                } else {
-                    start_ms[i]
-                };
-                let full_view_ms = per_node[i].iter().find_map(|(t, st, _)| {
-                    let st = st.as_ref()?;
-                    if first_life.is_some_and(|f| Life::of(st).is_after(&f)) {
-                        return None;
-                    }
-                    let mut latest = start;
-                    for j in (0..n).filter(|&j| j != i) {
-                        match peer_state(st, j, boot_unix) {
-                            Some(("alive", since)) => latest = latest.max(since),
-                            _ => return None,
-                        }
-                    }
-                    Some(latest.min(*t + boot_ms))
-                });
-                ConvergenceRow {
-                    node: i as u32,
-                    seeds: s.nodes[i].seeds.iter().map(|&j| j as u32).collect(),
-                    start_ms: start,
-                    full_view_ms,
-                }
-            })
-            .collect();
-
-        // Failure detection: for each crash or pause, each node that was answering then, the
-        // time its membership declared the failed node down (before the node came back).
-        let mut detections = Vec::new();
-        for (a_idx, a) in applied.iter().enumerate() {
-            let kind = match a.kind {
-                Action::Crash | Action::Pause => a.kind.name(),
-                // A drained node leaves on purpose: nothing to detect.
-                Action::Restart | Action::Resume | Action::Drain => continue,
-            };
-            let back = applied[a_idx + 1..]
-                .iter()
-                .find(|b| b.node == a.node && matches!(b.kind, Action::Restart | Action::Resume))
-                .map(|b| b.t_ms);
-            for o in (0..n).filter(|&o| o != a.node) {
-                let was_up = per_node[o]
-                    .iter()
-                    .rev()
-                    .find(|x| x.0 <= a.t_ms)
-                    .is_some_and(|x| x.1.is_some());
-                if !was_up {
-                    continue;
-                }
-                let detected_ms = per_node[o].iter().find_map(|(t, st, _)| {
-                    if *t < a.t_ms {
-                        return None;
-                    }
-                    match peer_state(st.as_ref()?, a.node, epoch_unix) {
-                        Some(("down", since))
-                            if since >= a.t_ms && back.is_none_or(|b| since < b) =>
-                        {
-                            Some(since)
-                        }
-                        _ => None,
-                    }
-                });
-                detections.push(DetectionRow {
-                    kind,
-                    failed_node: a.node as u32,
-                    fault_ms: a.t_ms,
-                    observer: o as u32,
-                    detected_ms,
-                });
-            }
-        }
-
-        let fault_events = applied
-            .iter()
-            .map(|a| FaultEventRow {
-                time_ms: a.t_ms,
-                kind: a.kind.name(),
-                node: a.node as u32,
-            })
-            .collect();
-
-        RunResult {
-            work: Default::default(),
-            strategy,
-            requests,
-            in_flight_at_window_end,
-            node_windows,
-            convergence,
-            detections,
-            fault_events,
-            suspicions: Vec::new(),
-            offloads_same_zone: totals.offloads_same_zone,
-            offloads_cross_zone: totals.offloads_cross_zone,
-            attempt_ends,
-            end_ms,
-            events: 0,
-            wall_s,
-            calibration: Vec::new(),
-            chaos: Default::default(),
-            violation: None,
-        }
-    }
-}
-
-fn counts(st: &Status) -> WindowCounts {
-    WindowCounts::from_core(&st.counters.core)
-}
-
-/// Fills in each sample's counters made cumulative across the node's restarts: a restarted
-/// process counts from zero again, and what its earlier lives counted stays. A failed poll
-/// carries the last value forward. `series` is one node's polls in time order.
-fn accumulate_lives(series: &mut [(u64, Option<Status>, WindowCounts)]) {
-    let mut base = WindowCounts::default();
-    let mut last: Option<(Life, WindowCounts)> = None;
-    for (_, st, cum) in series.iter_mut() {
-        let mut c = base;
-        if let Some(st) = st {
-            let now = counts(st);
-            let life = Life::of(st);
-            if let Some((prev_life, prev)) = last {
-                if life.is_after(&prev_life) {
-                    base.add(&prev);
-                    c = base;
-                }
-            }
-            c.add(&now);
-            last = Some((life, now));
-        } else if let Some((_, prev)) = last {
-            c.add(&prev);
-        }
-        *cum = c;
-    }
-}
-
-/// One run of a node's process, as its `/status` shows it. Not the membership generation:
-/// a live node bumps that itself when it refutes a false suspicion, without restarting, and
-/// its counters keep running.
-#[derive(Clone, Copy, Debug)]
-struct Life {
-    uptime_ms: u64,
-    /// When the process started, on the node's own clock.
-    started_unix_ms: u64,
-}
-
-impl Life {
-    fn of(st: &Status) -> Life {
-        Life {
-            uptime_ms: st.uptime_ms,
-            started_unix_ms: st.unix_ms.saturating_sub(st.uptime_ms),
-        }
-    }
-
-    /// Whether this sample comes from a later process than `earlier` (polled before it).
-    fn is_after(&self, earlier: &Life) -> bool {
-        // Uptime going back means a restart; a restart between two polls that still shows a
-        // longer uptime (a short first life) shows as a start time more than a second later.
-        self.uptime_ms < earlier.uptime_ms || self.started_unix_ms > earlier.started_unix_ms + 1_000
-    }
 }
 
 /// Applies the scenario's faults at their times: crash = SIGKILL to the node's process group,
@@ -1110,59 +549,4 @@ fn run_cluster_key() -> &'static str {
         }
         b.iter().map(|x| format!("{x:02x}")).collect()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn status(unix_ms: u64, uptime_ms: u64, gen: u32, done: u64) -> Option<Status> {
-        let mut st = Status {
-            unix_ms,
-            uptime_ms,
-            gen,
-            ..Status::default()
-        };
-        st.counters.core.transcodes_ok = done;
-        Some(st)
-    }
-
-    fn jobs_done(series: &[(u64, Option<Status>, WindowCounts)]) -> Vec<u64> {
-        series.iter().map(|x| x.2.jobs_done).collect()
-    }
-
-    #[test]
-    fn a_refuted_suspicion_is_not_a_restart() {
-        // The node bumps its membership generation at 3 s but keeps running: its counter
-        // goes on from 7, and nothing is counted twice.
-        let mut series = vec![
-            (1_000, status(101_000, 1_000, 5, 3), WindowCounts::default()),
-            (2_000, status(102_000, 2_000, 5, 7), WindowCounts::default()),
-            (3_000, status(103_000, 3_000, 6, 7), WindowCounts::default()),
-            (4_000, status(104_000, 4_000, 6, 9), WindowCounts::default()),
-        ];
-        accumulate_lives(&mut series);
-        assert_eq!(jobs_done(&series), [3, 7, 7, 9]);
-    }
-
-    #[test]
-    fn a_restart_keeps_what_the_earlier_life_counted() {
-        let mut series = vec![
-            (1_000, status(101_000, 9_000, 5, 4), WindowCounts::default()),
-            (2_000, None, WindowCounts::default()),
-            // Restarted: uptime went back, counters start from zero.
-            (3_000, status(103_000, 500, 7, 1), WindowCounts::default()),
-            (4_000, status(104_000, 1_500, 7, 2), WindowCounts::default()),
-        ];
-        accumulate_lives(&mut series);
-        assert_eq!(jobs_done(&series), [4, 4, 5, 6]);
-        // A restart between two polls that already shows a longer uptime than the first life
-        // had is still seen, by its later start.
-        let mut series = vec![
-            (1_000, status(101_000, 300, 5, 2), WindowCounts::default()),
-            (3_000, status(103_000, 800, 6, 1), WindowCounts::default()),
-        ];
-        accumulate_lives(&mut series);
-        assert_eq!(jobs_done(&series), [2, 3]);
-    }
 }

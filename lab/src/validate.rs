@@ -65,7 +65,7 @@ fn plan(a: &ValidateArgs) -> Result<Scenario> {
     if a.sim_seeds == 0 {
         anyhow::bail!("--sim-seeds must be at least 1 (the scenario's own seed)");
     }
-    let mut s = crate::load(&a.scenario, None, &a.strategies)?;
+    let mut s = crate::cmd::load(&a.scenario, None, &a.strategies)?;
     if a.short {
         s.strategies.truncate(SHORT_STRATEGIES);
         s.duration_ms = s.duration_ms.min(SHORT_DURATION_MS);
@@ -127,7 +127,7 @@ fn validate(a: &ValidateArgs) -> Result<bool> {
         );
         clips
     } else {
-        let (runs, clips) = crate::run_live(
+        let (runs, clips) = crate::cmd::live::run_live(
             &s,
             &a.scenario,
             &live_dir,
@@ -154,9 +154,9 @@ fn validate(a: &ValidateArgs) -> Result<bool> {
         .with_context(|| format!("writing {}", sim_dir.display()))?;
     if a.charts {
         if !a.reuse_live {
-            crate::render_charts(&live_dir, &s);
+            crate::cmd::render_charts(&live_dir, &s);
         }
-        crate::render_charts(&sim_dir, &sim);
+        crate::cmd::render_charts(&sim_dir, &sim);
     }
 
     // 3. compare, live against the simulator's spread over seeds

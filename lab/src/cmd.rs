@@ -1,0 +1,35 @@
+//! The bodies of `sim`'s subcommands (`validate` and `soak` have their own modules), and what
+//! they share: loading a scenario as the flags select it, and drawing a run's charts.
+
+pub(crate) mod bench;
+pub(crate) mod live;
+pub(crate) mod load_curve;
+pub(crate) mod run;
+pub(crate) mod sweep;
+
+use std::path::Path;
+
+use anyhow::Result;
+use vidmesh_sim::{select_strategies, Scenario};
+
+pub(crate) fn load(path: &Path, seed: Option<u64>, strategies: &[String]) -> Result<Scenario> {
+    let mut s = Scenario::load(path)?;
+    if let Some(seed) = seed {
+        s.seed = seed;
+    }
+    select_strategies(&mut s, strategies).map_err(anyhow::Error::msg)?;
+    Ok(s)
+}
+
+pub(crate) fn render_charts(dir: &Path, s: &Scenario) {
+    let opts = vidmesh_analysis::ChartOptions {
+        client_timeout_ms: Some(s.workload.attempt_timeout_ms),
+        title_prefix: Some(s.name.clone()),
+        ..Default::default()
+    };
+    // The CSVs are the result; a chart that cannot be drawn is worth a warning, not a failure.
+    match vidmesh_analysis::render_all(dir, &opts) {
+        Ok(files) => println!("rendered {} charts", files.len()),
+        Err(e) => tracing::warn!("charts not rendered: {e}"),
+    }
+}
