@@ -361,6 +361,11 @@ pub struct Node {
     peer_ids: Vec<NodeId>,
     cache: CacheIndex,
     jobs: BTreeMap<JobId, Tracked>,
+    /// Of `jobs`, those already answered (finishing for the cache): kept so the protocol
+    /// check costs nothing per input.
+    answered_held: u64,
+    /// The first job-protocol rule found broken where it happened (a job past the hop limit).
+    broken: Option<ProtocolViolation>,
     queue: VecDeque<JobId>,
     /// Sum of the predicted service times of the queued jobs.
     queued_ms: u64,
@@ -425,6 +430,8 @@ impl Node {
             peers: Vec::new(),
             peer_ids: Vec::new(),
             jobs: BTreeMap::new(),
+            answered_held: 0,
+            broken: None,
             queue: VecDeque::new(),
             running: 0,
             cpu_pct: 0.0,
@@ -726,6 +733,32 @@ impl Node {
         self.reply(job, Outcome::Rejected(reason));
     }
 
+    /// Stops tracking a job, keeping the count of answered ones right.
+    fn untrack(&mut self, id: &JobId) -> Option<Tracked> {
+        let t = self.jobs.remove(id)?;
+        if t.answered {
+            self.answered_held -= 1;
+        }
+        Some(t)
+    }
+
+    /// Starts tracking (or re-tracks) a job; one that has travelled past the hop limit breaks
+    /// the protocol ([`Node::check_invariants`] reports it).
+    fn hold(&mut self, t: Tracked) {
+        if t.job.hops > self.cfg.hop_limit && self.broken.is_none() {
+            self.broken = Some(ProtocolViolation::HopLimit {
+                job: t.job.id.0,
+                hops: t.job.hops,
+                limit: self.cfg.hop_limit,
+            });
+        }
+        if let Some(old) = self.jobs.insert(t.job.id, t) {
+            if old.answered {
+                self.answered_held -= 1;
+            }
+        }
+    }
+
     fn track(&mut self, now: Millis, job: Job, state: JobState) {
         if job.deadline != NO_DEADLINE && !self.jobs.contains_key(&job.id) {
             // The transcode time limit is the deadline: nobody collects a result after it.
@@ -734,18 +767,15 @@ impl Node {
                 timer: Timer(TimerKind::Deadline(job.id)),
             });
         }
-        self.jobs.insert(
-            job.id,
-            Tracked {
-                job,
-                state,
-                fallback: false,
-                predicted_ms: 0,
-                started_at: now,
-                answered: false,
-                retried: false,
-            },
-        );
+        self.hold(Tracked {
+            job,
+            state,
+            fallback: false,
+            predicted_ms: 0,
+            started_at: now,
+            answered: false,
+            retried: false,
+        });
     }
 
     fn on_upload(&mut self, now: Millis, mut job: Job) {
@@ -918,7 +948,7 @@ impl Node {
                 self.route_job(now, job);
             }
             Err(ProbeFailed) => {
-                self.jobs.remove(&id);
+                self.untrack(&id);
                 self.counters.not_a_video += 1;
                 self.reply(id, Outcome::Failed(FailKind::NotAVideo));
             }
@@ -968,7 +998,7 @@ impl Node {
             Some(Choice::Peer(i)) => self.offload_to(i, job),
             Some(Choice::Local) => self.run_locally(now, job, false),
             None => {
-                self.jobs.remove(&job.id);
+                self.untrack(&job.id);
                 let retry_after_ms = local_eta.saturating_sub(job.deadline).max(MIN_RETRY_MS);
                 self.refuse(job.id, RejectReason::Deadline { retry_after_ms });
             }
@@ -1049,18 +1079,15 @@ impl Node {
         if let Some(t) = self.jobs.get_mut(&job.id) {
             t.state = JobState::Offloaded(to);
         } else {
-            self.jobs.insert(
-                job.id,
-                Tracked {
-                    job,
-                    state: JobState::Offloaded(to),
-                    fallback: false,
-                    predicted_ms: 0,
-                    started_at: 0,
-                    answered: false,
-                    retried: false,
-                },
-            );
+            self.hold(Tracked {
+                job,
+                state: JobState::Offloaded(to),
+                fallback: false,
+                predicted_ms: 0,
+                started_at: 0,
+                answered: false,
+                retried: false,
+            });
         }
         let sent = Job {
             hops: job.hops + 1,
@@ -1084,7 +1111,7 @@ impl Node {
             self.out.push_back(Output::Event(Event::Enqueued(job.id)));
             JobState::Queued
         } else {
-            self.jobs.remove(&job.id);
+            self.untrack(&job.id);
             self.refuse(job.id, RejectReason::QueueFull);
             return;
         };
@@ -1109,7 +1136,7 @@ impl Node {
         if result == Err(FailKind::Stalled) && self.retry_stalled(now, t) {
             return;
         }
-        self.jobs.remove(&id);
+        self.untrack(&id);
         self.finish_running(id);
         let outcome = match result {
             Ok(bytes) => {
@@ -1200,6 +1227,7 @@ impl Node {
                     self.counters.kept_for_cache += 1;
                     if let Some(t) = self.jobs.get_mut(&id) {
                         t.answered = true;
+                        self.answered_held += 1;
                     }
                     self.reply(id, Outcome::Failed(why));
                     return;
@@ -1216,7 +1244,7 @@ impl Node {
                 self.out.push_back(Output::CancelOffload { job: id, to });
             }
         }
-        self.jobs.remove(&id);
+        self.untrack(&id);
         self.reply(id, Outcome::Failed(why));
         self.start_queued(now);
         self.pump_probes();
@@ -1240,7 +1268,7 @@ impl Node {
         }
         match result {
             Ok(done) => {
-                self.jobs.remove(&id);
+                self.untrack(&id);
                 // The result passed through here, so keep it: the next upload of the same
                 // content is answered without another round trip.
                 self.cache
@@ -1260,7 +1288,7 @@ impl Node {
             }
             Err(OffloadError::Failed(kind)) => {
                 // The input itself failed to transcode; running it again here would too.
-                self.jobs.remove(&id);
+                self.untrack(&id);
                 self.reply(id, Outcome::Failed(kind));
             }
             Err(OffloadError::Unreachable | OffloadError::Rejected) => {
@@ -1279,7 +1307,7 @@ impl Node {
                     }
                     let eta = now + self.local_eta_ms(now, &job);
                     if eta > job.deadline {
-                        self.jobs.remove(&id);
+                        self.untrack(&id);
                         let retry_after_ms = (eta - job.deadline).max(MIN_RETRY_MS);
                         self.refuse(id, RejectReason::Deadline { retry_after_ms });
                         return;
@@ -2023,5 +2051,22 @@ mod tests {
         n.reply(job.id, Outcome::Failed(FailKind::DeadlinePassed));
         let e = n.check_invariants().unwrap_err();
         assert!(e.to_string().contains("answered twice"), "{e}");
+    }
+
+    #[test]
+    fn a_job_past_the_hop_limit_breaks_the_protocol() {
+        let mut n = lone(1);
+        let mut far = job(7, NO_DEADLINE, true);
+        far.hops = 3; // the limit is 1
+        n.handle_input(0, Input::Upload(far));
+        let _ = std::iter::from_fn(|| n.poll_output()).count();
+        assert_eq!(
+            n.check_invariants(),
+            Err(ProtocolViolation::HopLimit {
+                job: 7,
+                hops: 3,
+                limit: 1
+            })
+        );
     }
 }

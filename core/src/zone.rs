@@ -197,6 +197,15 @@ impl ZoneTable {
         self.link(a, b).rtt_ms
     }
 
+    /// The longest round trip between any two zones of the table.
+    pub fn max_rtt_ms(&self) -> f64 {
+        let n = self.names().len();
+        (0..n)
+            .flat_map(|a| (0..n).map(move |b| (a, b)))
+            .map(|(a, b)| self.rtt_ms(ZoneId(a as u16), ZoneId(b as u16)))
+            .fold(0.0, f64::max)
+    }
+
     /// One-way delay of a message of `bytes` bytes as both executors apply it: RTT/2 +
     /// size/bandwidth + a normal jitter of the link's standard deviation (one draw from `rng`
     /// when the link has jitter, none otherwise), never below 0.

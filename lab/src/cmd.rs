@@ -2,6 +2,7 @@
 //! they share: loading a scenario as the flags select it, and drawing a run's charts.
 
 pub(crate) mod bench;
+pub(crate) mod check;
 pub(crate) mod live;
 pub(crate) mod load_curve;
 pub(crate) mod run;

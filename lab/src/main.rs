@@ -140,6 +140,25 @@ enum Cmd {
         #[command(flatten)]
         compose: ComposeArgs,
     },
+    /// Hunt for protocol bugs: every seed gets its own random fault schedule (crashes, pauses,
+    /// drains, partitions, message loss, duplication, delay) on the scenario's cluster, and
+    /// every run is checked (each upload answered once or held, no hop past the limit, no
+    /// answer lost, the membership whole after a partition heals, every request ended once).
+    /// Prints the first failing seed and its schedule; exits 1 when one fails.
+    Check {
+        /// The scenario TOML file (its own faults are replaced).
+        #[arg(default_value = "scenarios/partition.toml")]
+        scenario: PathBuf,
+        /// Seeds to run: A..B (both included), A..=B, or one seed.
+        #[arg(long, default_value = "1..1000")]
+        seeds: String,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only this strategy (repeatable).
+        #[arg(long = "strategy")]
+        strategies: Vec<String>,
+    },
     /// Independent replications under a range of seeds, in parallel: sweep.csv (mean and 95 %
     /// CI per strategy and metric) and an error-bar chart.
     Sweep {
@@ -331,6 +350,21 @@ fn main() -> ExitCode {
                 compose: compose.options(),
             };
             return soak::cmd_soak(&args);
+        }
+        Cmd::Check {
+            scenario,
+            seeds,
+            jobs,
+            strategies,
+        } => {
+            return match cmd::check::cmd_check(&scenario, &seeds, jobs, &strategies) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Cmd::Sweep {
             scenario,

@@ -107,7 +107,7 @@ pub fn with_random_faults(base: &Scenario, seed: u64) -> Scenario {
                 p: rng.random_range(0.0..0.10),
             },
             _ => NetFaultKind::Delay {
-                extra_ms: rng.random_range(0..1_000),
+                extra_ms: rng.random_range(0..400),
                 side: None,
             },
         };

@@ -746,7 +746,17 @@ impl<'a> Run<'a> {
                 && f.for_ms
                     .is_none_or(|d| f.at_ms + d > heal.saturating_sub(1))
         });
-        if disturbed {
+        // Nor can SWIM keep anyone alive while a delay fault pushes a round trip past the probe
+        // timeout: that is a network slower than the configuration allows, not a broken rule.
+        let rtt_max = self.s.network.zones.max_rtt_ms();
+        let too_slow = self.s.net_faults.iter().any(|f| match f.kind {
+            NetFaultKind::Delay { extra_ms, .. } => {
+                f.active(now)
+                    && rtt_max + 2.0 * extra_ms as f64 >= self.s.gossip.probe_rtt_ms as f64
+            }
+            _ => false,
+        });
+        if disturbed || too_slow {
             return;
         }
         let up: Vec<usize> = (0..self.nodes.len())

@@ -97,6 +97,16 @@ pub(crate) fn cmd_run(
             r.work.wasted_pct()
         );
     }
+    let broken: Vec<String> = runs
+        .iter()
+        .filter_map(|r| Some(format!("{}: {}", r.strategy, r.violation.as_ref()?)))
+        .collect();
+    if broken.is_empty() {
+        println!("checked: no node broke a rule of the job protocol");
+    }
+    for b in &broken {
+        println!("PROTOCOL VIOLATION (the run stopped there) {b}");
+    }
     let events: u64 = runs.iter().map(|r| r.events).sum();
     println!("seed {} · {} events in {:.2} s wall", s.seed, events, wall);
     metrics::write_all(&dir, &s, &catalog, &runs)
@@ -109,6 +119,12 @@ pub(crate) fn cmd_run(
         let p = vidmesh_analysis::write_report(&dir, &s.name)
             .with_context(|| format!("writing report.md into {}", dir.display()))?;
         println!("wrote {}", p.display());
+    }
+    if !broken.is_empty() {
+        anyhow::bail!(
+            "{} run(s) broke the job protocol (above); the files are written for inspection",
+            broken.len()
+        );
     }
     Ok(())
 }
