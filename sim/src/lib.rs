@@ -69,23 +69,27 @@ pub fn run_scenario(
         .collect()
 }
 
+/// A strategy name the scenario does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scenario `{scenario}` has no strategy `{name}` (it has: {})", known.join(", "))]
+pub struct UnknownStrategy {
+    pub scenario: String,
+    pub name: String,
+    pub known: Vec<String>,
+}
+
 /// Keeps only the named strategies, in the scenario's order; an unknown name is an error.
-pub fn select_strategies(scenario: &mut Scenario, names: &[String]) -> Result<(), String> {
+pub fn select_strategies(scenario: &mut Scenario, names: &[String]) -> Result<(), UnknownStrategy> {
     if names.is_empty() {
         return Ok(());
     }
     for n in names {
         if !scenario.strategies.iter().any(|(s, _)| s == n) {
-            let known: Vec<&str> = scenario
-                .strategies
-                .iter()
-                .map(|(s, _)| s.as_str())
-                .collect();
-            return Err(format!(
-                "scenario `{}` has no strategy `{n}` (it has: {})",
-                scenario.name,
-                known.join(", ")
-            ));
+            return Err(UnknownStrategy {
+                scenario: scenario.name.clone(),
+                name: n.clone(),
+                known: scenario.strategies.iter().map(|(s, _)| s.clone()).collect(),
+            });
         }
     }
     scenario.strategies.retain(|(s, _)| names.contains(s));

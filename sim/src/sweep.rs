@@ -13,9 +13,20 @@ use crate::{engine, metrics, Catalog, RunResult, Scenario};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// A `--seeds` value that names no range of seeds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedsError {
+    #[error("--seeds must look like 1..10 (both included) or 7, got `{0}`")]
+    Malformed(String),
+    #[error("--seeds {0}: the last seed is below the first")]
+    Reversed(String),
+    #[error("--seeds {0}: more than 100 000 replications")]
+    TooMany(String),
+}
+
 /// Parses `A..B` (both included), `A..=B` or a single seed `A`.
-pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
-    let bad = || format!("--seeds must look like 1..10 (both included) or 7, got `{text}`");
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>, SeedsError> {
+    let bad = || SeedsError::Malformed(text.to_string());
     let (a, b) = match text.split_once("..") {
         Some((a, b)) => (a, b.strip_prefix('=').unwrap_or(b)),
         None => (text, text),
@@ -23,10 +34,10 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
     let a: u64 = a.trim().parse().map_err(|_| bad())?;
     let b: u64 = b.trim().parse().map_err(|_| bad())?;
     if b < a {
-        return Err(format!("--seeds {text}: the last seed is below the first"));
+        return Err(SeedsError::Reversed(text.to_string()));
     }
     if b - a >= 100_000 {
-        return Err(format!("--seeds {text}: more than 100 000 replications"));
+        return Err(SeedsError::TooMany(text.to_string()));
     }
     Ok((a..=b).collect())
 }

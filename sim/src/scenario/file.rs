@@ -53,20 +53,27 @@ pub(super) enum AdmissionFile {
     Table(AdmissionConfig),
 }
 
-pub(super) fn check_admission(a: &Spanned<AdmissionFile>) -> Result<AdmissionConfig, String> {
+/// Why an `admission` value was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum AdmissionError {
+    #[error("unknown preset `{0}`: use \"off\", \"deadline\" or a table")]
+    UnknownPreset(String),
+    #[error("finish_for_cache must be ≥ 0, got {0}")]
+    FinishForCache(f64),
+}
+
+pub(super) fn check_admission(
+    a: &Spanned<AdmissionFile>,
+) -> Result<AdmissionConfig, AdmissionError> {
     let cfg = match a.get_ref() {
         AdmissionFile::Preset(p) if p == "off" => AdmissionConfig::off(),
         AdmissionFile::Preset(p) if p == "deadline" => AdmissionConfig::default(),
-        AdmissionFile::Preset(p) => {
-            return Err(format!(
-                "unknown preset `{p}`: use \"off\", \"deadline\" or a table"
-            ))
-        }
+        AdmissionFile::Preset(p) => return Err(AdmissionError::UnknownPreset(p.clone())),
         AdmissionFile::Table(t) => t.clone(),
     };
     let f = cfg.finish_for_cache;
     if !(f.is_finite() && f >= 0.0) {
-        return Err(format!("finish_for_cache must be ≥ 0, got {f}"));
+        return Err(AdmissionError::FinishForCache(f));
     }
     Ok(cfg)
 }
