@@ -72,6 +72,12 @@ impl NodeSoak {
     }
 }
 
+/// A JSON answer from `url`, or `None` when there is none (no answer, not JSON of that shape).
+async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Option<T> {
+    let body = http.get(url).send().await.ok()?.bytes().await.ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
 fn seen(slot: &mut (Option<u64>, Option<u64>), v: u64) {
     slot.0.get_or_insert(v);
     slot.1 = Some(v);
@@ -260,18 +266,7 @@ async fn watch(
         }
         if second.is_multiple_of(5) {
             for (i, addr) in addrs.iter().enumerate() {
-                let st = async {
-                    let body = http
-                        .get(format!("http://{addr}/status"))
-                        .send()
-                        .await
-                        .ok()?
-                        .bytes()
-                        .await
-                        .ok()?;
-                    serde_json::from_slice::<Status>(&body).ok()
-                }
-                .await;
+                let st = get_json::<Status>(&http, &format!("http://{addr}/status")).await;
                 match st {
                     Some(s) => {
                         seen(&mut nodes[i].suspicions, s.health.probes_failed);
@@ -281,17 +276,10 @@ async fn watch(
                     None => nodes[i].status_missed += 1,
                 }
             }
-            let snap = async {
-                let body = http
-                    .get(format!("http://127.0.0.1:{dashboard_port}/api/snapshot"))
-                    .send()
-                    .await
-                    .ok()?
-                    .bytes()
-                    .await
-                    .ok()?;
-                serde_json::from_slice::<serde_json::Value>(&body).ok()
-            }
+            let snap = get_json::<serde_json::Value>(
+                &http,
+                &format!("http://127.0.0.1:{dashboard_port}/api/snapshot"),
+            )
             .await;
             dash_polls += 1;
             let up = snap.as_ref().map_or(0, |s| {
@@ -355,33 +343,35 @@ async fn watch(
             .iter()
             .copied()
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        // One row, as the printed table and as the CSV (which also has /status misses).
+        let cells = [
+            NODES[i].to_string(),
+            (n.health_ms.len() as u64 + n.missed).to_string(),
+            f(n.p(50.0)),
+            f(n.p(99.0)),
+            f(max),
+            n.missed.to_string(),
+            n.status_missed.to_string(),
+            sus.to_string(),
+            refu.to_string(),
+            n.unhealthy_seen.to_string(),
+            n.protocol_violations.to_string(),
+        ];
         let _ = writeln!(
             table,
             "{:<6} {:>7} {:>8} {:>8} {:>8} {:>7} {:>11} {:>11} {:>10} {:>10}",
-            NODES[i],
-            n.health_ms.len() as u64 + n.missed,
-            f(n.p(50.0)),
-            f(n.p(99.0)),
-            f(max),
-            n.missed,
-            sus,
-            refu,
-            n.unhealthy_seen,
-            n.protocol_violations
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            cells[7],
+            cells[8],
+            cells[9],
+            cells[10]
         );
-        let _ = writeln!(
-            summary,
-            "{},{},{},{},{},{},{},{sus},{refu},{},{}",
-            NODES[i],
-            n.health_ms.len() as u64 + n.missed,
-            f(n.p(50.0)),
-            f(n.p(99.0)),
-            f(max),
-            n.missed,
-            n.status_missed,
-            n.unhealthy_seen,
-            n.protocol_violations
-        );
+        let _ = writeln!(summary, "{}", cells.join(","));
         match n.p(99.0) {
             Some(p) if p < a.health_p99_ms => {}
             Some(p) => failures.push(format!(
