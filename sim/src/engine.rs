@@ -9,23 +9,27 @@ use std::time::Instant;
 use vidmesh_core::node::Event as CoreEvent;
 use vidmesh_core::Message;
 use vidmesh_core::{
-    Input, Job, JobId, Millis, Node, OffloadError, Outcome, Output, PeerAddr, RemoteDone, Timer,
+    Input, Job, JobId, Millis, OffloadError, Outcome, Output, PeerAddr, RemoteDone, Timer,
 };
 
-use crate::metrics::{
-    ChaosEnds, ConvergenceRow, FaultEventRow, RunResult, SuspicionRow, Violation,
-};
+mod checker;
+mod faults;
+mod finish;
+
+use checker::convergence_bound_ms;
+pub use checker::Sabotage;
+
+use crate::metrics::{RunResult, SuspicionRow, Violation};
 use crate::nodes::{Setup, SimNode, Status};
 use crate::queue::EventQueue;
-use crate::record::{self, Recorder};
+use crate::record::Recorder;
 use crate::routes::{Route, RouteKind, RouteTable};
-use crate::scenario::{FaultKind, NetFaultKind, Scenario};
+use crate::scenario::{NetFaultKind, Scenario};
 use crate::workload::Catalog;
 use crate::world::client::{AttemptEnd, Client, Reach};
 use crate::world::cpu::Cpu;
 use crate::world::faults::Faults;
 use crate::world::network::Network;
-use vidmesh_analysis::chaos::NodeEnd;
 
 pub use crate::nodes::resolve_seeds;
 
@@ -102,42 +106,6 @@ pub(crate) enum Ev {
     HealCheck(u32),
 }
 
-impl Ev {
-    /// What the event is, for a violation's report.
-    fn name(&self) -> &'static str {
-        match self {
-            Ev::Deliver { .. } => "message delivered",
-            Ev::Timer { .. } => "timer",
-            Ev::PsDone { .. } => "transcode done",
-            Ev::OffloadArrive { .. } => "offload arrived",
-            Ev::OffloadResult { .. } => "offload answered",
-            Ev::OffloadTimeout { .. } => "offload timed out",
-            Ev::UploadArrive { .. } => "upload arrived",
-            Ev::ClientReply { .. } => "client reply",
-            Ev::AttemptFail { .. } => "attempt failed",
-            Ev::AttemptTimeout { .. } => "attempt timed out",
-            Ev::Cancel { .. } => "cancel",
-            Ev::BatchStart => "batch start",
-            Ev::Arrival => "arrival",
-            Ev::StatsTick => "stats tick",
-            Ev::WindowTick => "window tick",
-            Ev::HealthCheck => "client health check",
-            Ev::FaultStart(_) => "fault start",
-            Ev::FaultEnd(_) => "fault end",
-            Ev::NetFault(_, true) => "network fault start",
-            Ev::NetFault(_, false) => "network fault end",
-            Ev::HealCheck(_) => "convergence check after a partition",
-        }
-    }
-}
-
-/// How long after a partition heals the membership must be whole again: long enough for the
-/// periodic announcements to the members declared down (every 2 announce periods) to go round
-/// a few times, and for SWIM to spread the news.
-fn convergence_bound_ms(g: &vidmesh_core::GossipConfig) -> Millis {
-    4 * 2 * g.announce_period_ms.max(g.period_ms) + 10 * g.probe_period_ms
-}
-
 /// The client's reach into the run: the time, the queue, the network and the nodes, borrowed
 /// field by field so that the client itself can be borrowed at the same time.
 macro_rules! reach {
@@ -174,13 +142,6 @@ pub struct Run<'a> {
     violation: Option<Violation>,
     sabotage: Option<Sabotage>,
     replies_seen: u64,
-}
-
-/// A deliberately broken driver, to show that the checker catches what it is meant to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sabotage {
-    /// The `nth` answer a core gives (1-based, counted over all nodes) is never passed on.
-    DropReply { nth: u64 },
 }
 
 impl<'a> Run<'a> {
@@ -220,38 +181,6 @@ impl<'a> Run<'a> {
         self.rec.booted(i);
         self.cpu.boot(i, self.now);
         self.drain(i);
-    }
-
-    /// Breaks this run's driver on purpose (tests of the checker).
-    pub fn sabotage(mut self, s: Sabotage) -> Self {
-        self.sabotage = Some(s);
-        self
-    }
-
-    /// Every job the driver still waits to answer for must be one its node holds unanswered:
-    /// otherwise the node answered it and the answer was lost on the way out.
-    fn check_routes(&mut self) {
-        if self.violation.is_some() {
-            return;
-        }
-        for (job, route) in self.routes.iter() {
-            let i = route.node as usize;
-            let Some(core) = self.nodes[i].core.as_ref() else {
-                continue;
-            };
-            if !core.holds_unanswered(JobId(job)) {
-                self.violation = Some(Violation {
-                    time_ms: self.now,
-                    node: Some(self.s.nodes[i].name.clone()),
-                    event: "end of run",
-                    what: format!(
-                        "job {job} was answered by its node, but the answer never reached \
-                         whoever submitted it: no job may be both answered and lost"
-                    ),
-                });
-                return;
-            }
-        }
     }
 
     /// Runs to the end; `progress` is called now and then with the virtual time.
@@ -385,22 +314,6 @@ impl<'a> Run<'a> {
             core.handle_input(self.now, input);
             self.drain(i);
             self.check(i);
-        }
-    }
-
-    /// Node `i`'s own protocol rules after an input (`Node::check_invariants`): the first
-    /// broken one stops the run with the time and the event.
-    fn check(&mut self, i: usize) {
-        if self.violation.is_some() {
-            return;
-        }
-        if let Some(Err(v)) = self.nodes[i].core.as_ref().map(|c| c.check_invariants()) {
-            self.violation = Some(Violation {
-                time_ms: self.now,
-                node: Some(self.s.nodes[i].name.clone()),
-                event: self.event,
-                what: v.to_string(),
-            });
         }
     }
 
@@ -697,136 +610,6 @@ impl<'a> Run<'a> {
         false
     }
 
-    // ---- faults ------------------------------------------------------------------------
-
-    fn fault_start(&mut self, k: usize) {
-        let detections = &mut self.rec.detections;
-        let Some((i, kind)) = self.faults.start(k, self.now, &self.nodes, detections) else {
-            return;
-        };
-        match kind {
-            FaultKind::Pause => self.nodes[i].status = Status::Paused,
-            FaultKind::Crash => self.crash(i),
-            FaultKind::Drain => self.input(i, Input::Drain),
-        }
-    }
-
-    /// A network fault starts or ends; a partition is recorded for every node on its side.
-    fn net_fault(&mut self, k: usize, start: bool) {
-        let f = &self.s.net_faults[k];
-        if let NetFaultKind::Partition { side } = &f.kind {
-            let kind = if start { "partition" } else { "heal" };
-            for (i, _) in side.iter().enumerate().filter(|(_, &x)| x) {
-                self.faults.events.push(FaultEventRow {
-                    time_ms: self.now,
-                    kind,
-                    node: i as u32,
-                });
-            }
-        }
-        tracing::debug!(kind = f.kind.name(), start, "network fault");
-    }
-
-    /// Some time after partition `k` healed, every node that is up (and not draining) must
-    /// count every other such node alive again.
-    fn heal_check(&mut self, k: usize) {
-        if self.violation.is_some() {
-            return;
-        }
-        // Another partition or a node fault since then makes "whole" ambiguous: skip.
-        let now = self.now;
-        let heal = self.s.net_faults[k].until_ms.unwrap_or(now);
-        let disturbed = self.s.net_faults.iter().any(|f| {
-            matches!(f.kind, NetFaultKind::Partition { .. })
-                && f.at_ms < now
-                && f.until_ms.is_none_or(|u| u > heal)
-                && f != &self.s.net_faults[k]
-        }) || self.s.faults.iter().any(|f| {
-            f.at_ms < now
-                && f.for_ms
-                    .is_none_or(|d| f.at_ms + d > heal.saturating_sub(1))
-        });
-        // Nor can SWIM keep anyone alive while a delay fault pushes a round trip past the probe
-        // timeout: that is a network slower than the configuration allows, not a broken rule.
-        let rtt_max = self.s.network.zones.max_rtt_ms();
-        let too_slow = self.s.net_faults.iter().any(|f| match f.kind {
-            NetFaultKind::Delay { extra_ms, .. } => {
-                f.active(now)
-                    && rtt_max + 2.0 * extra_ms as f64 >= self.s.gossip.probe_rtt_ms as f64
-            }
-            _ => false,
-        });
-        if disturbed || too_slow {
-            return;
-        }
-        let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| {
-                self.nodes[i].status == Status::Up
-                    && self.nodes[i].core.as_ref().is_some_and(|c| !c.draining())
-            })
-            .collect();
-        for &i in &up {
-            let Some(core) = self.nodes[i].core.as_ref() else {
-                continue;
-            };
-            let alive = core.alive_members();
-            if alive < up.len() - 1 {
-                self.violation = Some(Violation {
-                    time_ms: now,
-                    node: Some(self.s.nodes[i].name.clone()),
-                    event: self.event,
-                    what: format!(
-                        "membership did not converge: {} s after the partition healed it counts \
-                         {alive} of the {} other nodes alive",
-                        (now - heal) / 1000,
-                        up.len() - 1
-                    ),
-                });
-                return;
-            }
-        }
-    }
-
-    fn crash(&mut self, i: usize) {
-        let n = &mut self.nodes[i];
-        self.rec.crashed(i, n.core.take().as_ref());
-        n.status = Status::Down;
-        n.deferred.clear();
-        self.cpu.crash(i, &mut self.rec.work);
-        // Open connections to the dead process are reset: its clients and the peers that
-        // offloaded to it learn at once. Sorted so the order of what follows is fixed.
-        let held: Vec<(u64, Route)> = self
-            .routes
-            .iter()
-            .filter(|(_, r)| r.node == i as u32)
-            .collect();
-        for (k, r) in held {
-            self.routes.remove(k);
-            self.net.reset(self.now, &mut self.q, i, r);
-        }
-    }
-
-    fn fault_end(&mut self, k: usize) {
-        let status = self.nodes[self.s.faults[k].node].status;
-        match self.faults.end(k, self.now, status) {
-            Some((i, FaultKind::Pause)) => {
-                self.nodes[i].status = Status::Up;
-                let held = std::mem::take(&mut self.nodes[i].deferred);
-                for input in held {
-                    if self.nodes[i].status != Status::Up {
-                        break;
-                    }
-                    self.input(i, input);
-                }
-            }
-            Some((i, _)) => {
-                self.nodes[i].life += 1;
-                self.boot(i);
-            }
-            None => {}
-        }
-    }
-
     // ---- the client --------------------------------------------------------------------
 
     fn upload_arrive(&mut self, node: u32, req: u32, attempt: u8) {
@@ -862,56 +645,5 @@ impl<'a> Run<'a> {
         );
         let job = self.client.upload(req, node, id, self.nodes[i].id);
         self.input(i, Input::Upload(job));
-    }
-
-    fn finish(mut self, wall_s: f64) -> RunResult {
-        self.check_routes();
-        let convergence = (0..self.nodes.len())
-            .map(|i| ConvergenceRow {
-                node: i as u32,
-                seeds: self.setup.seeds[i].iter().map(|&s| s as u32).collect(),
-                start_ms: 0,
-                full_view_ms: self.rec.full_view_ms(i),
-            })
-            .collect();
-        let cores: Vec<Option<&Node>> = (self.nodes.iter())
-            .map(|n| n.core.as_ref().filter(|_| n.status != Status::Down))
-            .collect();
-        let calibration = record::calibration(&cores);
-        let now = self.now;
-        let client = self.client.finish(now);
-        let chaos = ChaosEnds {
-            unended: client.unended,
-            nodes: (self.nodes.iter().enumerate())
-                .map(|(i, n)| NodeEnd {
-                    name: self.s.nodes[i].name.clone(),
-                    running: n.core.is_some(),
-                    jobs_left: n.core.as_ref().map_or(0, |c| c.jobs_held() as u64),
-                    stray_answers: self.rec.stray_answers[i],
-                })
-                .collect(),
-        };
-        let mut work = self.rec.work;
-        work.delivered_cpu_s = client.delivered_cpu_s;
-        RunResult {
-            work,
-            strategy: self.setup.strategy,
-            requests: client.requests,
-            in_flight_at_window_end: self.rec.in_flight_at_window_end,
-            node_windows: self.rec.node_windows,
-            convergence,
-            detections: self.rec.detections,
-            fault_events: self.faults.events,
-            suspicions: self.rec.suspicions,
-            offloads_same_zone: self.net.same_zone,
-            offloads_cross_zone: self.net.cross_zone,
-            attempt_ends: client.attempt_ends,
-            end_ms: self.now,
-            events: self.events,
-            wall_s,
-            calibration,
-            chaos,
-            violation: self.violation,
-        }
     }
 }

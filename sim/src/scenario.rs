@@ -35,6 +35,7 @@ impl fmt::Display for ScenarioError {
 impl std::error::Error for ScenarioError {}
 
 mod build;
+mod faults;
 mod file;
 
 // ---- the validated scenario ---------------------------------------------------------------
