@@ -332,17 +332,16 @@ pub struct CompareRow {
 
 impl CompareRow {
     /// How far the live value lies outside the simulator's values (the single run, or the
-    /// spread over seeds), relative to the live value; 0 inside the spread.
+    /// spread over seeds), in the metric's own unit; 0 inside the spread.
+    fn abs_gap(&self) -> Option<f64> {
+        let (sim, live) = (self.sim?, self.live?);
+        let (lo, hi) = self.sim_spread.unwrap_or((sim, sim));
+        Some((lo - live).max(live - hi).max(0.0))
+    }
+
+    /// [`Self::abs_gap`] relative to the live value; `None` when live is 0 and the gap is not.
     pub fn gap(&self) -> Option<f64> {
-        let live = self.live?;
-        let (lo, hi) = self.sim_spread.or(self.sim.map(|x| (x, x)))?;
-        let d = if live < lo {
-            lo - live
-        } else if live > hi {
-            live - hi
-        } else {
-            0.0
-        };
+        let (d, live) = (self.abs_gap()?, self.live?);
         if d == 0.0 {
             Some(0.0)
         } else if live != 0.0 {
@@ -353,18 +352,9 @@ impl CompareRow {
     }
 
     fn judge(&mut self, tolerance: f64, floor: f64) {
-        self.within_tolerance = match (self.sim, self.live) {
-            (Some(_), Some(live)) => {
-                let (lo, hi) = self.sim_spread.unwrap_or((f64::NAN, f64::NAN));
-                let abs_gap = if self.sim_spread.is_some() {
-                    (lo - live).max(live - hi).max(0.0)
-                } else {
-                    (self.sim.unwrap_or(live) - live).abs()
-                };
-                Some(abs_gap <= floor + 1e-9 || self.gap().is_some_and(|e| e <= tolerance + 1e-12))
-            }
-            _ => None,
-        };
+        self.within_tolerance = self
+            .abs_gap()
+            .map(|d| d <= floor + 1e-9 || self.gap().is_some_and(|e| e <= tolerance + 1e-12));
     }
 }
 

@@ -120,16 +120,16 @@ impl Run<'_> {
         // Another partition or a node fault since then makes "whole" ambiguous: skip.
         let now = self.now;
         let heal = self.s.net_faults[k].until_ms.unwrap_or(now);
-        let disturbed = self.s.net_faults.iter().any(|f| {
-            matches!(f.kind, NetFaultKind::Partition { .. })
+        let disturbed = self.s.net_faults.iter().enumerate().any(|(j, f)| {
+            j != k
+                && matches!(f.kind, NetFaultKind::Partition { .. })
                 && f.at_ms < now
                 && f.until_ms.is_none_or(|u| u > heal)
-                && f != &self.s.net_faults[k]
-        }) || self.s.faults.iter().any(|f| {
-            f.at_ms < now
-                && f.for_ms
-                    .is_none_or(|d| f.at_ms + d > heal.saturating_sub(1))
-        });
+        }) || self
+            .s
+            .faults
+            .iter()
+            .any(|f| f.at_ms < now && f.for_ms.is_none_or(|d| f.at_ms + d >= heal));
         // Nor can SWIM keep anyone alive while a delay fault pushes a round trip past the probe
         // timeout: that is a network slower than the configuration allows, not a broken rule.
         let rtt_max = self.s.network.zones.max_rtt_ms();
