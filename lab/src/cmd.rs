@@ -13,6 +13,15 @@ use std::path::Path;
 use anyhow::Result;
 use vidmesh_sim::{select_strategies, Scenario};
 
+/// `--jobs`, or every core.
+pub(crate) fn threads(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1)
+    })
+}
+
 pub(crate) fn load(path: &Path, seed: Option<u64>, strategies: &[String]) -> Result<Scenario> {
     let mut s = Scenario::load(path)?;
     if let Some(seed) = seed {

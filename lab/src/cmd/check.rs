@@ -2,14 +2,13 @@
 //! failing seed and its schedule, or how many runs passed.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vidmesh_sim::{check, sweep};
 
-use super::load;
+use super::{load, threads};
 
 /// Returns whether every run kept every rule.
 pub(crate) fn cmd_check(
@@ -20,11 +19,7 @@ pub(crate) fn cmd_check(
 ) -> Result<bool> {
     let seeds = sweep::parse_seeds(seeds).map_err(anyhow::Error::msg)?;
     let s = load(path, None, strategies)?;
-    let jobs = jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1)
-    });
+    let jobs = threads(jobs);
     println!(
         "check {} · seeds {}..{} · a random fault schedule per seed (crash, pause, drain, \
          partition, loss, duplication, delay) · {} strategies · {} threads",
@@ -51,10 +46,8 @@ pub(crate) fn cmd_check(
             .progress_chars("=> "),
     );
     bar.set_prefix(s.name.clone());
-    let done = AtomicUsize::new(0);
     let started = Instant::now();
     let report = check::check_seeds(&s, &seeds, jobs, &|| {
-        done.fetch_add(1, Ordering::Relaxed);
         bar.inc(1);
     });
     bar.finish_and_clear();

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vidmesh_sim::sweep;
 
-use super::load;
+use super::{load, threads};
 
 pub(crate) fn cmd_load_curve(
     path: &Path,
@@ -94,11 +94,7 @@ pub(crate) fn cmd_load_curve_seeds(
     let loads = parse_loads(loads)?;
     let seeds = sweep::parse_seeds(seeds).map_err(anyhow::Error::msg)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name).join("load_curve"));
-    let jobs = jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1)
-    });
+    let jobs = threads(jobs);
     let total = loads.len() * seeds.len() * s.strategies.len();
     println!(
         "load curve {} · loads {:?} % of capacity · seeds {}..{} · {} runs on {} threads",

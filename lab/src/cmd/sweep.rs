@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use vidmesh_sim::sweep;
 
-use super::load;
+use super::{load, threads};
 
 pub(crate) fn cmd_sweep(
     path: &Path,
@@ -19,11 +19,7 @@ pub(crate) fn cmd_sweep(
     let seeds = sweep::parse_seeds(seeds).map_err(anyhow::Error::msg)?;
     let s = load(path, None, strategies)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("results").join(&s.name).join("sweep"));
-    let jobs = jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1)
-    });
+    let jobs = threads(jobs);
     println!(
         "sweep {} · seeds {}..{} ({} replications × {} strategies) · {} threads",
         s.name,
