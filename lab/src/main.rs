@@ -5,6 +5,7 @@
 mod calibrate;
 mod cmd;
 mod compose;
+mod drill;
 mod fleet;
 mod live;
 mod soak;
@@ -135,6 +136,33 @@ enum Cmd {
         health_p99_ms: f64,
         /// KEY=VALUE for docker-compose (repeatable): `--env VIDMESH_WORKERS=5 --env
         /// VIDMESH_ADMISSION=off` soaks the report's job handling.
+        #[arg(long = "env", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        #[command(flatten)]
+        compose: ComposeArgs,
+    },
+    /// Chaos drills on the docker-compose deployment under the report's client: kill -9 of an
+    /// entry node with an offload unanswered, of a target mid-transcode, SIGSTOP of a busy node
+    /// for 15 s, the BOM zone partitioned for 30 s. The chaos checker judges each (nothing
+    /// lost, nothing answered twice, nothing left on a node) and the membership must heal.
+    /// Writes drills.csv and drills.md; exits 1 when a drill fails (docs/reliability.md).
+    Drill {
+        /// Run only this drill (repeatable; default: all four).
+        #[arg(long = "drill", value_enum)]
+        drills: Vec<drill::Drill>,
+        /// How long the client submits batches, in seconds.
+        #[arg(long, default_value_t = 90)]
+        run_s: u64,
+        /// Output directory: drills.csv, drills.md, and per drill requests.csv and node logs.
+        #[arg(long, default_value = "target/drills")]
+        out: PathBuf,
+        /// The clips (generated there with ffmpeg when it holds no catalog).
+        #[arg(long, default_value = "target/drills/catalog")]
+        catalog: PathBuf,
+        /// The ffmpeg used to generate clips on the host.
+        #[arg(long, default_value = "ffmpeg")]
+        ffmpeg: String,
+        /// KEY=VALUE for docker-compose (repeatable), e.g. `--env VIDMESH_STRATEGY=p2c_ect`.
         #[arg(long = "env", value_parser = parse_env)]
         env: Vec<(String, String)>,
         #[command(flatten)]
@@ -350,6 +378,30 @@ fn main() -> ExitCode {
                 compose: compose.options(),
             };
             return soak::cmd_soak(&args);
+        }
+        Cmd::Drill {
+            drills,
+            run_s,
+            out,
+            catalog,
+            ffmpeg,
+            env,
+            compose,
+        } => {
+            let args = drill::DrillArgs {
+                drills: if drills.is_empty() {
+                    drill::Drill::ALL.to_vec()
+                } else {
+                    drills
+                },
+                run_s,
+                out,
+                catalog,
+                ffmpeg,
+                env,
+                compose: compose.options(),
+            };
+            return drill::cmd_drill(&args);
         }
         Cmd::Check {
             scenario,
