@@ -382,18 +382,23 @@ impl Stack {
         })
     }
 
-    /// Every node but those in `victims` sees each of them as not alive.
-    async fn detected(&self, victims: &[usize]) -> bool {
+    /// Of the nodes but those in `victims`: whether one, and whether every one, sees each
+    /// victim as not alive.
+    async fn detected(&self, victims: &[usize]) -> (bool, bool) {
         let st = self.statuses().await;
-        (0..NODES.len()).filter(|i| !victims.contains(i)).all(|i| {
-            st[i].as_ref().is_some_and(|s| {
-                victims.iter().all(|&v| {
-                    s.peers
-                        .iter()
-                        .any(|p| p.name == NODES[v].0 && p.state != "alive")
+        let sees: Vec<bool> = (0..NODES.len())
+            .filter(|i| !victims.contains(i))
+            .map(|i| {
+                st[i].as_ref().is_some_and(|s| {
+                    victims.iter().all(|&v| {
+                        s.peers
+                            .iter()
+                            .any(|p| p.name == NODES[v].0 && p.state != "alive")
+                    })
                 })
             })
-        })
+            .collect();
+        (sees.iter().any(|&x| x), sees.iter().all(|&x| x))
     }
 
     async fn host_pid(&self, i: usize) -> Result<u32> {
@@ -623,6 +628,7 @@ async fn run_drill(
     // Detection while the fault lasts.
     let end_at = Instant::now() + d.length(a.run_s);
     let mut detected_s = None;
+    let mut first_detected_s = None;
     let mut downs = None;
     if d.is_starve() {
         // Nothing to detect: the node runs in bursts. What counts is whether a node that is
@@ -637,8 +643,14 @@ async fn run_drill(
         downs = Some(watch.downs);
     }
     while Instant::now() < end_at {
-        if detected_s.is_none() && stack.detected(&victims).await {
-            detected_s = Some(secs(t0) - fault_s);
+        if detected_s.is_none() {
+            let (one, all) = stack.detected(&victims).await;
+            if one && first_detected_s.is_none() {
+                first_detected_s = Some(secs(t0) - fault_s);
+            }
+            if all {
+                detected_s = Some(secs(t0) - fault_s);
+            }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -717,6 +729,7 @@ async fn run_drill(
         warmup_ms: WARMUP_MS,
         fault_s,
         fault_end_s,
+        first_detected_s,
         detected_s,
         healed_s,
         submit_end_ms: a.run_s * 1000,

@@ -38,7 +38,9 @@ pub struct DrillRow {
     pub declared_down: Option<u64>,
     /// Jobs the nodes cancelled from the fault on because their client or origin left.
     pub cancelled: u64,
-    /// From the fault until every other node saw the victim as not alive.
+    /// From the fault until the first other node, and until every other node, saw the victim
+    /// as not alive.
+    pub first_detected_s: Option<f64>,
     pub detected_s: Option<f64>,
     /// From the fault's end until every node saw every other alive again.
     pub healed_s: Option<f64>,
@@ -170,6 +172,7 @@ impl DrillRow {
             refutations: 0,
             declared_down: None,
             cancelled: 0,
+            first_detected_s: times.first_detected_s,
             detected_s: times.detected_s,
             healed_s: times.healed_s,
             goodput_before: goodput(records, times.warmup_ms, fault_ms),
@@ -187,13 +190,14 @@ pub struct DrillTimes {
     pub warmup_ms: u64,
     pub fault_s: f64,
     pub fault_end_s: f64,
+    pub first_detected_s: Option<f64>,
     pub detected_s: Option<f64>,
     pub healed_s: Option<f64>,
     /// The client submitted its last request before this.
     pub submit_end_ms: u64,
 }
 
-pub const CSV_HEADER: &str = "drill,victim,fault_s,fault_end_s,submitted,ok,refused,failed,client_timeouts,lost,answered_twice,protocol_violations,jobs_left,suspicions_by_victim,suspicions_by_others,refutations,declared_down,cancelled,detected_s,healed_s,goodput_before_per_s,goodput_during_per_s,goodput_after_per_s,verdict";
+pub const CSV_HEADER: &str = "drill,victim,fault_s,fault_end_s,submitted,ok,refused,failed,client_timeouts,lost,answered_twice,protocol_violations,jobs_left,suspicions_by_victim,suspicions_by_others,refutations,declared_down,cancelled,first_detected_s,detected_s,healed_s,goodput_before_per_s,goodput_during_per_s,goodput_after_per_s,verdict";
 
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.1}"))
@@ -204,7 +208,7 @@ pub fn csv(rows: &[DrillRow]) -> String {
     for r in rows {
         let _ = writeln!(
             s,
-            "{},{},{:.1},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{}",
+            "{},{},{:.1},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{}",
             r.drill,
             r.victim.replace(',', ";"),
             r.fault_s,
@@ -223,6 +227,7 @@ pub fn csv(rows: &[DrillRow]) -> String {
             r.refutations,
             r.declared_down.map_or_else(|| "-".into(), |d| d.to_string()),
             r.cancelled,
+            opt(r.first_detected_s),
             opt(r.detected_s),
             opt(r.healed_s),
             r.goodput_before,
@@ -241,7 +246,7 @@ pub fn csv(rows: &[DrillRow]) -> String {
 /// The table as docs/reliability.md shows it (Markdown).
 pub fn markdown(rows: &[DrillRow]) -> String {
     let mut s = String::from(
-        "| drill | victim | requests | ok | refused | failed | client timeouts | lost | answered twice | suspicions by victim / others / refuted | declared down | detected (s) | healed (s) | goodput before / during / after (ok/s) | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+        "| drill | victim | requests | ok | refused | failed | client timeouts | lost | answered twice | suspicions by victim / others / refuted | declared down | detected by one / all (s) | healed (s) | goodput before / during / after (ok/s) | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
     );
     for r in rows {
         let _ = writeln!(
@@ -260,7 +265,7 @@ pub fn markdown(rows: &[DrillRow]) -> String {
             r.suspicions[1],
             r.refutations,
             r.declared_down.map_or_else(|| "-".into(), |d| d.to_string()),
-            opt(r.detected_s),
+            format!("{} / {}", opt(r.first_detected_s), opt(r.detected_s)),
             opt(r.healed_s),
             r.goodput_before,
             r.goodput_during,
@@ -309,6 +314,7 @@ mod tests {
             warmup_ms: 0,
             fault_s: 10.0,
             fault_end_s: 20.0,
+            first_detected_s: Some(1.5),
             detected_s: Some(3.0),
             healed_s: Some(5.0),
             submit_end_ms: 45_000,
