@@ -251,7 +251,7 @@ pub fn markdown(rows: &[DrillRow]) -> String {
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} | {} | {} | {:.2} / {:.2} / {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} | {} / {} | {} | {:.2} / {:.2} / {:.2} | {} |",
             r.drill,
             r.victim,
             r.submitted,
@@ -265,7 +265,8 @@ pub fn markdown(rows: &[DrillRow]) -> String {
             r.suspicions[1],
             r.refutations,
             r.declared_down.map_or_else(|| "-".into(), |d| d.to_string()),
-            format!("{} / {}", opt(r.first_detected_s), opt(r.detected_s)),
+            opt(r.first_detected_s),
+            opt(r.detected_s),
             opt(r.healed_s),
             r.goodput_before,
             r.goodput_during,
