@@ -8,7 +8,9 @@ pub(crate) mod load_curve;
 pub(crate) mod run;
 pub(crate) mod sweep;
 
+use std::future::Future;
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use vidmesh_sim::{select_strategies, Scenario};
@@ -41,5 +43,36 @@ pub(crate) fn render_charts(dir: &Path, s: &Scenario) {
     match vidmesh_analysis::render_all(dir, &opts) {
         Ok(files) => println!("rendered {} charts", files.len()),
         Err(e) => tracing::warn!("charts not rendered: {e}"),
+    }
+}
+
+/// Runs a check that passes or fails on an async runtime: exit 0 when it passed, 1 when it
+/// failed, 2 when it could not run (the error printed). `threads` > 1 gives a multi-threaded
+/// runtime (work that must not wait behind a busy poll loop).
+pub(crate) fn run_check(threads: usize, check: impl Future<Output = Result<bool>>) -> ExitCode {
+    let rt = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(check) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -181,6 +181,21 @@ pub fn override_yaml(launches: &[NodeLaunch], seeds: &[Vec<String>], zones_file:
     y
 }
 
+/// Saves each container's log (`docker logs -t`, stdout and stderr) into the path beside it;
+/// a log that cannot be had is skipped, as the stack is going anyway.
+pub(crate) async fn save_logs(ids: &[String], paths: &[PathBuf]) {
+    for (id, path) in ids.iter().zip(paths) {
+        let out = Command::new("docker")
+            .args(["logs", "-t", id])
+            .stdin(Stdio::null())
+            .output()
+            .await;
+        if let Ok(o) = out {
+            let _ = std::fs::write(path, [o.stdout, o.stderr].concat());
+        }
+    }
+}
+
 /// The running stack of one strategy. Dropping it without [`ComposeFleet::down`] still removes
 /// it (synchronously), so no container outlives `sim`.
 pub struct ComposeFleet {
@@ -315,18 +330,7 @@ impl ComposeFleet {
 
     /// Saves every node's log, then removes the stack with its volumes.
     pub async fn down(&mut self) -> Result<()> {
-        for (i, id) in self.ids.iter().enumerate() {
-            let out = Command::new("docker")
-                .args(["logs", "-t", id])
-                .stdin(Stdio::null())
-                .output()
-                .await;
-            if let Ok(o) = out {
-                let mut text = o.stdout;
-                text.extend_from_slice(&o.stderr);
-                let _ = std::fs::write(&self.logs[i], text);
-            }
-        }
+        save_logs(&self.ids, &self.logs).await;
         let mut down = self.compose();
         down.args(["down", "-v", "--remove-orphans", "-t", "2"]);
         self.up = false;

@@ -136,25 +136,7 @@ pub struct DrillArgs {
 
 /// `sim drill`: exits 0 when every drill passed, 1 when one failed, 2 on an error.
 pub fn cmd_drill(a: &DrillArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(run_all(a)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    crate::cmd::run_check(2, run_all(a))
 }
 
 async fn run_all(a: &DrillArgs) -> Result<bool> {
@@ -330,19 +312,11 @@ impl Stack {
 
     /// Saves every node's log into `dir`, then removes the stack with its volumes.
     async fn down(&self, dir: &Path) {
-        for (i, id) in self.ids.iter().enumerate() {
-            let out = Command::new("docker")
-                .args(["logs", "-t", id])
-                .stdin(Stdio::null())
-                .output()
-                .await;
-            if let Ok(o) = out {
-                let _ = std::fs::write(
-                    dir.join(format!("{}.log", NODES[i].0)),
-                    [o.stdout, o.stderr].concat(),
-                );
-            }
-        }
+        let logs: Vec<PathBuf> = NODES
+            .iter()
+            .map(|n| dir.join(format!("{}.log", n.0)))
+            .collect();
+        crate::compose::save_logs(&self.ids, &logs).await;
         let down = self.compose(&["down", "-v", "--remove-orphans", "-t", "2"]);
         if let Err(e) = Self::run(down, "docker-compose down").await {
             eprintln!("warning: {e:#}");

@@ -85,24 +85,7 @@ fn seen(slot: &mut (Option<u64>, Option<u64>), v: u64) {
 
 /// `sim soak`: exits 0 when the deployment stayed healthy, 1 when it did not, 2 on an error.
 pub fn cmd_soak(a: &SoakArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(soak(a)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    crate::cmd::run_check(1, soak(a))
 }
 
 pub async fn soak(a: &SoakArgs) -> Result<bool> {

@@ -197,86 +197,128 @@ pub struct DrillTimes {
     pub submit_end_ms: u64,
 }
 
-pub const CSV_HEADER: &str = "drill,victim,fault_s,fault_end_s,submitted,ok,refused,failed,client_timeouts,lost,answered_twice,protocol_violations,jobs_left,suspicions_by_victim,suspicions_by_others,refutations,declared_down,cancelled,first_detected_s,detected_s,healed_s,goodput_before_per_s,goodput_during_per_s,goodput_after_per_s,verdict";
-
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.1}"))
 }
 
-pub fn csv(rows: &[DrillRow]) -> String {
-    let mut s = format!("{CSV_HEADER}\n");
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "{},{},{:.1},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{}",
-            r.drill,
-            r.victim.replace(',', ";"),
-            r.fault_s,
-            r.fault_end_s,
-            r.submitted,
-            r.ok,
-            r.refused,
-            r.failed,
-            r.client_timeouts,
-            r.lost,
-            r.answered_twice,
-            r.protocol_violations,
-            r.jobs_left,
-            r.suspicions[0],
-            r.suspicions[1],
-            r.refutations,
-            r.declared_down.map_or_else(|| "-".into(), |d| d.to_string()),
-            r.cancelled,
-            opt(r.first_detected_s),
-            opt(r.detected_s),
-            opt(r.healed_s),
-            r.goodput_before,
-            r.goodput_during,
-            r.goodput_after,
+/// Every column of drills.csv, named, for one row: the CSV writes them all, the Markdown table
+/// a readable selection.
+fn fields(r: &DrillRow) -> Vec<(&'static str, String)> {
+    vec![
+        ("drill", r.drill.to_string()),
+        ("victim", r.victim.clone()),
+        ("fault_s", format!("{:.1}", r.fault_s)),
+        ("fault_end_s", format!("{:.1}", r.fault_end_s)),
+        ("submitted", r.submitted.to_string()),
+        ("ok", r.ok.to_string()),
+        ("refused", r.refused.to_string()),
+        ("failed", r.failed.to_string()),
+        ("client_timeouts", r.client_timeouts.to_string()),
+        ("lost", r.lost.to_string()),
+        ("answered_twice", r.answered_twice.to_string()),
+        ("protocol_violations", r.protocol_violations.to_string()),
+        ("jobs_left", r.jobs_left.to_string()),
+        ("suspicions_by_victim", r.suspicions[0].to_string()),
+        ("suspicions_by_others", r.suspicions[1].to_string()),
+        ("refutations", r.refutations.to_string()),
+        (
+            "declared_down",
+            r.declared_down
+                .map_or_else(|| "-".into(), |d| d.to_string()),
+        ),
+        ("cancelled", r.cancelled.to_string()),
+        ("first_detected_s", opt(r.first_detected_s)),
+        ("detected_s", opt(r.detected_s)),
+        ("healed_s", opt(r.healed_s)),
+        ("goodput_before_per_s", format!("{:.3}", r.goodput_before)),
+        ("goodput_during_per_s", format!("{:.3}", r.goodput_during)),
+        ("goodput_after_per_s", format!("{:.3}", r.goodput_after)),
+        (
+            "verdict",
             if r.findings().is_empty() {
-                "pass"
+                "pass".into()
             } else {
-                "FAIL"
-            }
-        );
+                "FAIL".into()
+            },
+        ),
+    ]
+}
+
+pub fn csv(rows: &[DrillRow]) -> String {
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let header: Vec<&str> = fields(first).iter().map(|f| f.0).collect();
+    let mut s = format!("{}\n", header.join(","));
+    for r in rows {
+        let cells: Vec<String> = fields(r)
+            .into_iter()
+            .map(|f| f.1.replace(',', ";"))
+            .collect();
+        let _ = writeln!(s, "{}", cells.join(","));
     }
     s
 }
 
-/// The table as docs/reliability.md shows it (Markdown).
+/// The table as docs/reliability.md shows it (Markdown): columns of drills.csv, several joined
+/// into one cell with " / ".
 pub fn markdown(rows: &[DrillRow]) -> String {
-    let mut s = String::from(
-        "| drill | victim | requests | ok | refused | failed | client timeouts | lost | answered twice | suspicions by victim / others / refuted | declared down | detected by one / all (s) | healed (s) | goodput before / during / after (ok/s) | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
-    );
+    const COLUMNS: [(&str, &[&str]); 12] = [
+        ("drill", &["drill"]),
+        ("victim", &["victim"]),
+        ("requests", &["submitted"]),
+        (
+            "ok / refused / failed / client timeout",
+            &["ok", "refused", "failed", "client_timeouts"],
+        ),
+        ("lost", &["lost"]),
+        ("answered twice", &["answered_twice"]),
+        (
+            "suspicions by victim / others / refuted",
+            &[
+                "suspicions_by_victim",
+                "suspicions_by_others",
+                "refutations",
+            ],
+        ),
+        ("declared down", &["declared_down"]),
+        (
+            "detected by one / all (s)",
+            &["first_detected_s", "detected_s"],
+        ),
+        ("healed (s)", &["healed_s"]),
+        (
+            "goodput before / during / after (ok/s)",
+            &[
+                "goodput_before_per_s",
+                "goodput_during_per_s",
+                "goodput_after_per_s",
+            ],
+        ),
+        ("verdict", &["verdict"]),
+    ];
+    let mut s = String::from("|");
+    for (name, _) in COLUMNS {
+        let _ = write!(s, " {name} |");
+    }
+    s.push_str("\n|");
+    for (name, _) in COLUMNS {
+        s.push_str(if name == "drill" || name == "victim" {
+            "---|"
+        } else {
+            "---:|"
+        });
+    }
+    s.push('\n');
     for r in rows {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} | {} / {} | {} | {:.2} / {:.2} / {:.2} | {} |",
-            r.drill,
-            r.victim,
-            r.submitted,
-            r.ok,
-            r.refused,
-            r.failed,
-            r.client_timeouts,
-            r.lost,
-            r.answered_twice,
-            r.suspicions[0],
-            r.suspicions[1],
-            r.refutations,
-            r.declared_down.map_or_else(|| "-".into(), |d| d.to_string()),
-            opt(r.first_detected_s),
-            opt(r.detected_s),
-            opt(r.healed_s),
-            r.goodput_before,
-            r.goodput_during,
-            r.goodput_after,
-            if r.findings().is_empty() {
-                "pass"
-            } else {
-                "FAIL"
-            }
-        );
+        let f = fields(r);
+        let get = |k: &str| f.iter().find(|x| x.0 == k).map_or("", |x| x.1.as_str());
+        s.push('|');
+        for (_, keys) in COLUMNS {
+            let cell: Vec<&str> = keys.iter().map(|k| get(k)).collect();
+            let _ = write!(s, " {} |", cell.join(" / "));
+        }
+        s.push('\n');
     }
     s
 }
