@@ -94,39 +94,11 @@ impl Record for SummaryRow {
     }
 }
 
-/// How a logical request ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Outcome {
-    Ok,
-    Timeout,
-    Rejected,
-    Error,
-    Unavailable,
-}
+/// How a logical request ended: the load client's outcome.
+pub use vidmesh_loadgen::record::Outcome;
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Timeout => "timeout",
-            Outcome::Rejected => "rejected",
-            Outcome::Error => "error",
-            Outcome::Unavailable => "unavailable",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "ok" => Outcome::Ok,
-            "timeout" => Outcome::Timeout,
-            "rejected" => Outcome::Rejected,
-            "error" => Outcome::Error,
-            "unavailable" => Outcome::Unavailable,
-            _ => return None,
-        })
-    }
-}
-
-/// `requests.csv`: one row per logical request.
+/// `requests.csv` as read back: one row per logical request (written from the load client's
+/// records by `vidmesh_loadgen::record`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestRow {
     pub strategy: String,
@@ -154,28 +126,8 @@ pub struct RequestRow {
 
 impl Record for RequestRow {
     const FILE: &'static str = "requests.csv";
-    const COLUMNS: &'static [&'static str] = &[
-        "strategy",
-        "request_id",
-        "batch",
-        "submit_ms",
-        "end_ms",
-        "latency_ms",
-        "attempts",
-        "outcome",
-        "entry_node",
-        "entry_zone",
-        "exec_node",
-        "exec_zone",
-        "hops",
-        "cache_hit",
-        "offloaded",
-        "fallback",
-        "size_bytes",
-        "width",
-        "height",
-        "frames",
-    ];
+    // The load client's record writes them (vidmesh_loadgen::record::push_row).
+    const COLUMNS: &'static [&'static str] = vidmesh_loadgen::record::COLUMNS;
     fn from_row(r: &Row<'_>) -> Result<Self> {
         let raw = r.raw("outcome");
         let outcome = Outcome::parse(raw).ok_or_else(|| {
@@ -515,32 +467,6 @@ impl WriteRecord for SummaryRow {
         f.f3(self.duration_s);
         f.opt_u64(self.attempts);
         f.opt_f3(self.attempt_success_pct);
-    }
-}
-
-impl WriteRecord for RequestRow {
-    fn write_fields(&self, f: &mut Fields<'_>) {
-        f.str(&self.strategy);
-        f.str(&self.request_id);
-        f.opt_u64(self.batch);
-        f.u64(self.submit_ms);
-        f.u64(self.end_ms);
-        // Whole milliseconds as both executors measure them: no decimals.
-        f.num(self.latency_ms);
-        f.u64(self.attempts);
-        f.str(self.outcome.as_str());
-        f.opt_str(self.entry_node.as_deref());
-        f.opt_str(self.entry_zone.as_deref());
-        f.opt_str(self.exec_node.as_deref());
-        f.opt_str(self.exec_zone.as_deref());
-        f.opt_u64(self.hops);
-        f.opt_bool(self.cache_hit);
-        f.opt_bool(self.offloaded);
-        f.opt_bool(self.fallback);
-        f.opt_u64(self.size_bytes);
-        f.opt_u64(self.width);
-        f.opt_u64(self.height);
-        f.opt_u64(self.frames);
     }
 }
 

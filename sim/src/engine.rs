@@ -26,10 +26,11 @@ use crate::record::Recorder;
 use crate::routes::{Route, RouteKind, RouteTable};
 use crate::scenario::{NetFaultKind, Scenario};
 use crate::workload::Catalog;
-use crate::world::client::{AttemptEnd, Client, Reach};
+use crate::world::client::{Client, Reach};
 use crate::world::cpu::Cpu;
 use crate::world::faults::Faults;
 use crate::world::network::Network;
+use vidmesh_loadgen::{AttemptEnd, Wake};
 
 pub use crate::nodes::resolve_seeds;
 
@@ -272,17 +273,17 @@ impl<'a> Run<'a> {
                 outcome,
             } => {
                 if self.client.current(req, attempt) {
-                    self.client.reply(reach!(self), req, outcome);
+                    self.client.reply(reach!(self), req, attempt, outcome);
                 }
             }
             Ev::AttemptFail { req, attempt, why } => {
                 if self.client.current(req, attempt) {
-                    self.client.attempt_failed(reach!(self), req, why);
+                    self.client.attempt_ended(reach!(self), req, attempt, why);
                 }
             }
             Ev::AttemptTimeout { req, attempt } => {
                 if self.client.current(req, attempt) {
-                    self.client.time_out(reach!(self), req);
+                    self.client.deadline(reach!(self), req, attempt);
                 }
             }
             Ev::Cancel { node, job } => {
@@ -291,11 +292,11 @@ impl<'a> Run<'a> {
                     self.input(node as usize, Input::Cancel(job));
                 }
             }
-            Ev::BatchStart => self.client.start_batch(reach!(self)),
-            Ev::Arrival => self.client.arrival(reach!(self)),
+            Ev::BatchStart => self.client.wake(reach!(self), Wake::Batch),
+            Ev::Arrival => self.client.wake(reach!(self), Wake::Arrival),
             Ev::StatsTick => self.stats_tick(),
             Ev::WindowTick => return self.window_tick(),
-            Ev::HealthCheck => self.client.health_check(self.now, &mut self.q, &self.nodes),
+            Ev::HealthCheck => self.client.wake(reach!(self), Wake::HealthCheck),
             Ev::FaultStart(k) => self.fault_start(k),
             Ev::FaultEnd(k) => self.fault_end(k),
             Ev::NetFault(k, start) => self.net_fault(k as usize, start),
@@ -643,7 +644,7 @@ impl<'a> Run<'a> {
                 kind: RouteKind::Client { attempt },
             },
         );
-        let job = self.client.upload(req, node, id, self.nodes[i].id);
+        let job = self.client.upload(req, id, self.nodes[i].id);
         self.input(i, Input::Upload(job));
     }
 }

@@ -6,40 +6,17 @@ use std::path::Path;
 use vidmesh_analysis::csvio::{write_records, WriteRecord};
 use vidmesh_analysis::records::{
     ClientWindowRow, ConvergenceRow as ConvergenceCsvRow, EventKind, EventRow, FailureDetectionRow,
-    NodeWindowRow, RequestRow,
+    NodeWindowRow,
 };
+use vidmesh_loadgen::record::{self as request_csv, ClipFacts, Lookup};
 
 use crate::scenario::Scenario;
 use crate::workload::Catalog;
 
-/// How a logical request ended (`unavailable`: every node tried was down).
-pub use vidmesh_analysis::records::Outcome as ReqOutcome;
 /// One row of summary.csv.
 pub use vidmesh_analysis::records::SummaryRow as Summary;
-
-/// One logical client request, as it ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestRecord {
-    pub batch: Option<u32>,
-    pub submit_ms: u64,
-    pub end_ms: u64,
-    pub attempts: u8,
-    pub outcome: ReqOutcome,
-    /// Node index of the last attempt.
-    pub entry_node: Option<u32>,
-    pub exec_node: Option<u32>,
-    pub hops: u8,
-    pub cache_hit: bool,
-    pub offloaded: bool,
-    pub fallback: bool,
-    pub item: u32,
-}
-
-impl RequestRecord {
-    pub fn latency_ms(&self) -> u64 {
-        self.end_ms - self.submit_ms
-    }
-}
+/// One logical client request as it ended, and how it ended: the client machine's record.
+pub use vidmesh_loadgen::record::{Outcome, RequestRecord};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct NodeWindow {
@@ -242,11 +219,11 @@ impl RunResult {
             .map(|(k, r)| {
                 // The simulator carries no error text: the outcome is the reason.
                 let end = match r.outcome {
-                    ReqOutcome::Ok => End::Ok,
-                    ReqOutcome::Rejected => End::Refused("rejected (503)".into()),
-                    ReqOutcome::Error => End::Failed("error".into()),
-                    ReqOutcome::Unavailable => End::Failed("every node tried was down".into()),
-                    ReqOutcome::Timeout => End::ClientTimeout,
+                    Outcome::Ok => End::Ok,
+                    Outcome::Rejected => End::Refused("rejected (503)".into()),
+                    Outcome::Error => End::Failed("error".into()),
+                    Outcome::Unavailable => End::Failed("every node tried was down".into()),
+                    Outcome::Timeout => End::ClientTimeout,
                 };
                 RequestEnd { id: k as u64, end }
             })
@@ -289,16 +266,16 @@ impl RunResult {
         let (mut ok, mut failed, mut timeouts, mut rejected, mut hits) = (0, 0, 0, 0, 0);
         for r in &self.requests {
             match r.outcome {
-                ReqOutcome::Ok => {
+                Outcome::Ok => {
                     ok += 1;
                     lat.push(r.latency_ms());
                     if r.cache_hit {
                         hits += 1;
                     }
                 }
-                ReqOutcome::Error => failed += 1,
-                ReqOutcome::Timeout => timeouts += 1,
-                ReqOutcome::Rejected | ReqOutcome::Unavailable => rejected += 1,
+                Outcome::Error => failed += 1,
+                Outcome::Timeout => timeouts += 1,
+                Outcome::Rejected | Outcome::Unavailable => rejected += 1,
             }
         }
         lat.sort_unstable();
@@ -341,7 +318,7 @@ impl RunResult {
         for r in &self.requests {
             let w = ((r.end_ms / window_ms) as usize).min(n.saturating_sub(1));
             ended[w] += 1;
-            if r.outcome == ReqOutcome::Ok {
+            if r.outcome == Outcome::Ok {
                 ok[w] += 1;
             }
         }
@@ -359,6 +336,49 @@ fn attempt_pct(ok: u64, attempts: u64) -> Option<f64> {
 fn write_file<R: WriteRecord>(dir: &Path, rows: impl IntoIterator<Item = R>) -> io::Result<()> {
     let f = std::fs::File::create(dir.join(R::FILE))?;
     write_records(io::BufWriter::with_capacity(1 << 20, f), rows)
+}
+
+/// What the requests' node and clip indices stand for in a simulated run.
+struct RequestNames<'a> {
+    scenario: &'a Scenario,
+    catalog: &'a Catalog,
+}
+
+impl Lookup for RequestNames<'_> {
+    fn node_name(&self, node: u32) -> &str {
+        &self.scenario.nodes[node as usize].name
+    }
+    fn node_zone(&self, node: u32) -> &str {
+        let zone = self.scenario.nodes[node as usize].zone;
+        self.scenario.network.zones.name(zone)
+    }
+    fn clip(&self, item: u32) -> ClipFacts {
+        let v = &self.catalog.videos[item as usize];
+        ClipFacts {
+            size_bytes: v.size_bytes,
+            width: v.width,
+            height: v.height,
+            frames: v.frames,
+        }
+    }
+}
+
+/// `requests.csv`, a line at a time: the runs can hold millions of requests.
+fn write_requests(dir: &Path, names: &RequestNames, runs: &[RunResult]) -> io::Result<()> {
+    use io::Write as _;
+    let f = std::fs::File::create(dir.join("requests.csv"))?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, f);
+    let mut line = request_csv::header_line();
+    line.push('\n');
+    w.write_all(line.as_bytes())?;
+    for r in runs {
+        for (id, q) in r.requests.iter().enumerate() {
+            line.clear();
+            request_csv::push_row(&mut line, &r.strategy, id as u64, q, names);
+            w.write_all(line.as_bytes())?;
+        }
+    }
+    w.flush()
 }
 
 /// Writes every CSV of docs/metrics.md for `runs` (in the scenario's strategy order) into `dir`,
@@ -383,36 +403,7 @@ pub fn write_all(
     write_file(dir, runs.iter().map(RunResult::summary))?;
 
     if scenario.output.requests_csv {
-        let rows = runs.iter().flat_map(|r| {
-            r.requests.iter().enumerate().map(|(id, q)| {
-                let v = catalog.videos[q.item as usize];
-                let ok = q.outcome == ReqOutcome::Ok;
-                let exec = q.exec_node.filter(|_| ok);
-                RequestRow {
-                    strategy: r.strategy.clone(),
-                    request_id: id.to_string(),
-                    batch: q.batch.map(u64::from),
-                    submit_ms: q.submit_ms,
-                    end_ms: q.end_ms,
-                    latency_ms: q.latency_ms() as f64,
-                    attempts: q.attempts.into(),
-                    outcome: q.outcome,
-                    entry_node: q.entry_node.map(node_name),
-                    entry_zone: q.entry_node.map(zone_of),
-                    exec_node: exec.map(node_name),
-                    exec_zone: exec.map(zone_of),
-                    hops: ok.then_some(q.hops.into()),
-                    cache_hit: ok.then_some(q.cache_hit),
-                    offloaded: ok.then_some(q.offloaded),
-                    fallback: ok.then_some(q.fallback),
-                    size_bytes: Some(v.size_bytes),
-                    width: Some(v.width.into()),
-                    height: Some(v.height.into()),
-                    frames: Some(v.frames.into()),
-                }
-            })
-        });
-        write_file(dir, rows)?;
+        write_requests(dir, &RequestNames { scenario, catalog }, runs)?;
     }
 
     let mut client_rows = Vec::new();
@@ -430,7 +421,7 @@ pub fn write_all(
         for q in &r.requests {
             let w = ((q.end_ms / window_ms) as usize).min(n.saturating_sub(1));
             per[w].0 += 1;
-            if q.outcome == ReqOutcome::Ok {
+            if q.outcome == Outcome::Ok {
                 per[w].1.push(q.latency_ms());
             }
         }

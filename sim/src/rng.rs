@@ -45,16 +45,6 @@ pub fn exp1<R: Rng + ?Sized>(r: &mut R) -> f64 {
     -(1.0 - unit(r)).ln()
 }
 
-/// A counter-based hash to uniform [0, 1): attempt choices are a pure function of
-/// (seed, request, attempt, try), so every strategy sees the same client draws.
-#[inline]
-pub fn hash_unit(seed: u64, a: u64, b: u64, c: u64) -> f64 {
-    let mut x = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x = splitmix(x ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
-    x = splitmix(x ^ c.wrapping_mul(0x1656_67B1_9E37_79F9));
-    (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
 #[inline]
 pub fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use vidmesh_sim::metrics::ReqOutcome;
+use vidmesh_sim::metrics::Outcome;
 
 const PROBE_S: f64 = 0.5;
 
@@ -33,7 +33,7 @@ fn an_uncached_upload_waits_for_its_probe_and_a_cache_hit_does_not() {
         for q in r
             .requests
             .iter()
-            .filter(|q| q.outcome == ReqOutcome::Ok && q.attempts == 1)
+            .filter(|q| q.outcome == Outcome::Ok && q.attempts == 1)
         {
             let latency = q.end_ms - q.submit_ms;
             if q.cache_hit {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use vidmesh_sim::metrics::ReqOutcome;
+use vidmesh_sim::metrics::Outcome;
 
 fn seeded(name: &str, seed: u64) -> vidmesh_sim::Scenario {
     parse(
@@ -81,7 +81,7 @@ fn without_a_hop_limit_jobs_hop_again_and_with_one_they_do_not() {
         let (_, r) = summary(&runs, name);
         r.requests
             .iter()
-            .filter(|q| q.outcome == ReqOutcome::Ok)
+            .filter(|q| q.outcome == Outcome::Ok)
             .map(|q| q.hops)
             .max()
             .unwrap_or(0)
@@ -128,7 +128,7 @@ fn keeps_serving_and_recovers(name: &str) {
         .filter(|q| q.submit_ms > fault_ms)
         .collect();
     assert!(!after.is_empty());
-    let ok_after = after.iter().filter(|q| q.outcome == ReqOutcome::Ok).count();
+    let ok_after = after.iter().filter(|q| q.outcome == Outcome::Ok).count();
     assert!(
         ok_after as f64 >= 0.9 * after.len() as f64,
         "{name}: {ok_after}/{} after the fault",
@@ -199,7 +199,7 @@ fn a_paused_node_is_detected_and_resumes_with_its_state() {
     let resumed_ok = r
         .requests
         .iter()
-        .filter(|q| q.submit_ms > 80_000 && q.entry_node == Some(0) && q.outcome == ReqOutcome::Ok)
+        .filter(|q| q.submit_ms > 80_000 && q.entry_node == Some(0) && q.outcome == Outcome::Ok)
         .count();
     assert!(resumed_ok > 0);
 }

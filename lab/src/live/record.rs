@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use vidmesh_node::client::{self, RequestOutcome};
 use vidmesh_node::status::Status;
 use vidmesh_sim::metrics::{
-    ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, ReqOutcome, RequestRecord, RunResult,
+    ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, Outcome, RequestRecord, RunResult,
     WindowCounts,
 };
 
@@ -50,17 +50,17 @@ impl LiveRun<'_> {
             .iter()
             .map(|r| {
                 let outcome = match r.outcome {
-                    RequestOutcome::Ok => ReqOutcome::Ok,
-                    RequestOutcome::Timeout => ReqOutcome::Timeout,
-                    RequestOutcome::Rejected => ReqOutcome::Rejected,
-                    RequestOutcome::Error => ReqOutcome::Error,
-                    RequestOutcome::Unavailable => ReqOutcome::Unavailable,
+                    RequestOutcome::Ok => Outcome::Ok,
+                    RequestOutcome::Timeout => Outcome::Timeout,
+                    RequestOutcome::Rejected => Outcome::Rejected,
+                    RequestOutcome::Error => Outcome::Error,
+                    RequestOutcome::Unavailable => Outcome::Unavailable,
                 };
                 // The live client keeps no per-attempt times: every attempt of a request is
                 // counted when the request ends, only the last one possibly successful.
                 for a in 0..r.attempts {
                     let last = a + 1 == r.attempts;
-                    attempt_ends.push((r.end_ms, last && outcome == ReqOutcome::Ok));
+                    attempt_ends.push((r.end_ms, last && outcome == Outcome::Ok));
                 }
                 RequestRecord {
                     batch: r.batch,

@@ -11,13 +11,13 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use vidmesh_core::{Job, JobId, Millis, OffloadError, Outcome, PeerAddr, ZoneId, ZoneTable};
 
-use super::client::AttemptEnd;
 use super::round_ms;
 use crate::engine::Ev;
 use crate::queue::EventQueue;
 use crate::rng::{self, stream};
 use crate::routes::{Route, RouteKind};
 use crate::scenario::{self, NetFault, NetFaultKind, OffloadLatency, Scenario};
+use vidmesh_loadgen::AttemptEnd;
 
 /// A multiplicative hasher for the u64 job ids: only used for lookups, never iterated into
 /// anything that reaches an output without sorting first.
