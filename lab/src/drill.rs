@@ -663,7 +663,8 @@ async fn run_drill(
         None => println!("  membership still not whole"),
     }
 
-    let records = client.await.context("the client task")?;
+    let run = client.await.context("the client task")?;
+    let records = report::ended(&run);
     let nodes = settle(stack).await;
     let after = suspicion_counts(stack).await;
     // A restarted node's counters start again from 0; its new life's count is all new.
@@ -698,7 +699,7 @@ async fn run_drill(
         .flatten()
         .map(|s| s.counters.protocol_violations)
         .sum();
-    client::write_requests_csv(&dir.join("requests.csv"), &[(d.name(), &records)])?;
+    run.write_requests_csv(&dir.join("requests.csv"), d.name())?;
     let times = DrillTimes {
         warmup_ms: WARMUP_MS,
         fault_s,

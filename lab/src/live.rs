@@ -350,11 +350,9 @@ impl<'a> LiveRun<'a> {
         let client = self.client_config(epoch, duration);
         let workload_start = Duration::from_millis(s.workload.start_ms);
         let client_fut = async {
-            let Some(cfg) = client else {
-                return Vec::new();
-            };
+            let cfg = client?;
             tokio::time::sleep_until((epoch + workload_start).into()).await;
-            client::run_client(cfg).await
+            Some(client::run_client(cfg).await)
         };
         let faults_fut = apply_faults(s, &mut cluster, &self.addrs, epoch, &mut applied);
         let main = async {

@@ -1,29 +1,29 @@
-//! The report's load client, live: batches of concurrent uploads (or Poisson arrivals) to
-//! random nodes, a per-attempt timeout, retries on untried nodes, and blocking of failing nodes
-//! until they answer `/health` again. Its records are the rows of `requests.csv`
-//! (docs/metrics.md), with the same semantics as the simulator's client:
-//!
-//! - an attempt goes to a uniformly drawn untried node that is not blocked (else any untried);
-//! - any failed attempt (refused connection, rejection, error, timeout) blocks its node and
-//!   leads to the next attempt, up to `max_attempts`;
-//! - a success unblocks its node; blocked nodes are also unblocked when `/health` answers;
-//! - a request that never succeeded ends as `unavailable` if every attempt found its node
-//!   down, else with its last attempt's failure.
+//! The report's load client, live: the shared client machine (`vidmesh_loadgen::Client`,
+//! the same one the simulator drives) carried out with tokio and HTTP. The machine decides
+//! which node each attempt goes to, when batches and arrivals start, when an attempt has run
+//! out of time and what each request's record says; this driver uploads the clips, hangs up on
+//! attempts the machine gave up on, asks blocked nodes for `/health`, and keeps what only the
+//! live client sees (error texts, output sizes). The records are the rows of `requests.csv`
+//! (docs/metrics.md).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+use vidmesh_loadgen::client::{
+    Arrivals as MachineArrivals, Config, Output, Served, Wake, Workload,
+};
+use vidmesh_loadgen::record::{ClipFacts, Lookup};
+use vidmesh_loadgen::AttemptEnd;
+pub use vidmesh_loadgen::{Outcome, RequestRecord};
 
 use crate::catalog::Clip;
 use crate::headers as h;
-pub use crate::request_record::{
-    write_requests_csv, RequestOutcome, RequestRecord, REQUESTS_HEADER,
-};
 
 /// A node the client sends to.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,28 +116,6 @@ impl ClientConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AttemptEnd {
-    Timeout,
-    Rejected,
-    Error,
-    Unavailable,
-}
-
-struct Shared {
-    cfg: ClientConfig,
-    opts: ClientOptions,
-    http: reqwest::Client,
-    blocked: Mutex<BTreeSet<usize>>,
-    epoch: Instant,
-}
-
-impl Shared {
-    fn ms(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_millis() as u64
-    }
-}
-
 /// Client behaviour beyond the report's (kept out of [`ClientConfig`] so that adding one does
 /// not break code that builds a config field by field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,13 +133,288 @@ impl Default for ClientOptions {
     }
 }
 
-/// Runs the client to its end and returns one record per request, by request id.
-pub async fn run_client(cfg: ClientConfig) -> Vec<RequestRecord> {
+/// One request's view from the live client, by request id: what the shared machine's record
+/// does not hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveDetail {
+    /// Bytes of the transcoded output received.
+    pub output_bytes: u64,
+    /// What the last failed attempt said, when the request did not succeed.
+    pub error: Option<String>,
+}
+
+/// A node as named in the records: its name and zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeName {
+    pub name: String,
+    pub zone: String,
+}
+
+/// What a run of the client produced.
+#[derive(Clone, Debug)]
+pub struct ClientRun {
+    /// One per request, by request id.
+    pub records: Vec<RequestRecord>,
+    /// Per request, by request id.
+    pub details: Vec<LiveDetail>,
+    /// What the records' node numbers stand for: the targets in order, then the nodes that ran
+    /// a transcode without being a target.
+    pub nodes: Vec<NodeName>,
+    /// What the records' item numbers stand for: the clips in catalog order.
+    pub clips: Vec<ClipFacts>,
+    /// Every attempt as it ended: (ms since the epoch, succeeded), in time order.
+    pub attempt_ends: Vec<(u64, bool)>,
+}
+
+impl Lookup for ClientRun {
+    fn node_name(&self, node: u32) -> &str {
+        &self.nodes[node as usize].name
+    }
+    fn node_zone(&self, node: u32) -> &str {
+        &self.nodes[node as usize].zone
+    }
+    fn clip(&self, item: u32) -> ClipFacts {
+        self.clips[item as usize]
+    }
+}
+
+impl ClientRun {
+    /// The name of the node that ran `r`'s transcode.
+    pub fn exec_name(&self, r: &RequestRecord) -> Option<&str> {
+        r.exec_node.map(|n| self.node_name(n))
+    }
+
+    /// The name of the node `r`'s last attempt went to.
+    pub fn entry_name(&self, r: &RequestRecord) -> Option<&str> {
+        r.entry_node.map(|n| self.node_name(n))
+    }
+
+    /// Writes `requests.csv` with the records under `strategy`.
+    pub fn write_requests_csv(
+        &self,
+        path: &std::path::Path,
+        strategy: &str,
+    ) -> std::io::Result<()> {
+        let csv = vidmesh_loadgen::record::requests_csv(&[(strategy, &self.records)], self);
+        std::fs::write(path, csv)
+    }
+}
+
+/// Runs the client to its end.
+pub async fn run_client(cfg: ClientConfig) -> ClientRun {
     run_client_with(cfg, ClientOptions::default()).await
 }
 
+/// What each request uploads, and the gaps between open-loop arrivals.
+struct Clips {
+    count: u32,
+    seed: u64,
+    unique: bool,
+    gaps: ChaCha8Rng,
+    /// Per request, the clip it uploads.
+    items: Vec<u32>,
+}
+
+impl Workload for Clips {
+    fn new_request(&mut self, request: u32) -> u32 {
+        let item = if self.unique {
+            request % self.count
+        } else {
+            request_rng(self.seed, request as u64).random_range(0..self.count)
+        };
+        self.items.push(item);
+        item
+    }
+
+    fn gap_ms(&mut self, rate_per_s: f64) -> f64 {
+        let u: f64 = self.gaps.random_range(f64::EPSILON..1.0);
+        -u.ln() * 1000.0 / rate_per_s.max(1e-9)
+    }
+}
+
+fn request_rng(seed: u64, id: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(id + 1);
+    r
+}
+
+/// What the client waits for besides answers.
+#[derive(Clone, Copy, Debug)]
+enum Alarm {
+    Wake(Wake),
+    Deadline { request: u32, attempt: u8 },
+}
+
+/// What the tasks the driver spawned report.
+enum Report {
+    Attempt {
+        request: u32,
+        attempt: u8,
+        result: Result<Done, (AttemptEnd, String)>,
+    },
+    Healthy(u32),
+}
+
+/// The driver: the machine, the tasks carrying out its outputs, and its alarms.
+struct Driver {
+    machine: vidmesh_loadgen::Client,
+    http: reqwest::Client,
+    cfg: ClientConfig,
+    epoch: Instant,
+    tx: mpsc::UnboundedSender<Report>,
+    /// By (time, sequence), so alarms set for the same ms keep their order.
+    alarms: BTreeMap<(u64, u64), Alarm>,
+    next_alarm: u64,
+    /// Uploads and health checks under way: dropped with the driver, they end with it.
+    tasks: JoinSet<()>,
+    running: HashMap<(u32, u8), AbortHandle>,
+    details: Vec<LiveDetail>,
+    nodes: Vec<NodeName>,
+    workload: Clips,
+}
+
+impl Driver {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn alarm(&mut self, at_ms: u64, alarm: Alarm) {
+        self.alarms.insert((at_ms, self.next_alarm), alarm);
+        self.next_alarm += 1;
+    }
+
+    fn carry_out(&mut self) {
+        while let Some(o) = self.machine.poll_output() {
+            match o {
+                Output::Submit {
+                    request,
+                    attempt,
+                    target,
+                    deadline_ms,
+                } => {
+                    if attempt == 1 {
+                        crate::client_metrics::global().started();
+                        let n = request as usize + 1;
+                        if self.details.len() < n {
+                            self.details.resize(n, LiveDetail::default());
+                        }
+                    }
+                    self.alarm(deadline_ms, Alarm::Deadline { request, attempt });
+                    let item = self.workload.items[request as usize];
+                    let clip = self.cfg.clips[item as usize].path.clone();
+                    let url = self.cfg.targets[target as usize].url.clone();
+                    let (http, tx) = (self.http.clone(), self.tx.clone());
+                    let timeout = self.cfg.attempt_timeout;
+                    let task = self.tasks.spawn(async move {
+                        let result = attempt_upload(&http, timeout, &url, &clip).await;
+                        let _ = tx.send(Report::Attempt {
+                            request,
+                            attempt,
+                            result,
+                        });
+                    });
+                    self.running.insert((request, attempt), task);
+                }
+                Output::HangUp {
+                    request, attempt, ..
+                } => {
+                    // Dropping the upload closes its connection: the node sees the client go.
+                    if let Some(task) = self.running.remove(&(request, attempt)) {
+                        task.abort();
+                    }
+                    let t = self.cfg.attempt_timeout;
+                    self.details[request as usize].error = Some(format!("no answer within {t:?}"));
+                }
+                Output::Wake { at_ms, wake } => self.alarm(at_ms, Alarm::Wake(wake)),
+                Output::CheckHealth { target } => {
+                    let url = format!("{}/health", self.cfg.targets[target as usize].url);
+                    let (http, tx) = (self.http.clone(), self.tx.clone());
+                    self.tasks.spawn(async move {
+                        let ok = http
+                            .get(&url)
+                            .timeout(Duration::from_secs(1))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status().is_success());
+                        if ok {
+                            let _ = tx.send(Report::Healthy(target));
+                        }
+                    });
+                }
+                Output::Ended { request } => {
+                    let r = self.machine.record(request).expect("an ended request");
+                    crate::client_metrics::global().ended(r);
+                }
+            }
+        }
+    }
+
+    /// The number of the node named `name`, new ones appended.
+    fn node_number(&mut self, name: String, zone: String) -> u32 {
+        if let Some(k) = self.nodes.iter().position(|n| n.name == name) {
+            return k as u32;
+        }
+        self.nodes.push(NodeName { name, zone });
+        self.nodes.len() as u32 - 1
+    }
+
+    fn report(&mut self, report: Report) {
+        while self.tasks.try_join_next().is_some() {} // reap the finished ones
+        let now = self.now_ms();
+        match report {
+            Report::Healthy(target) => self.machine.healthy(target),
+            Report::Attempt {
+                request,
+                attempt,
+                result,
+            } => {
+                self.running.remove(&(request, attempt));
+                if !self.machine.current(request, attempt) {
+                    return; // given up on already
+                }
+                let end = match result {
+                    Ok(done) => {
+                        let d = &mut self.details[request as usize];
+                        d.error = None;
+                        d.output_bytes = done.bytes;
+                        AttemptEnd::Served(Served {
+                            exec_node: self.node_number(done.exec_node, done.exec_zone),
+                            hops: done.hops,
+                            cache_hit: done.cache_hit,
+                            offloaded: done.offloaded,
+                            fallback: done.fallback,
+                        })
+                    }
+                    Err((why, msg)) => {
+                        tracing::debug!(request, attempt, ?why, %msg, "attempt failed");
+                        self.details[request as usize].error = Some(msg);
+                        why
+                    }
+                };
+                self.machine.attempt_ended(request, attempt, end, now);
+            }
+        }
+    }
+
+    /// Every alarm that is due.
+    fn ring(&mut self) {
+        let now = self.now_ms();
+        while let Some(entry) = self.alarms.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            match entry.remove() {
+                Alarm::Wake(w) => self.machine.wake(w, now, &mut self.workload),
+                Alarm::Deadline { request, attempt } => {
+                    self.machine.deadline(request, attempt, now)
+                }
+            }
+        }
+    }
+}
+
 /// [`run_client`] with [`ClientOptions`].
-pub async fn run_client_with(cfg: ClientConfig, opts: ClientOptions) -> Vec<RequestRecord> {
+pub async fn run_client_with(cfg: ClientConfig, opts: ClientOptions) -> ClientRun {
     assert!(
         !cfg.targets.is_empty(),
         "the client needs at least one node"
@@ -176,204 +429,91 @@ pub async fn run_client_with(cfg: ClientConfig, opts: ClientOptions) -> Vec<Requ
         .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .expect("HTTP client builds");
-    let shared = Arc::new(Shared {
-        cfg,
-        opts,
-        http,
-        blocked: Mutex::new(BTreeSet::new()),
-        epoch,
+    let start_ms = epoch.elapsed().as_millis() as u64;
+    let machine = vidmesh_loadgen::Client::new(Config {
+        arrivals: match cfg.arrivals {
+            Arrivals::Batches { size, pause } => MachineArrivals::Batches {
+                size,
+                pause_ms: pause.as_millis() as u64,
+                max_batches: None,
+            },
+            Arrivals::Poisson { rate_per_s } => MachineArrivals::Poisson { rate_per_s },
+        },
+        start_ms,
+        duration_ms: cfg.duration.as_millis() as u64,
+        max_requests: cfg.max_requests,
+        attempt_timeout_ms: cfg.attempt_timeout.as_millis() as u64,
+        max_attempts: cfg.max_attempts,
+        health_check_ms: cfg.health_check.as_millis() as u64,
+        block_failed_nodes: opts.block_failed_nodes,
+        seed: cfg.seed,
+        targets: (0..cfg.targets.len() as u32).collect(),
     });
-    let health = tokio::spawn(health_checks(shared.clone()));
-    let cfg = &shared.cfg;
-    let end = epoch + cfg.duration;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    rng.set_stream(0x636c69656e74); // "client"
-    let mut records = Vec::new();
-    let mut next_id = 0u64;
-    let more = |n: u64| Instant::now() < end && cfg.max_requests.is_none_or(|m| n < m);
-    match cfg.arrivals.clone() {
-        Arrivals::Batches { size, pause } => {
-            let mut batch = 0u32;
-            while more(next_id) {
-                let mut set = tokio::task::JoinSet::new();
-                for _ in 0..size {
-                    if !more(next_id) {
-                        break;
-                    }
-                    let req_rng = request_rng(cfg.seed, next_id);
-                    set.spawn(request(shared.clone(), next_id, Some(batch), req_rng));
-                    next_id += 1;
-                }
-                while let Some(r) = set.join_next().await {
-                    records.push(r.expect("request task"));
-                }
-                batch += 1;
-                // As the simulator: the next batch starts a pause after this one ended, if
-                // that is still within the run.
-                if Instant::now() + pause >= end {
-                    break;
-                }
-                tokio::time::sleep(pause).await;
-            }
-        }
-        Arrivals::Poisson { rate_per_s } => {
-            let mut set = tokio::task::JoinSet::new();
-            let mut at = Instant::now();
-            while more(next_id) {
-                let req_rng = request_rng(cfg.seed, next_id);
-                set.spawn(request(shared.clone(), next_id, None, req_rng));
-                next_id += 1;
-                let u: f64 = rng.random_range(f64::EPSILON..1.0);
-                at += Duration::from_secs_f64(-u.ln() / rate_per_s.max(1e-9));
-                tokio::time::sleep_until(at.into()).await;
-            }
-            while let Some(r) = set.join_next().await {
-                records.push(r.expect("request task"));
-            }
-        }
-    }
-    health.abort();
-    records.sort_by_key(|r| r.request_id);
-    records
-}
-
-fn request_rng(seed: u64, id: u64) -> ChaCha8Rng {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    r.set_stream(id + 1);
-    r
-}
-
-async fn health_checks(shared: Arc<Shared>) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let nodes = (cfg.targets.iter())
+        .map(|t| NodeName {
+            name: t.name.clone(),
+            zone: t.zone.clone(),
+        })
+        .collect();
+    let mut d = Driver {
+        machine,
+        http,
+        epoch,
+        tx,
+        alarms: BTreeMap::new(),
+        next_alarm: 0,
+        tasks: JoinSet::new(),
+        running: HashMap::new(),
+        details: Vec::new(),
+        nodes,
+        workload: Clips {
+            count: cfg.clips.len() as u32,
+            seed: cfg.seed,
+            unique: cfg.unique,
+            gaps: {
+                let mut gaps = ChaCha8Rng::seed_from_u64(cfg.seed);
+                gaps.set_stream(0x636c69656e74); // "client"
+                gaps
+            },
+            items: Vec::new(),
+        },
+        cfg,
+    };
+    d.machine.start();
     loop {
-        tokio::time::sleep(shared.cfg.health_check).await;
-        let blocked: Vec<usize> = shared
-            .blocked
-            .lock()
-            .expect("blocked")
-            .iter()
-            .copied()
-            .collect();
-        for i in blocked {
-            let url = format!("{}/health", shared.cfg.targets[i].url);
-            let ok = shared
-                .http
-                .get(&url)
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                shared.blocked.lock().expect("blocked").remove(&i);
-            }
-        }
-    }
-}
-
-async fn request(
-    shared: Arc<Shared>,
-    id: u64,
-    batch: Option<u32>,
-    mut rng: ChaCha8Rng,
-) -> RequestRecord {
-    let cfg = &shared.cfg;
-    let clip = if cfg.unique {
-        &cfg.clips[(id % cfg.clips.len() as u64) as usize]
-    } else {
-        &cfg.clips[rng.random_range(0..cfg.clips.len())]
-    };
-    let submit = Instant::now();
-    crate::client_metrics::global().started();
-    let mut rec = RequestRecord {
-        request_id: id,
-        batch,
-        submit_ms: shared.ms(submit),
-        end_ms: 0,
-        attempts: 0,
-        outcome: RequestOutcome::Unavailable,
-        entry_node: None,
-        entry_zone: None,
-        exec_node: None,
-        exec_zone: None,
-        hops: 0,
-        cache_hit: false,
-        offloaded: false,
-        fallback: false,
-        size_bytes: clip.size_bytes,
-        width: clip.width,
-        height: clip.height,
-        frames: clip.frames,
-        output_bytes: 0,
-        error: None,
-    };
-    let mut tried: Vec<usize> = Vec::new();
-    let mut all_unavailable = true;
-    let mut last = AttemptEnd::Unavailable;
-    while rec.attempts < cfg.max_attempts {
-        let Some(i) = pick(&shared, &tried, &mut rng) else {
+        d.carry_out();
+        if d.machine.is_done() {
             break;
-        };
-        tried.push(i);
-        rec.attempts += 1;
-        let t = &cfg.targets[i];
-        rec.entry_node = Some(t.name.clone());
-        rec.entry_zone = Some(t.zone.clone());
-        match attempt(&shared, t, &clip.path).await {
-            Ok(done) => {
-                rec.outcome = RequestOutcome::Ok;
-                rec.error = None;
-                rec.exec_node = Some(done.exec_node);
-                rec.exec_zone = Some(done.exec_zone);
-                rec.hops = done.hops;
-                rec.cache_hit = done.cache_hit;
-                rec.offloaded = done.offloaded;
-                rec.fallback = done.fallback;
-                rec.output_bytes = done.bytes;
-                rec.end_ms = shared.ms(Instant::now());
-                shared.blocked.lock().expect("blocked").remove(&i);
-                crate::client_metrics::global().ended(&rec);
-                return rec;
-            }
-            Err((why, msg)) => {
-                tracing::debug!(request = id, node = %t.name, ?why, %msg, "attempt failed");
-                last = why;
-                rec.error = Some(msg);
-                if why != AttemptEnd::Unavailable {
-                    all_unavailable = false;
-                }
-                if shared.opts.block_failed_nodes {
-                    shared.blocked.lock().expect("blocked").insert(i);
-                }
+        }
+        let next = d.alarms.first_key_value().map(|(k, _)| k.0);
+        let wake_at = next.map(|ms| epoch + Duration::from_millis(ms));
+        tokio::select! {
+            Some(report) = rx.recv() => d.report(report),
+            _ = tokio::time::sleep_until(wake_at.unwrap_or(epoch).into()), if wake_at.is_some() => {
+                d.ring();
             }
         }
     }
-    rec.outcome = if rec.attempts == 0 || all_unavailable {
-        RequestOutcome::Unavailable
-    } else {
-        match last {
-            AttemptEnd::Timeout => RequestOutcome::Timeout,
-            AttemptEnd::Rejected => RequestOutcome::Rejected,
-            AttemptEnd::Error => RequestOutcome::Error,
-            AttemptEnd::Unavailable => RequestOutcome::Unavailable,
-        }
-    };
-    rec.end_ms = shared.ms(Instant::now());
-    crate::client_metrics::global().ended(&rec);
-    rec
-}
-
-/// Uniform over untried targets that are not blocked, else over any untried target.
-fn pick(shared: &Shared, tried: &[usize], rng: &mut ChaCha8Rng) -> Option<usize> {
-    let blocked = shared.blocked.lock().expect("blocked").clone();
-    let n = shared.cfg.targets.len();
-    for allow_blocked in [false, true] {
-        let c: Vec<usize> = (0..n)
-            .filter(|i| !tried.contains(i) && (allow_blocked || !blocked.contains(i)))
-            .collect();
-        if !c.is_empty() {
-            return Some(c[rng.random_range(0..c.len())]);
-        }
+    let now = d.now_ms();
+    let clips = (d.cfg.clips.iter())
+        .map(|c| ClipFacts {
+            size_bytes: c.size_bytes,
+            width: c.width,
+            height: c.height,
+            frames: c.frames,
+        })
+        .collect();
+    let end = d.machine.finish(now);
+    let mut details = d.details;
+    details.resize(end.records.len(), LiveDetail::default());
+    ClientRun {
+        records: end.records,
+        details,
+        nodes: d.nodes,
+        clips,
+        attempt_ends: end.attempt_ends,
     }
-    None
 }
 
 struct Done {
@@ -386,21 +526,10 @@ struct Done {
     bytes: u64,
 }
 
-async fn attempt(
-    shared: &Shared,
-    t: &Target,
-    clip: &PathBuf,
-) -> Result<Done, (AttemptEnd, String)> {
-    let timeout = shared.cfg.attempt_timeout;
-    match tokio::time::timeout(timeout, attempt_inner(shared, t, clip)).await {
-        Ok(r) => r,
-        Err(_) => Err((AttemptEnd::Timeout, format!("no answer within {timeout:?}"))),
-    }
-}
-
-async fn attempt_inner(
-    shared: &Shared,
-    t: &Target,
+async fn attempt_upload(
+    http: &reqwest::Client,
+    attempt_timeout: Duration,
+    url: &str,
     clip: &PathBuf,
 ) -> Result<Done, (AttemptEnd, String)> {
     let file = tokio::fs::File::open(clip)
@@ -411,15 +540,14 @@ async fn attempt_inner(
         file,
         256 * 1024,
     ));
-    let resp = shared
-        .http
-        .post(format!("{}/upload", t.url))
+    let resp = http
+        .post(format!("{url}/upload"))
         .header(reqwest::header::CONTENT_TYPE, "video/mp4")
         .header(reqwest::header::CONTENT_LENGTH, len)
         // The node admits only what it can finish before this client gives up.
         .header(
             crate::headers::DEADLINE_MS,
-            shared.cfg.attempt_timeout.as_millis().to_string(),
+            attempt_timeout.as_millis().to_string(),
         )
         .body(body)
         .send()
@@ -538,7 +666,8 @@ pub async fn main(a: ClientArgs) -> anyhow::Result<()> {
     cfg.max_attempts = a.max_attempts;
     cfg.seed = a.seed;
     cfg.unique = a.unique;
-    let records = run_client(cfg).await;
+    let run = run_client(cfg).await;
+    let records = &run.records;
     if a.unique && records.len() > cfg_clips {
         tracing::warn!(
             requests = records.len(),
@@ -546,11 +675,8 @@ pub async fn main(a: ClientArgs) -> anyhow::Result<()> {
             "the catalog ran out: some uploads repeated a clip"
         );
     }
-    write_requests_csv(&a.out, &[(&a.strategy, &records)])?;
-    let ok = records
-        .iter()
-        .filter(|r| r.outcome == RequestOutcome::Ok)
-        .count();
+    run.write_requests_csv(&a.out, &a.strategy)?;
+    let ok = records.iter().filter(|r| r.outcome == Outcome::Ok).count();
     println!(
         "{} requests, {} ok, written to {}",
         records.len(),
@@ -563,48 +689,6 @@ pub async fn main(a: ClientArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rec(outcome: RequestOutcome) -> RequestRecord {
-        RequestRecord {
-            request_id: 7,
-            batch: Some(2),
-            submit_ms: 1000,
-            end_ms: 4500,
-            attempts: 2,
-            outcome,
-            entry_node: Some("node4".into()),
-            entry_zone: Some("FRA".into()),
-            exec_node: Some("node1".into()),
-            exec_zone: Some("FRA".into()),
-            hops: 1,
-            cache_hit: false,
-            offloaded: true,
-            fallback: false,
-            size_bytes: 123,
-            width: 640,
-            height: 360,
-            frames: 50,
-            output_bytes: 10,
-            error: None,
-        }
-    }
-
-    #[test]
-    fn rows_follow_docs_metrics_md() {
-        assert_eq!(
-            rec(RequestOutcome::Ok).csv_row("score"),
-            "score,7,2,1000,4500,3500,2,ok,node4,FRA,node1,FRA,1,0,1,0,123,640,360,50"
-        );
-        // Unknown or not applicable: empty, including everything about the executing node.
-        let mut r = rec(RequestOutcome::Timeout);
-        r.batch = None;
-        assert_eq!(
-            r.csv_row("random"),
-            "random,7,,1000,4500,3500,2,timeout,node4,FRA,,,,,,,123,640,360,50"
-        );
-        assert_eq!(REQUESTS_HEADER.split(',').count(), 20);
-        assert_eq!(r.csv_row("x").split(',').count(), 20);
-    }
 
     #[test]
     fn targets_parse_and_bad_ones_say_how_to_write_them() {

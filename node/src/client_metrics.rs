@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::request_record::{RequestOutcome, RequestRecord};
+use vidmesh_loadgen::{Outcome, RequestRecord};
 
 /// Upper bounds (ms) of the latency histogram's buckets; the last bucket is `+Inf`.
 pub const LATENCY_BUCKETS_MS: [u64; 26] = [
@@ -18,13 +18,7 @@ pub const LATENCY_BUCKETS_MS: [u64; 26] = [
     7_500, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000, 120_000,
 ];
 
-const OUTCOMES: [RequestOutcome; 5] = [
-    RequestOutcome::Ok,
-    RequestOutcome::Timeout,
-    RequestOutcome::Rejected,
-    RequestOutcome::Error,
-    RequestOutcome::Unavailable,
-];
+const OUTCOMES: [Outcome; 5] = Outcome::ALL;
 
 #[derive(Default)]
 pub struct ClientMetrics {
@@ -54,7 +48,7 @@ impl ClientMetrics {
         self.ended[i].fetch_add(1, Ordering::Relaxed);
         self.attempts
             .fetch_add(r.attempts as u64, Ordering::Relaxed);
-        if r.outcome == RequestOutcome::Ok {
+        if r.outcome == Outcome::Ok {
             let ms = r.latency_ms();
             let b = LATENCY_BUCKETS_MS
                 .iter()

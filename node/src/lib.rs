@@ -21,7 +21,6 @@ pub mod headers;
 pub mod http;
 pub mod probe;
 pub mod profile;
-pub mod request_record;
 pub mod serve;
 pub mod stats;
 pub mod status;

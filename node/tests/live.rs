@@ -15,7 +15,7 @@ use vidmesh_core::{wire, GossipConfig, Message, NodeId, PeerAddr, PeerId, Strate
 use vidmesh_node::args::NodeLaunch;
 use vidmesh_node::auth::{self, Keyring, Kind, Signature};
 use vidmesh_node::catalog::{self, CatalogSpec, Clip};
-use vidmesh_node::client::{self, Arrivals, ClientConfig, RequestOutcome, Target};
+use vidmesh_node::client::{self, Arrivals, ClientConfig, Outcome, Target};
 use vidmesh_node::headers as h;
 use vidmesh_node::status::Status;
 
@@ -291,30 +291,27 @@ impl Cluster {
 }
 
 /// The client's records as the chaos checker reads them: one end per record.
-fn request_ends(records: &[client::RequestRecord]) -> Vec<RequestEnd> {
-    records
-        .iter()
-        .map(|r| {
-            let why = || r.error.clone().unwrap_or_default();
+fn request_ends(run: &client::ClientRun) -> Vec<RequestEnd> {
+    (run.records.iter().zip(&run.details))
+        .enumerate()
+        .map(|(id, (r, d))| {
+            let why = || d.error.clone().unwrap_or_default();
             let end = match r.outcome {
-                RequestOutcome::Ok => End::Ok,
-                RequestOutcome::Rejected => End::Refused(why()),
-                RequestOutcome::Error | RequestOutcome::Unavailable => End::Failed(why()),
-                RequestOutcome::Timeout => End::ClientTimeout,
+                Outcome::Ok => End::Ok,
+                Outcome::Rejected => End::Refused(why()),
+                Outcome::Error | Outcome::Unavailable => End::Failed(why()),
+                Outcome::Timeout => End::ClientTimeout,
             };
-            RequestEnd {
-                id: r.request_id,
-                end,
-            }
+            RequestEnd { id: id as u64, end }
         })
         .collect()
 }
 
 impl Cluster {
-    /// Runs the chaos checker over `records` (ids `0..submitted`) and every node still
+    /// Runs the chaos checker over `run`'s records (ids `0..submitted`) and every node still
     /// running, once their jobs settle (a transcode kept for the cache, an offload whose
     /// client left, may end a little after the last answer).
-    async fn chaos_check(&mut self, records: &[client::RequestRecord], submitted: u64) -> Tally {
+    async fn chaos_check(&mut self, run: &client::ClientRun, submitted: u64) -> Tally {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut nodes = Vec::new();
@@ -339,7 +336,7 @@ impl Cluster {
             }
             let settled = nodes.iter().all(|n| n.jobs_left == 0);
             if settled || Instant::now() > deadline {
-                return chaos::assert_clean(0..submitted, &request_ends(records), &nodes);
+                return chaos::assert_clean(0..submitted, &request_ends(run), &nodes);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -652,24 +649,26 @@ async fn killing_a_node_under_load_loses_no_request() {
     // Kill node3 while the first batch is in the cluster.
     tokio::time::sleep(Duration::from_millis(700)).await;
     c.kill(2);
-    let records = run.await.unwrap();
-    assert_eq!(records.len(), 30);
+    let out = run.await.unwrap();
+    assert_eq!(out.records.len(), 30);
     // Each request ended once, nothing stuck on a survivor; and every one succeeded.
-    let tally = c.chaos_check(&records, 30).await;
+    let tally = c.chaos_check(&out, 30).await;
     assert_eq!(tally.ok, 30, "{tally:?}");
-    assert!(records
-        .iter()
-        .all(|r| r.exec_node.as_deref() != Some("") && r.output_bytes > 0));
+    assert!((out.records.iter().zip(&out.details))
+        .all(|(r, d)| out.exec_name(r) != Some("") && d.output_bytes > 0));
     // The survivors noticed: suspected within a probe or two, declared down once the
     // suspicion timeout (3 s) runs out. The client may finish before that, so wait for it.
     c.wait_peer_state(0, "node3", "down", Duration::from_secs(15))
         .await;
     // requests.csv has the documented columns.
     let csv = root().join("kill").join("requests.csv");
-    client::write_requests_csv(&csv, &[("score", &records)]).unwrap();
+    out.write_requests_csv(&csv, "score").unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next().unwrap(), client::REQUESTS_HEADER);
+    assert_eq!(
+        lines.next().unwrap(),
+        vidmesh_loadgen::record::header_line()
+    );
     assert!(lines.all(|l| l.split(',').count() == 20 && l.contains(",ok,")));
 }
 
@@ -1004,19 +1003,18 @@ async fn a_paused_node_costs_a_timeout_and_the_client_retries_elsewhere() {
     };
     cfg.max_requests = Some(6);
     cfg.attempt_timeout = Duration::from_secs(10);
-    let records = client::run_client(cfg).await;
+    let out = client::run_client(cfg).await;
+    let records = &out.records;
     assert_eq!(unsafe { libc::kill(-pid, libc::SIGCONT) }, 0);
     assert!(
-        records.iter().all(|r| r.outcome == RequestOutcome::Ok),
+        records.iter().all(|r| r.outcome == Outcome::Ok),
         "{records:?}"
     );
     // Resumed, node1 finds the uploads it took while stopped, whose clients left: it must end
     // them (cancelled, not left queued), and each request still ended exactly once.
     c.wait_healthy(0).await;
-    assert_eq!(c.chaos_check(&records, 6).await.ok, 6);
-    assert!(records
-        .iter()
-        .all(|r| r.exec_node.as_deref() == Some("node4")));
+    assert_eq!(c.chaos_check(&out, 6).await.ok, 6);
+    assert!(records.iter().all(|r| out.exec_name(r) == Some("node4")));
     // Requests that drew node1 first paid one timeout (10 s) and a second attempt.
     let retried: Vec<_> = records.iter().filter(|r| r.attempts == 2).collect();
     assert!(
@@ -2471,14 +2469,15 @@ async fn a_drained_node_finishes_its_work_leaves_and_exits_without_losing_a_requ
     let log = std::fs::read_to_string(&c.nodes[0].log).unwrap();
     assert!(log.contains("drained: every job finished"), "{log}");
 
-    let records = run.await.unwrap();
+    let out = run.await.unwrap();
+    let records = &out.records;
     assert_eq!(records.len(), 36);
-    let tally = c.chaos_check(&records, 36).await;
+    let tally = c.chaos_check(&out, 36).await;
     assert_eq!(tally.ok, 36, "{tally:?}");
     // Its in-flight work was finished by node1 itself, not failed over.
     let finished_here = records
         .iter()
-        .filter(|r| r.exec_node.as_deref() == Some("node1") && r.end_ms > drained_at_ms)
+        .filter(|r| out.exec_name(r) == Some("node1") && r.end_ms > drained_at_ms)
         .count();
     assert!(
         finished_here > 0,

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use vidmesh_analysis::chaos::{self, End, NodeEnd, RequestEnd, Verdict, Violation};
-use vidmesh_node::client::{RequestOutcome, RequestRecord};
+use vidmesh_node::client::{ClientRun, Outcome};
 
 /// Membership must be whole again this long after the fault ends.
 pub const HEAL_BOUND_S: f64 = 60.0;
@@ -51,42 +51,62 @@ pub struct DrillRow {
     pub verdict: Verdict,
 }
 
-/// The client's records as the chaos checker reads them: one end per record.
-pub fn request_ends(records: &[RequestRecord]) -> Vec<RequestEnd> {
+/// A request as it ended at the client: what the drill judges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ended {
+    pub id: u64,
+    pub outcome: Outcome,
+    pub end_ms: u64,
+    /// What its last failed attempt said.
+    pub error: Option<String>,
+}
+
+/// Every request of the client's run, by id.
+pub fn ended(run: &ClientRun) -> Vec<Ended> {
+    (run.records.iter().zip(&run.details))
+        .enumerate()
+        .map(|(id, (r, d))| Ended {
+            id: id as u64,
+            outcome: r.outcome,
+            end_ms: r.end_ms,
+            error: d.error.clone(),
+        })
+        .collect()
+}
+
+/// The client's requests as the chaos checker reads them: one end per request.
+pub fn request_ends(records: &[Ended]) -> Vec<RequestEnd> {
     records
         .iter()
         .map(|r| {
             let why = || r.error.clone().unwrap_or_default();
             let end = match r.outcome {
-                RequestOutcome::Ok => End::Ok,
-                RequestOutcome::Rejected => End::Refused(why()),
-                RequestOutcome::Error | RequestOutcome::Unavailable => End::Failed(why()),
-                RequestOutcome::Timeout => End::ClientTimeout,
+                Outcome::Ok => End::Ok,
+                Outcome::Rejected => End::Refused(why()),
+                Outcome::Error | Outcome::Unavailable => End::Failed(why()),
+                Outcome::Timeout => End::ClientTimeout,
             };
-            RequestEnd {
-                id: r.request_id,
-                end,
-            }
+            RequestEnd { id: r.id, end }
         })
         .collect()
 }
 
 /// ok answers per second that reached the client in `[from_ms, to_ms)`.
-pub fn goodput(records: &[RequestRecord], from_ms: u64, to_ms: u64) -> f64 {
+pub fn goodput(records: &[Ended], from_ms: u64, to_ms: u64) -> f64 {
     if to_ms <= from_ms {
         return 0.0;
     }
     let n = records
         .iter()
-        .filter(|r| r.outcome == RequestOutcome::Ok && (from_ms..to_ms).contains(&r.end_ms))
+        .filter(|r| r.outcome == Outcome::Ok && (from_ms..to_ms).contains(&r.end_ms))
         .count();
     n as f64 / ((to_ms - from_ms) as f64 / 1000.0)
 }
 
 /// The checker over every id the client numbered (ids are consecutive from 0, so a gap is a
 /// request that never ended).
-pub fn judge(records: &[RequestRecord], nodes: &[NodeEnd]) -> Verdict {
-    let submitted = records.iter().map(|r| r.request_id + 1).max().unwrap_or(0);
+pub fn judge(records: &[Ended], nodes: &[NodeEnd]) -> Verdict {
+    let submitted = records.iter().map(|r| r.id + 1).max().unwrap_or(0);
     chaos::check(0..submitted, &request_ends(records), nodes)
 }
 
@@ -124,7 +144,7 @@ impl DrillRow {
     pub fn from_verdict(
         drill: &'static str,
         victim: String,
-        records: &[RequestRecord],
+        records: &[Ended],
         verdict: Verdict,
         times: DrillTimes,
         protocol_violations: u64,
@@ -327,28 +347,12 @@ pub fn markdown(rows: &[DrillRow]) -> String {
 mod tests {
     use super::*;
 
-    fn rec(id: u64, outcome: RequestOutcome, end_ms: u64) -> RequestRecord {
-        RequestRecord {
-            request_id: id,
-            batch: Some(0),
-            submit_ms: 0,
-            end_ms,
-            attempts: 1,
+    fn rec(id: u64, outcome: Outcome, end_ms: u64) -> Ended {
+        Ended {
+            id,
             outcome,
-            entry_node: None,
-            entry_zone: None,
-            exec_node: None,
-            exec_zone: None,
-            hops: 0,
-            cache_hit: false,
-            offloaded: false,
-            fallback: false,
-            size_bytes: 0,
-            width: 0,
-            height: 0,
-            frames: 0,
-            output_bytes: 0,
-            error: (outcome != RequestOutcome::Ok).then(|| "503: busy".into()),
+            end_ms,
+            error: (outcome != Outcome::Ok).then(|| "503: busy".into()),
         }
     }
 
@@ -367,10 +371,7 @@ mod tests {
     #[test]
     fn a_gap_in_the_ids_is_a_lost_request_and_fails_the_drill() {
         // Request 1 never ended: the client has no record of it.
-        let records = [
-            rec(0, RequestOutcome::Ok, 1_000),
-            rec(2, RequestOutcome::Rejected, 2_000),
-        ];
+        let records = [rec(0, Outcome::Ok, 1_000), rec(2, Outcome::Rejected, 2_000)];
         let v = judge(&records, &[]);
         let row = DrillRow::from_verdict("kill-entry", "node1".into(), &records, v, times(), 0);
         assert_eq!((row.submitted, row.lost, row.ok, row.refused), (3, 1, 1, 1));
@@ -380,9 +381,7 @@ mod tests {
 
     #[test]
     fn goodput_is_counted_in_each_window_and_a_slow_heal_fails() {
-        let records: Vec<RequestRecord> = (0..30)
-            .map(|i| rec(i, RequestOutcome::Ok, i * 1_500))
-            .collect();
+        let records: Vec<Ended> = (0..30).map(|i| rec(i, Outcome::Ok, i * 1_500)).collect();
         let nodes = [NodeEnd {
             name: "node1".into(),
             running: true,

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use vidmesh_node::client::{self, RequestOutcome};
+use vidmesh_node::client::ClientRun;
 use vidmesh_node::status::Status;
 use vidmesh_sim::metrics::{
-    ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, Outcome, RequestRecord, RunResult,
-    WindowCounts,
+    ConvergenceRow, DetectionRow, FaultEventRow, NodeWindow, RequestRecord, RunResult, WindowCounts,
 };
 
 use super::{Applied, LiveRun, Sample};
@@ -19,7 +18,7 @@ impl LiveRun<'_> {
     pub(super) fn result(
         &self,
         strategy: String,
-        records: Vec<client::RequestRecord>,
+        client: Option<ClientRun>,
         samples: Vec<Sample>,
         applied: Vec<Applied>,
         start_ms: Vec<u64>,
@@ -36,51 +35,26 @@ impl LiveRun<'_> {
             .enumerate()
             .map(|(i, spec)| (spec.name.as_str(), i as u32))
             .collect();
-        let clip_of: BTreeMap<(u64, u32, u32, u32), u32> = self
-            .clips
-            .iter()
-            .enumerate()
-            .map(|(i, c)| ((c.size_bytes, c.width, c.height, c.frames), i as u32))
-            .collect();
-        let node = |name: &Option<String>| name.as_deref().and_then(|n| index.get(n).copied());
 
-        // Requests, in request-id order.
-        let mut attempt_ends = Vec::new();
-        let requests: Vec<RequestRecord> = records
-            .iter()
-            .map(|r| {
-                let outcome = match r.outcome {
-                    RequestOutcome::Ok => Outcome::Ok,
-                    RequestOutcome::Timeout => Outcome::Timeout,
-                    RequestOutcome::Rejected => Outcome::Rejected,
-                    RequestOutcome::Error => Outcome::Error,
-                    RequestOutcome::Unavailable => Outcome::Unavailable,
-                };
-                // The live client keeps no per-attempt times: every attempt of a request is
-                // counted when the request ends, only the last one possibly successful.
-                for a in 0..r.attempts {
-                    let last = a + 1 == r.attempts;
-                    attempt_ends.push((r.end_ms, last && outcome == Outcome::Ok));
-                }
-                RequestRecord {
-                    batch: r.batch,
-                    submit_ms: r.submit_ms,
-                    end_ms: r.end_ms,
-                    attempts: r.attempts,
-                    outcome,
-                    entry_node: node(&r.entry_node),
-                    exec_node: node(&r.exec_node),
-                    hops: r.hops,
-                    cache_hit: r.cache_hit,
-                    offloaded: r.offloaded,
-                    fallback: r.fallback,
-                    item: clip_of
-                        .get(&(r.size_bytes, r.width, r.height, r.frames))
-                        .copied()
-                        .unwrap_or(0),
-                }
-            })
-            .collect();
+        // Requests, in request-id order. The client numbers nodes its own way (its targets
+        // first), so they are mapped to the scenario's by name; its clips are the scenario's.
+        let (requests, mut attempt_ends): (Vec<RequestRecord>, Vec<(u64, bool)>) = match client {
+            Some(run) => {
+                let number: Vec<Option<u32>> = (run.nodes.iter())
+                    .map(|n| index.get(n.name.as_str()).copied())
+                    .collect();
+                let node = |k: Option<u32>| k.and_then(|k| number[k as usize]);
+                let requests = (run.records.iter())
+                    .map(|r| RequestRecord {
+                        entry_node: node(r.entry_node),
+                        exec_node: node(r.exec_node),
+                        ..*r
+                    })
+                    .collect();
+                (requests, run.attempt_ends)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         attempt_ends.sort_unstable();
 
         let window_ms = s.output.window_ms;
