@@ -1,5 +1,7 @@
 //! Validation: the file as written becomes a [`Scenario`], or an error that points at the key
 //! that is wrong (a node in an unknown zone, a seed nobody is called, a number out of range).
+//! One step per part of the file, in the file's order, so the first error found is the same
+//! whichever part is read first.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -7,22 +9,77 @@ use std::sync::Arc;
 
 use toml::Spanned;
 use vidmesh_core::zone::LinkSpec;
-use vidmesh_core::{capacity_workers, OutputShape, StrategyConfig, ZoneId, ZoneTable};
+use vidmesh_core::{
+    capacity_workers, GossipConfig, OutputShape, StrategyConfig, ZoneId, ZoneTable,
+};
 
-use super::file::{check_admission, NoiseKind, ScenarioFile};
+use super::file::{
+    check_admission, CatalogFile, CostFile, GenerateFile, LiveFile, NetworkFile, NodeFile,
+    NoiseKind, OutputFile, ScenarioFile, WorkloadFile,
+};
 use super::{
     Catalog, CostModel, Live, Network, NodeSpec, Noise, Output, ProfileWeight, Scenario,
-    ScenarioError, StrategyOverrides, Video, Workload, WorkloadKind, PROFILES,
+    ScenarioError, SeedMode, StrategyOverrides, Video, Workload, WorkloadKind, PROFILES,
 };
 
 pub(super) type ErrFn<'a> = dyn Fn(Option<Range<usize>>, String) -> ScenarioError + 'a;
 
-pub(super) fn build(
-    raw: ScenarioFile,
-    default_name: &str,
-    err: &ErrFn<'_>,
-) -> Result<Scenario, ScenarioError> {
-    let at = |s: &Range<usize>| Some(s.clone());
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+fn at(s: &Range<usize>) -> Option<Range<usize>> {
+    Some(s.clone())
+}
+
+/// Megabytes as bytes (negative: none).
+fn mb(v: f64) -> u64 {
+    (v.max(0.0) * 1e6) as u64
+}
+
+pub(super) fn build(raw: ScenarioFile, default_name: &str, err: &ErrFn<'_>) -> Result<Scenario> {
+    let name = scenario_name(&raw, default_name, err)?;
+    let duration_ms = duration_ms(&raw, err)?;
+    let network = network(&raw.network, err)?;
+    let zone_names = raw.network.zones.get_ref();
+    let zone_of =
+        |s: &Spanned<String>, what: &str| zone_named(&network.zones, zone_names, s, what, err);
+    let node_index =
+        |nodes: &[NodeSpec], s: &Spanned<String>, what: &str| node_named(nodes, s, what, err);
+    let (nodes, generated_seeds) = nodes(&raw, &zone_of, err)?;
+    let gossip = gossip(&raw, err)?;
+    let (strategies, strategy_overrides) = strategies(&raw, err)?;
+    let cost = cost_model(&raw.cost, err)?;
+    let admission = check_admission(&raw.admission)
+        .map_err(|m| err(at(&raw.admission.span()), format!("admission: {m}")))?;
+    let workload = workload(&raw.workload, &nodes, err)?;
+    let catalog = catalog(&raw.catalog, err)?;
+    let (faults, net_faults) =
+        super::faults::build_faults(&raw.faults, &nodes, &zone_of, &node_index, err)?;
+    let live = live(&raw.live, err)?;
+    let output = output(&raw.output, err)?;
+    Ok(Scenario {
+        name,
+        description: raw.description,
+        seed: raw.seed,
+        duration_ms,
+        hop_limit: raw.hop_limit,
+        strategy_overrides,
+        admission,
+        network,
+        nodes,
+        generated_seeds,
+        gossip,
+        strategies,
+        cost,
+        workload,
+        catalog,
+        faults,
+        net_faults,
+        output,
+        live,
+    })
+}
+
+fn scenario_name(raw: &ScenarioFile, default_name: &str, err: &ErrFn<'_>) -> Result<String> {
     let name = raw
         .name
         .as_ref()
@@ -34,6 +91,10 @@ pub(super) fn build(
             format!("name `{name}` must be non-empty and contain no path separators"),
         ));
     }
+    Ok(name)
+}
+
+fn duration_ms(raw: &ScenarioFile, err: &ErrFn<'_>) -> Result<u64> {
     let duration_s = *raw.duration_s.get_ref();
     if !(duration_s.is_finite() && duration_s > 0.0) {
         return Err(err(
@@ -41,9 +102,48 @@ pub(super) fn build(
             format!("duration_s must be a positive number of seconds, got {duration_s}"),
         ));
     }
+    Ok((duration_s * 1000.0).round() as u64)
+}
 
-    // Network.
-    let net = &raw.network;
+/// The zone `s` names; `what` says where it was named.
+fn zone_named(
+    zones: &ZoneTable,
+    zone_names: &[String],
+    s: &Spanned<String>,
+    what: &str,
+    err: &ErrFn<'_>,
+) -> Result<ZoneId> {
+    zones.zone(s.get_ref()).ok_or_else(|| {
+        err(
+            at(&s.span()),
+            format!(
+                "{what} names zone `{}`, which is not in network.zones {:?}",
+                s.get_ref(),
+                zone_names
+            ),
+        )
+    })
+}
+
+/// The index of the node `s` names; `what` says where it was named.
+fn node_named(
+    nodes: &[NodeSpec],
+    s: &Spanned<String>,
+    what: &str,
+    err: &ErrFn<'_>,
+) -> Result<usize> {
+    nodes
+        .iter()
+        .position(|n| &n.name == s.get_ref())
+        .ok_or_else(|| {
+            err(
+                at(&s.span()),
+                format!("{what} names unknown node `{}`", s.get_ref()),
+            )
+        })
+}
+
+fn network(net: &NetworkFile, err: &ErrFn<'_>) -> Result<Network> {
     let zone_names = net.zones.get_ref().clone();
     if zone_names.is_empty() {
         return Err(err(at(&net.zones.span()), "network.zones is empty".into()));
@@ -62,20 +162,14 @@ pub(super) fn build(
             .unwrap_or_else(|| net.zones.span());
         err(Some(span), format!("network: {e}"))
     })?;
-    let zone_of = |s: &Spanned<String>, what: &str| {
-        zones.zone(s.get_ref()).ok_or_else(|| {
-            err(
-                at(&s.span()),
-                format!(
-                    "{what} names zone `{}`, which is not in network.zones {:?}",
-                    s.get_ref(),
-                    zone_names
-                ),
-            )
-        })
-    };
     let client_zone = match &net.client_zone {
-        Some(z) => Some(zone_of(z, "network.client_zone")?),
+        Some(z) => Some(zone_named(
+            &zones,
+            &zone_names,
+            z,
+            "network.client_zone",
+            err,
+        )?),
         None => None,
     };
     if let Some(bw) = &net.client_bandwidth_mbps {
@@ -86,100 +180,89 @@ pub(super) fn build(
             ));
         }
     }
+    Ok(Network {
+        zones: Arc::new(zones),
+        connect_timeout_ms: net.connect_timeout_ms,
+        offload_timeout_ms: net.offload_timeout_ms,
+        offload_latency: net.offload_latency,
+        client_zone,
+        client_bandwidth_mbps: net.client_bandwidth_mbps.as_ref().map(|b| *b.get_ref()),
+    })
+}
 
-    // Nodes.
-    let d = &raw.node_defaults;
-    let pos = |v: &Option<Spanned<f64>>, default: f64, what: &str| -> Result<f64, ScenarioError> {
-        match v {
-            None => Ok(default),
-            Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 => Ok(*s.get_ref()),
-            Some(s) => Err(err(
-                at(&s.span()),
-                format!("{what} must be a positive number, got {}", s.get_ref()),
-            )),
-        }
-    };
-    let def_cores = pos(&d.cores, 2.0, "node_defaults.cores")?;
-    let def_speed = pos(&d.speed, 1.0, "node_defaults.speed")?;
-    let def_mem = pos(&d.memory_mb, 2048.0, "node_defaults.memory_mb")?;
-    // By default a node runs as many transcodes as its cores sustain (`capacity_workers`).
-    let job_threads = *raw.cost.job_threads.get_ref();
-    let auto_workers = |cores: f64| capacity_workers(cores, job_threads);
-    let def_workers_set = d.workers;
-    let def_queue = d.queue_cap.unwrap_or(20);
-    let def_cache = d.cache_mb.unwrap_or(1024.0);
-    if def_workers_set == Some(0) {
-        return Err(err(None, "node_defaults.workers must be at least 1".into()));
+type ZoneOf<'a> = dyn Fn(&Spanned<String>, &str) -> Result<ZoneId> + 'a;
+
+/// `v`, or `default` when not given; an error unless it is a positive number.
+fn positive_or(v: &Option<Spanned<f64>>, default: f64, what: &str, err: &ErrFn<'_>) -> Result<f64> {
+    match v {
+        None => Ok(default),
+        Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 => Ok(*s.get_ref()),
+        Some(s) => Err(err(
+            at(&s.span()),
+            format!("{what} must be a positive number, got {}", s.get_ref()),
+        )),
     }
-    let mb = |v: f64| (v.max(0.0) * 1e6) as u64;
+}
 
+/// What a node not saying otherwise gets.
+struct NodeDefaults {
+    cores: f64,
+    speed: f64,
+    memory_mb: f64,
+    /// None: as many as the cores sustain.
+    workers: Option<u32>,
+    queue_cap: u32,
+    cache_mb: f64,
+    job_threads: f64,
+}
+
+impl NodeDefaults {
+    fn read(raw: &ScenarioFile, err: &ErrFn<'_>) -> Result<NodeDefaults> {
+        let d = &raw.node_defaults;
+        let defaults = NodeDefaults {
+            cores: positive_or(&d.cores, 2.0, "node_defaults.cores", err)?,
+            speed: positive_or(&d.speed, 1.0, "node_defaults.speed", err)?,
+            memory_mb: positive_or(&d.memory_mb, 2048.0, "node_defaults.memory_mb", err)?,
+            workers: d.workers,
+            queue_cap: d.queue_cap.unwrap_or(20),
+            cache_mb: d.cache_mb.unwrap_or(1024.0),
+            job_threads: *raw.cost.job_threads.get_ref(),
+        };
+        if defaults.workers == Some(0) {
+            return Err(err(None, "node_defaults.workers must be at least 1".into()));
+        }
+        Ok(defaults)
+    }
+
+    /// By default a node runs as many transcodes as its cores sustain.
+    fn workers_for(&self, cores: f64) -> u32 {
+        self.workers
+            .unwrap_or_else(|| capacity_workers(cores, self.job_threads))
+    }
+}
+
+/// The listed nodes, then the generated ones, with their seeds resolved; and how generated
+/// nodes pick seeds.
+#[allow(clippy::type_complexity)]
+fn nodes(
+    raw: &ScenarioFile,
+    zone_of: &ZoneOf<'_>,
+    err: &ErrFn<'_>,
+) -> Result<(Vec<NodeSpec>, Option<(SeedMode, u32)>)> {
+    let defaults = NodeDefaults::read(raw, err)?;
     let mut nodes: Vec<NodeSpec> = Vec::new();
-    let mut seed_names: Vec<Vec<Spanned<String>>> = Vec::new();
+    // Per node, the names of its seeds, resolved once every node is known.
+    let mut seed_names: Vec<&[Spanned<String>]> = Vec::new();
     for n in &raw.nodes {
-        let name = n.name.get_ref().clone();
-        if nodes.iter().any(|x| x.name == name) {
-            return Err(err(
-                at(&n.name.span()),
-                format!("node `{name}` is listed twice"),
-            ));
-        }
-        let cores = pos(&n.cores, def_cores, &format!("node `{name}`: cores"))?;
-        let speed = pos(&n.speed, def_speed, &format!("node `{name}`: speed"))?;
-        let memory_mb = pos(&n.memory_mb, def_mem, &format!("node `{name}`: memory_mb"))?;
-        let workers = n
-            .workers
-            .or(def_workers_set)
-            .unwrap_or_else(|| auto_workers(cores));
-        if workers == 0 {
-            return Err(err(
-                at(&n.name.span()),
-                format!("node `{name}`: workers must be at least 1"),
-            ));
-        }
-        nodes.push(NodeSpec {
-            zone: zone_of(&n.zone, &format!("node `{name}`"))?,
-            name,
-            seeds: Vec::new(),
-            workers,
-            queue_cap: n.queue_cap.unwrap_or(def_queue),
-            cache_bytes: mb(n.cache_mb.unwrap_or(def_cache)),
-            cores,
-            speed,
-            memory_mb,
-        });
-        seed_names.push(n.seeds.clone());
+        nodes.push(listed_node(n, &nodes, &defaults, zone_of, err)?);
+        seed_names.push(&n.seeds);
     }
     let mut generated_seeds = None;
     if let Some(g) = &raw.generate {
-        let count = *g.count.get_ref();
-        if count == 0 || count > 60_000 {
-            return Err(err(
-                at(&g.count.span()),
-                format!("generate.count must be within 1..=60000, got {count}"),
-            ));
-        }
-        let gz: Vec<ZoneId> = match &g.zones {
-            Some(list) if !list.is_empty() => list
-                .iter()
-                .map(|z| zone_of(z, "generate.zones"))
-                .collect::<Result<_, _>>()?,
-            _ => (0..zone_names.len()).map(|i| ZoneId(i as u16)).collect(),
-        };
-        let first = nodes.len();
-        for i in 0..count as usize {
-            nodes.push(NodeSpec {
-                name: format!("{}{}", g.name_prefix, first + i + 1),
-                zone: gz[i % gz.len()],
-                seeds: Vec::new(),
-                workers: def_workers_set.unwrap_or_else(|| auto_workers(def_cores)),
-                queue_cap: def_queue,
-                cache_bytes: mb(def_cache),
-                cores: def_cores,
-                speed: def_speed,
-                memory_mb: def_mem,
-            });
-            seed_names.push(Vec::new());
-        }
+        let zone_count = raw.network.zones.get_ref().len();
+        let generated = generated_nodes(g, nodes.len(), zone_count, &defaults, zone_of, err)?;
+        seed_names.extend(generated.iter().map(|_| &[][..]));
+        nodes.extend(generated);
         generated_seeds = Some((g.seed_mode, g.seed_count));
     }
     if nodes.is_empty() {
@@ -191,35 +274,106 @@ pub(super) fn build(
             "too many nodes (the simulated address space is 16-bit)".into(),
         ));
     }
-    let node_index = |nodes: &[NodeSpec], s: &Spanned<String>, what: &str| {
-        nodes
-            .iter()
-            .position(|n| &n.name == s.get_ref())
-            .ok_or_else(|| {
-                err(
-                    at(&s.span()),
-                    format!("{what} names unknown node `{}`", s.get_ref()),
-                )
-            })
-    };
     let mut resolved = Vec::with_capacity(nodes.len());
     for (i, names) in seed_names.iter().enumerate() {
         let mut v = Vec::new();
-        for s in names {
-            v.push(node_index(
+        for s in names.iter() {
+            v.push(node_named(
                 &nodes,
                 s,
                 &format!("seeds of node `{}`", nodes[i].name),
+                err,
             )?);
         }
         resolved.push(v);
     }
-
     for (n, s) in nodes.iter_mut().zip(resolved) {
         n.seeds = s;
     }
+    Ok((nodes, generated_seeds))
+}
 
-    // Gossip.
+/// A `[[nodes]]` entry (`before`: the entries above it), its seeds left for later.
+fn listed_node(
+    n: &NodeFile,
+    before: &[NodeSpec],
+    d: &NodeDefaults,
+    zone_of: &ZoneOf<'_>,
+    err: &ErrFn<'_>,
+) -> Result<NodeSpec> {
+    let name = n.name.get_ref().clone();
+    if before.iter().any(|x| x.name == name) {
+        return Err(err(
+            at(&n.name.span()),
+            format!("node `{name}` is listed twice"),
+        ));
+    }
+    let pos = |v: &Option<Spanned<f64>>, default: f64, what: &str| {
+        positive_or(v, default, &format!("node `{name}`: {what}"), err)
+    };
+    let cores = pos(&n.cores, d.cores, "cores")?;
+    let speed = pos(&n.speed, d.speed, "speed")?;
+    let memory_mb = pos(&n.memory_mb, d.memory_mb, "memory_mb")?;
+    let workers = n.workers.unwrap_or_else(|| d.workers_for(cores));
+    if workers == 0 {
+        return Err(err(
+            at(&n.name.span()),
+            format!("node `{name}`: workers must be at least 1"),
+        ));
+    }
+    Ok(NodeSpec {
+        zone: zone_of(&n.zone, &format!("node `{name}`"))?,
+        name,
+        seeds: Vec::new(),
+        workers,
+        queue_cap: n.queue_cap.unwrap_or(d.queue_cap),
+        cache_bytes: mb(n.cache_mb.unwrap_or(d.cache_mb)),
+        cores,
+        speed,
+        memory_mb,
+    })
+}
+
+/// The `[generate]` nodes, dealt over their zones round robin and numbered after the `first`
+/// listed ones.
+fn generated_nodes(
+    g: &GenerateFile,
+    first: usize,
+    zone_count: usize,
+    d: &NodeDefaults,
+    zone_of: &ZoneOf<'_>,
+    err: &ErrFn<'_>,
+) -> Result<Vec<NodeSpec>> {
+    let count = *g.count.get_ref();
+    if count == 0 || count > 60_000 {
+        return Err(err(
+            at(&g.count.span()),
+            format!("generate.count must be within 1..=60000, got {count}"),
+        ));
+    }
+    let gz: Vec<ZoneId> = match &g.zones {
+        Some(list) if !list.is_empty() => list
+            .iter()
+            .map(|z| zone_of(z, "generate.zones"))
+            .collect::<Result<_>>()?,
+        _ => (0..zone_count).map(|i| ZoneId(i as u16)).collect(),
+    };
+    Ok((0..count as usize)
+        .map(|i| NodeSpec {
+            name: format!("{}{}", g.name_prefix, first + i + 1),
+            zone: gz[i % gz.len()],
+            seeds: Vec::new(),
+            workers: d.workers_for(d.cores),
+            queue_cap: d.queue_cap,
+            cache_bytes: mb(d.cache_mb),
+            cores: d.cores,
+            speed: d.speed,
+            memory_mb: d.memory_mb,
+        })
+        .collect())
+}
+
+fn gossip(raw: &ScenarioFile, err: &ErrFn<'_>) -> Result<GossipConfig> {
     let g = raw.gossip.get_ref().clone();
     if g.period_ms == 0 || g.probe_period_ms < 2 || g.fanout == 0 {
         return Err(err(
@@ -227,8 +381,18 @@ pub(super) fn build(
             "gossip: period_ms and fanout must be ≥ 1 and probe_period_ms ≥ 2".into(),
         ));
     }
+    Ok(g)
+}
 
-    // Strategies.
+/// The strategies to compare, and what each runs with that differs from the scenario.
+#[allow(clippy::type_complexity)]
+fn strategies(
+    raw: &ScenarioFile,
+    err: &ErrFn<'_>,
+) -> Result<(
+    Vec<(String, StrategyConfig)>,
+    Vec<(String, StrategyOverrides)>,
+)> {
     let mut strategies: Vec<(String, StrategyConfig)> = Vec::new();
     let mut strategy_overrides: Vec<(String, StrategyOverrides)> = Vec::new();
     if raw.strategies.get_ref().is_empty() {
@@ -289,9 +453,10 @@ pub(super) fn build(
         ));
         strategies.push((name, s.strategy.get_ref().clone()));
     }
+    Ok((strategies, strategy_overrides))
+}
 
-    // Cost model.
-    let c = &raw.cost;
+fn cost_model(c: &CostFile, err: &ErrFn<'_>) -> Result<CostModel> {
     let noise = match c.noise.get_ref().kind {
         NoiseKind::Deterministic => Noise::Deterministic,
         NoiseKind::Exponential => Noise::Exponential,
@@ -361,9 +526,7 @@ pub(super) fn build(
             format!("cost.prior_scale must be > 0, got {ps}"),
         ));
     }
-    let admission = check_admission(&raw.admission)
-        .map_err(|m| err(at(&raw.admission.span()), format!("admission: {m}")))?;
-    let cost = CostModel {
+    Ok(CostModel {
         base_s: c.base_s,
         per_mpf_s: c.per_mpf_s,
         per_frame_s: c.per_frame_s,
@@ -377,15 +540,15 @@ pub(super) fn build(
         base_mem_mb: c.base_mem_mb,
         stats_period_ms: *c.stats_period_ms.get_ref(),
         prior_scale: *c.prior_scale.get_ref(),
-    };
+    })
+}
 
-    // Workload.
-    let w = &raw.workload;
+fn workload(w: &WorkloadFile, nodes: &[NodeSpec], err: &ErrFn<'_>) -> Result<Workload> {
     let targets = match &w.targets {
         Some(list) => {
             let mut t = Vec::new();
             for s in list {
-                let i = node_index(&nodes, s, "workload.targets")?;
+                let i = node_named(nodes, s, "workload.targets", err)?;
                 if !t.contains(&i) {
                     t.push(i);
                 }
@@ -476,7 +639,7 @@ pub(super) fn build(
             ));
         }
     }
-    let workload = Workload {
+    Ok(Workload {
         kind: w.kind,
         profiles,
         batches: w.batches.as_ref().map(|b| *b.get_ref()),
@@ -489,11 +652,11 @@ pub(super) fn build(
         max_attempts: *w.max_attempts.get_ref(),
         health_check_ms: *w.health_check_ms.get_ref(),
         start_ms: (w.start_s * 1000.0).round() as u64,
-    };
+    })
+}
 
-    // Catalog.
-    let k = &raw.catalog;
-    let catalog = if !k.videos.is_empty() {
+fn catalog(k: &CatalogFile, err: &ErrFn<'_>) -> Result<Catalog> {
+    Ok(if !k.videos.is_empty() {
         let mut v = Vec::new();
         for f in &k.videos {
             if f.width == 0
@@ -557,12 +720,10 @@ pub(super) fn build(
             bits_per_pixel: k.bits_per_pixel,
             size_mb: [s0, s1],
         }
-    };
+    })
+}
 
-    let (faults, net_faults) =
-        super::faults::build_faults(&raw.faults, &nodes, &zone_of, &node_index, err)?;
-
-    let l = &raw.live;
+fn live(l: &LiveFile, err: &ErrFn<'_>) -> Result<Live> {
     let positive = |v: &Option<Spanned<u32>>, default: u32, min: u32, what: &str| match v {
         None => Ok(default),
         Some(x) if *x.get_ref() >= min => Ok(*x.get_ref()),
@@ -571,7 +732,7 @@ pub(super) fn build(
             format!("live.{what} must be ≥ {min}, got {}", x.get_ref()),
         )),
     };
-    let live = Live {
+    Ok(Live {
         catalog_dir: l.catalog_dir.as_ref().map(PathBuf::from),
         clips: positive(&l.clips, 8, 1, "clips")?,
         clip_max_seconds: positive(&l.clip_max_seconds, 2, 1, "clip_max_seconds")?,
@@ -588,46 +749,20 @@ pub(super) fn build(
                 ))
             }
         },
-    };
+    })
+}
 
-    let window_s = *raw.output.window_s.get_ref();
+fn output(o: &OutputFile, err: &ErrFn<'_>) -> Result<Output> {
+    let window_s = *o.window_s.get_ref();
     if window_s == 0 {
         return Err(err(
-            at(&raw.output.window_s.span()),
+            at(&o.window_s.span()),
             "output.window_s must be ≥ 1".into(),
         ));
     }
-
-    Ok(Scenario {
-        name,
-        description: raw.description,
-        seed: raw.seed,
-        duration_ms: (duration_s * 1000.0).round() as u64,
-        hop_limit: raw.hop_limit,
-        strategy_overrides,
-        admission,
-        network: Network {
-            zones: Arc::new(zones),
-            connect_timeout_ms: net.connect_timeout_ms,
-            offload_timeout_ms: net.offload_timeout_ms,
-            offload_latency: net.offload_latency,
-            client_zone,
-            client_bandwidth_mbps: net.client_bandwidth_mbps.as_ref().map(|b| *b.get_ref()),
-        },
-        nodes,
-        generated_seeds,
-        gossip: g,
-        strategies,
-        cost,
-        workload,
-        catalog,
-        faults,
-        net_faults,
-        output: Output {
-            window_ms: window_s * 1000,
-            requests_csv: raw.output.requests_csv,
-            node_windows_csv: raw.output.node_windows_csv,
-        },
-        live,
+    Ok(Output {
+        window_ms: window_s * 1000,
+        requests_csv: o.requests_csv,
+        node_windows_csv: o.node_windows_csv,
     })
 }
