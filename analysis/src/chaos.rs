@@ -22,6 +22,18 @@ pub enum End {
 }
 
 impl End {
+    /// How a request the load client recorded ended, given what its last failed attempt said.
+    pub fn of(outcome: vidmesh_loadgen::record::Outcome, error: Option<&str>) -> End {
+        use vidmesh_loadgen::record::Outcome;
+        let why = || error.unwrap_or_default().to_string();
+        match outcome {
+            Outcome::Ok => End::Ok,
+            Outcome::Rejected => End::Refused(why()),
+            Outcome::Error | Outcome::Unavailable => End::Failed(why()),
+            Outcome::Timeout => End::ClientTimeout,
+        }
+    }
+
     fn label(&self) -> &'static str {
         match self {
             End::Ok => "ok",

@@ -294,15 +294,9 @@ impl Cluster {
 fn request_ends(run: &client::ClientRun) -> Vec<RequestEnd> {
     (run.records.iter().zip(&run.details))
         .enumerate()
-        .map(|(id, (r, d))| {
-            let why = || d.error.clone().unwrap_or_default();
-            let end = match r.outcome {
-                Outcome::Ok => End::Ok,
-                Outcome::Rejected => End::Refused(why()),
-                Outcome::Error | Outcome::Unavailable => End::Failed(why()),
-                Outcome::Timeout => End::ClientTimeout,
-            };
-            RequestEnd { id: id as u64, end }
+        .map(|(id, (r, d))| RequestEnd {
+            id: id as u64,
+            end: End::of(r.outcome, d.error.as_deref()),
         })
         .collect()
 }

@@ -78,15 +78,9 @@ pub fn ended(run: &ClientRun) -> Vec<Ended> {
 pub fn request_ends(records: &[Ended]) -> Vec<RequestEnd> {
     records
         .iter()
-        .map(|r| {
-            let why = || r.error.clone().unwrap_or_default();
-            let end = match r.outcome {
-                Outcome::Ok => End::Ok,
-                Outcome::Rejected => End::Refused(why()),
-                Outcome::Error | Outcome::Unavailable => End::Failed(why()),
-                Outcome::Timeout => End::ClientTimeout,
-            };
-            RequestEnd { id: r.id, end }
+        .map(|r| RequestEnd {
+            id: r.id,
+            end: End::of(r.outcome, r.error.as_deref()),
         })
         .collect()
 }
