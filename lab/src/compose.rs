@@ -181,6 +181,26 @@ pub fn override_yaml(launches: &[NodeLaunch], seeds: &[Vec<String>], zones_file:
     y
 }
 
+/// Runs `cmd` to its end: its output (trimmed), or an error naming `what` with its exit status
+/// and what it said on stderr.
+pub(crate) async fn run_cmd(mut cmd: Command, what: &str) -> Result<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// Saves each container's log (`docker logs -t`, stdout and stderr) into the path beside it;
 /// a log that cannot be had is skipped, as the stack is going anyway.
 pub(crate) async fn save_logs(ids: &[String], paths: &[PathBuf]) {
@@ -236,37 +256,22 @@ impl ComposeFleet {
         self.names.len()
     }
 
-    async fn run(mut cmd: Command, what: &str) -> Result<String> {
-        let out = cmd
-            .output()
-            .await
-            .with_context(|| format!("running {what}"))?;
-        if !out.status.success() {
-            bail!(
-                "{what} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-
     /// A fresh stack: whatever a previous run left is removed with its volumes (caches), then
     /// every node service is created and started.
     pub async fn up(&mut self) -> Result<()> {
         let mut down = self.compose();
         down.args(["down", "-v", "--remove-orphans", "-t", "2"]);
-        Self::run(down, "docker-compose down").await?;
+        run_cmd(down, "docker-compose down").await?;
         let mut up = self.compose();
         up.args(["up", "-d", "--no-deps", "--force-recreate"])
             .args(&self.names);
         self.up = true;
-        Self::run(up, "docker-compose up").await?;
+        run_cmd(up, "docker-compose up").await?;
         self.ids.clear();
         for n in &self.names {
             let mut ps = self.compose();
             ps.args(["ps", "-q", n]);
-            let id = Self::run(ps, "docker-compose ps").await?;
+            let id = run_cmd(ps, "docker-compose ps").await?;
             if id.is_empty() {
                 bail!("docker-compose created no container for {n}");
             }
@@ -278,7 +283,7 @@ impl ComposeFleet {
     async fn docker(&self, verb: &[&str], i: usize) -> Result<()> {
         let mut c = Command::new("docker");
         c.args(verb).arg(&self.ids[i]).stdin(Stdio::null());
-        Self::run(c, &format!("docker {} {}", verb.join(" "), self.names[i]))
+        run_cmd(c, &format!("docker {} {}", verb.join(" "), self.names[i]))
             .await
             .map(|_| ())
     }
@@ -336,7 +341,7 @@ impl ComposeFleet {
         self.up = false;
         tokio::time::timeout(
             Duration::from_secs(120),
-            Self::run(down, "docker-compose down"),
+            run_cmd(down, "docker-compose down"),
         )
         .await
         .context("docker-compose down took over 2 minutes")??;

@@ -34,7 +34,7 @@ use vidmesh_node::catalog::{self, CatalogSpec, Clip};
 use vidmesh_node::client::{self, ClientConfig, Target};
 use vidmesh_node::status::Status;
 
-use crate::compose::ComposeOptions;
+use crate::compose::{run_cmd, ComposeOptions};
 pub use report::DrillRow;
 use report::{DrillTimes, HEAL_BOUND_S};
 
@@ -262,38 +262,21 @@ impl Stack {
         c
     }
 
-    async fn run(mut c: Command, what: &str) -> Result<String> {
-        let out = c
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .await
-            .with_context(|| format!("running {what}"))?;
-        if !out.status.success() {
-            bail!(
-                "{what} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-
     async fn docker(&self, args: &[&str], what: &str) -> Result<String> {
         let mut c = Command::new("docker");
         c.args(args);
-        Self::run(c, what).await
+        run_cmd(c, what).await
     }
 
     async fn up(&mut self) -> Result<()> {
         let down = self.compose(&["down", "-v", "--remove-orphans", "-t", "2"]);
-        Self::run(down, "docker-compose down").await?;
+        run_cmd(down, "docker-compose down").await?;
         let mut args = vec!["up", "-d", "--no-deps"];
         args.extend(NODES.iter().map(|n| n.0));
-        Self::run(self.compose(&args), "docker-compose up").await?;
+        run_cmd(self.compose(&args), "docker-compose up").await?;
         self.ids.clear();
         for (n, _) in NODES {
-            let id = Self::run(self.compose(&["ps", "-q", n]), "docker-compose ps").await?;
+            let id = run_cmd(self.compose(&["ps", "-q", n]), "docker-compose ps").await?;
             if id.is_empty() {
                 bail!("docker-compose created no container for {n}");
             }
@@ -318,7 +301,7 @@ impl Stack {
             .collect();
         crate::compose::save_logs(&self.ids, &logs).await;
         let down = self.compose(&["down", "-v", "--remove-orphans", "-t", "2"]);
-        if let Err(e) = Self::run(down, "docker-compose down").await {
+        if let Err(e) = run_cmd(down, "docker-compose down").await {
             eprintln!("warning: {e:#}");
         }
     }
@@ -442,7 +425,7 @@ impl Stack {
                     c.args([
                         "-t", &pid, "-n", "iptables", op, chain, dir, ip, "-j", "DROP",
                     ]);
-                    Self::run(c, &format!("iptables {op} {chain} in {}", NODES[i].0)).await?;
+                    run_cmd(c, &format!("iptables {op} {chain} in {}", NODES[i].0)).await?;
                 }
             }
         }
@@ -453,7 +436,7 @@ impl Stack {
         let pid = self.node_pid(i).await?.to_string();
         let mut c = Command::new("kill");
         c.args([sig, &pid]);
-        Self::run(c, &format!("kill {sig} {}", NODES[i].0)).await?;
+        run_cmd(c, &format!("kill {sig} {}", NODES[i].0)).await?;
         Ok(())
     }
 }

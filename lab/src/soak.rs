@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use tokio::process::Command;
 use vidmesh_node::status::Status;
 
-use crate::compose::ComposeOptions;
+use crate::compose::{run_cmd, ComposeOptions};
 
 /// The compose file's node services (docker-compose.yml).
 const NODES: [&str; 5] = ["node1", "node2", "node3", "node4", "node5"];
@@ -108,20 +108,7 @@ pub async fn soak(a: &SoakArgs) -> Result<bool> {
             .stderr(Stdio::piped());
         c
     };
-    let run = |mut c: Command, what: &'static str| async move {
-        let out = c
-            .output()
-            .await
-            .with_context(|| format!("running {what}"))?;
-        if !out.status.success() {
-            bail!(
-                "{what} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).to_string())
-    };
-    run(
+    run_cmd(
         compose(&["down", "-v", "--remove-orphans", "-t", "2"]),
         "docker-compose down",
     )
@@ -145,7 +132,7 @@ pub async fn soak(a: &SoakArgs) -> Result<bool> {
     );
     let started = Instant::now();
     let result = async {
-        run(compose(&["up", "-d"]), "docker-compose up").await?;
+        run_cmd(compose(&["up", "-d"]), "docker-compose up").await?;
         watch(a, &addrs, dashboard_port, &compose, started).await
     }
     .await;
@@ -154,7 +141,7 @@ pub async fn soak(a: &SoakArgs) -> Result<bool> {
     if let Ok(o) = logs {
         let _ = std::fs::write(a.out.join("compose.log"), [o.stdout, o.stderr].concat());
     }
-    let _ = run(
+    let _ = run_cmd(
         compose(&["down", "-v", "--remove-orphans", "-t", "2"]),
         "docker-compose down",
     )
