@@ -563,23 +563,16 @@ async fn run_drill(
     let before = suspicion_counts(stack).await;
     match d {
         Drill::KillEntry | Drill::KillTarget => {
+            let id = &stack.ids[victims[0]];
             stack
-                .docker(
-                    &["kill", "-s", "KILL", &stack.ids[victims[0]]],
-                    "docker kill",
-                )
-                .await?
+                .docker(&["kill", "-s", "KILL", id], "docker kill")
+                .await?;
         }
-        Drill::Pause => {
-            stack.signal(victims[0], "-STOP").await?;
-            String::new()
-        }
-        Drill::Partition => {
-            stack.partition(PARTITIONED_ZONE, false).await?;
-            String::new()
-        }
-        Drill::Starve | Drill::StarveNoLocalHealth => String::new(),
-    };
+        Drill::Pause => stack.signal(victims[0], "-STOP").await?,
+        Drill::Partition => stack.partition(PARTITIONED_ZONE, false).await?,
+        // The stopping and continuing is the watch below.
+        Drill::Starve | Drill::StarveNoLocalHealth => {}
+    }
     println!("  {fault_s:>6.1} s  {} {why}", d.name());
 
     // Detection while the fault lasts.
@@ -650,31 +643,20 @@ async fn run_drill(
     let records = report::ended(&run);
     let nodes = settle(stack).await;
     let after = suspicion_counts(stack).await;
-    // A restarted node's counters start again from 0; its new life's count is all new.
-    let delta = |k: usize| -> u64 {
-        before
-            .iter()
-            .zip(&after)
-            .map(|(b, a)| match (b, a) {
-                (Some(b), Some(a)) if a[k] >= b[k] => a[k] - b[k],
-                (_, Some(a)) => a[k],
-                _ => 0,
-            })
-            .sum()
+    // How much counter `k` grew on each node from the fault on. A restarted node's counters
+    // start again from 0, so its new life's count is all new.
+    let grew = |i: usize, k: usize| -> u64 {
+        match (before[i], after[i]) {
+            (Some(b), Some(a)) if a[k] >= b[k] => a[k] - b[k],
+            (_, Some(a)) => a[k],
+            _ => 0,
+        }
     };
-    let by_victims = |k: usize| -> u64 {
-        victims
-            .iter()
-            .map(|&v| match (before[v], after[v]) {
-                (Some(b), Some(a)) if a[k] >= b[k] => a[k] - b[k],
-                (_, Some(a)) => a[k],
-                _ => 0,
-            })
-            .sum()
-    };
-    let suspicions = [by_victims(0), delta(0) - by_victims(0)];
-    let refutations = delta(1);
-    let cancelled = delta(2);
+    let total = |k: usize| -> u64 { (0..NODES.len()).map(|i| grew(i, k)).sum() };
+    let by_victims: u64 = victims.iter().map(|&v| grew(v, 0)).sum();
+    let suspicions = [by_victims, total(0) - by_victims];
+    let refutations = total(1);
+    let cancelled = total(2);
     let protocol_violations = stack
         .statuses()
         .await
