@@ -233,6 +233,9 @@ pub struct CostModel {
     log_var: f64,
     /// Exponential average of measured service times, in ms: the typical job here.
     mean_service_ms: f64,
+    /// Exponential average of log(measured ÷ the curve's guess from the upload's size alone):
+    /// what an upload costs here per byte, relative to that guess, before its probe says more.
+    log_size_speed: f64,
     observed: u64,
     /// Absolute percentage errors of the last predictions, for MAPE.
     errors: [f32; ERROR_WINDOW],
@@ -265,6 +268,7 @@ impl CostModel {
             // Until measured, assume ±30 % per job.
             log_var: 0.3 * 0.3,
             mean_service_ms: 0.0,
+            log_size_speed: 0.0,
             observed: 0,
             errors: [0.0; ERROR_WINDOW],
             error_sum: 0.0,
@@ -289,6 +293,40 @@ impl CostModel {
         (self.cpu_s(f) / self.threads * 1000.0).round().max(1.0) as u64
     }
 
+    /// Predicted slot time of an upload known only by its size and output (its probe has not
+    /// run), in ms: the curve's size-only guess ([`CostCurve::job_cpu_s`] without a picture),
+    /// scaled by how such guesses compared with this node's measured transcodes. Clips differ
+    /// in cost per byte by a few times, so this is for work in bulk (a queue of unprobed
+    /// uploads), not for one job's deadline.
+    pub fn unprobed_ms(&self, f: &JobFeatures) -> f64 {
+        let speed = if self.observed == 0 {
+            self.speed()
+        } else {
+            self.log_size_speed.exp()
+        };
+        self.size_guess_ms(f) * speed
+    }
+
+    /// What a job is expected to cost in the curve's CPU-seconds (a peer's reported
+    /// ms per CPU-s turns it into that peer's time): by its features once probed, else by its
+    /// size, as this node's size-based estimates have measured.
+    pub fn curve_cpu_s(&self, f: &JobFeatures, probed: bool) -> f64 {
+        if probed {
+            return self.curve.job_cpu_s(f);
+        }
+        self.unprobed_ms(f) / 1000.0 * self.threads / self.speed()
+    }
+
+    /// The curve's slot time for `f` from its size and output alone, in ms.
+    fn size_guess_ms(&self, f: &JobFeatures) -> f64 {
+        let guess = JobFeatures {
+            size_bytes: f.size_bytes,
+            output: f.output,
+            ..JobFeatures::default()
+        };
+        self.curve.job_cpu_s(&guess) / self.threads * 1000.0
+    }
+
     /// Learns from a transcode that held its slot for `measured_ms`, having been predicted at
     /// `predicted_ms` when it started.
     pub fn observe(&mut self, f: &JobFeatures, predicted_ms: u64, measured_ms: u64) {
@@ -309,6 +347,11 @@ impl CostModel {
                 self.log_var += MIN_GAIN * (dev * dev - self.log_var);
             }
             self.log_speed += gain * (ratio - self.log_speed);
+        }
+        let guess_ms = self.size_guess_ms(f);
+        if f.size_bytes > 0 && guess_ms > 0.0 {
+            let ratio = (measured / guess_ms).clamp(1e-3, 1e3).ln();
+            self.log_size_speed += gain * (ratio - self.log_size_speed);
         }
         self.mean_service_ms += gain * (measured - self.mean_service_ms);
         self.observed += 1;
@@ -378,6 +421,36 @@ mod tests {
         assert!((m.speed() - 5.0).abs() < 0.05);
         // The window forgets the first, uncalibrated predictions.
         assert!(m.stats().mape_pct < 5.0, "{:?}", m.stats());
+    }
+
+    #[test]
+    fn an_unprobed_upload_is_charged_by_its_size_as_this_node_measured() {
+        let mut m = CostModel::new(CostCurve::default(), 1.0);
+        // Before any transcode: the curve's size-only guess, more for a bigger upload.
+        let small = JobFeatures {
+            size_bytes: 1_000_000,
+            ..Default::default()
+        };
+        let big = JobFeatures {
+            size_bytes: 4_000_000,
+            ..Default::default()
+        };
+        assert!(m.unprobed_ms(&small) > 0.0);
+        assert!(m.unprobed_ms(&big) > 2.0 * m.unprobed_ms(&small));
+        // Clips whose bytes cost 3 s of slot time per MB here, whatever the guess said.
+        for k in 0..40u32 {
+            let mb = 1 + k % 4;
+            let f = JobFeatures {
+                size_bytes: mb as u64 * 1_000_000,
+                ..f(1280, 720, 30 * (2 + k % 9))
+            };
+            m.observe(&f, 1_000, mb as u64 * 3_000);
+        }
+        let est = m.unprobed_ms(&JobFeatures {
+            size_bytes: 2_000_000,
+            ..Default::default()
+        });
+        assert!((5_400.0..6_600.0).contains(&est), "{est}");
     }
 
     #[test]

@@ -145,8 +145,9 @@ pub struct RemoteDone {
 pub enum OffloadError {
     /// Could not reach the peer, or it did not answer in time.
     Unreachable,
-    /// The peer refused (its queue was full).
-    Rejected,
+    /// The peer refused: its queue was full, or it could not finish the job in time. It expects
+    /// room in about `retry_after_ms`, when it said.
+    Rejected { retry_after_ms: Option<u64> },
     /// The peer ran the job and it failed.
     Failed(FailKind),
 }
@@ -183,7 +184,9 @@ impl Outcome {
                 hops,
                 output_bytes,
             }),
-            Outcome::Rejected(_) => Err(OffloadError::Rejected),
+            Outcome::Rejected(r) => Err(OffloadError::Rejected {
+                retry_after_ms: r.retry_after_ms(),
+            }),
             Outcome::Failed(k) => Err(OffloadError::Failed(k)),
         }
     }

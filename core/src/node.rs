@@ -54,6 +54,8 @@ enum TimerKind {
 
 /// The shortest Retry-After a refusal names: clients that come back sooner find the same.
 const MIN_RETRY_MS: u64 = 1_000;
+/// A peer refusing offloads in a row is left alone for at most 2⁴ × the time it asked for.
+const MAX_BACKOFF_DOUBLINGS: u32 = 4;
 
 /// Where an upload goes before its probe ([`Node::place_unprobed`]).
 enum Unprobed {
@@ -636,9 +638,10 @@ impl Node {
         self.probing + self.probe_queue.len() as u32
     }
 
-    /// How long a job arriving now would wait for a worker, by the cost model.
+    /// How long a job arriving now would wait for a worker, by the cost model: the queued and
+    /// running jobs, and the uploads still to be probed.
     pub fn backlog_ms(&self, now: Millis) -> u64 {
-        self.local_wait_ms(now)
+        self.local_wait_ms(now) + self.unprobed_backlog_ms()
     }
 
     pub fn self_view(&self) -> SelfView {
@@ -656,9 +659,14 @@ impl Node {
 
     /// What `job` costs by this node's model, as strategies see it.
     fn job_cost(&self, now: Millis, job: &Job) -> JobCost {
+        let here_ms = if job.probed {
+            self.cost.service_ms(&job.features) as f64
+        } else {
+            self.cost.unprobed_ms(&job.features)
+        };
         JobCost {
-            cpu_s: self.cost.curve().job_cpu_s(&job.features),
-            here_ms: self.cost.service_ms(&job.features) as f64 * self.overdue(now),
+            cpu_s: self.cost.curve_cpu_s(&job.features, job.probed),
+            here_ms: here_ms * self.overdue(now),
             upload_bytes: job.features.size_bytes,
             result_bytes: job.features.expected_output_bytes(),
         }
@@ -686,12 +694,12 @@ impl Node {
     pub fn route(&mut self, now: Millis, job: &Job) -> Choice {
         // Built from fields, not `self.view`, so the strategy and rng can be borrowed mutably.
         let (me, cost) = (self.me_at(now), self.job_cost(now, job));
-        // A peer that said it is draining takes no new work: the strategy chooses among the
-        // others (a copy only while some peer drains, which is rare).
+        // A peer that is draining, or refused this node's last offload, takes no new work: the
+        // strategy chooses among the others (a copy only while some peer is closed).
         let open: Option<(Vec<usize>, Vec<PeerView>)> =
-            self.peers.iter().any(|p| p.is_draining()).then(|| {
+            self.peers.iter().any(|p| p.is_closed(now)).then(|| {
                 let idx: Vec<usize> = (0..self.peers.len())
-                    .filter(|&i| !self.peers[i].is_draining())
+                    .filter(|&i| !self.peers[i].is_closed(now))
                     .collect();
                 let views = idx.iter().map(|&i| self.peers[i]).collect();
                 (idx, views)
@@ -832,11 +840,38 @@ impl Node {
         self.pump_probes();
     }
 
-    /// The least time any new upload would take here: the probes ahead of it, the work queued,
-    /// and half the typical job (nothing plausible is smaller).
-    fn least_wait_ms(&self, now: Millis) -> u64 {
-        let least = self.cost.typical_service_ms().unwrap_or(0.0) * 0.5;
-        self.probe_wait_ms() + self.local_wait_ms(now) + least as u64
+    /// How long a new unprobed upload is expected to take here: until its probe has ended and
+    /// the work ahead of it is done (queued and running jobs, and the uploads still waiting for
+    /// or in their probe, each charged its size-based estimate), with the margin admission
+    /// applies after the probe, then its own expected time. Counting the unprobed uploads keeps
+    /// a burst from passing this check all at once, each to be probed and then refused; the
+    /// job itself gets no margin, as one clip's cost per byte strays too far to refuse it on
+    /// (its probe decides).
+    fn unprobed_eta_ms(&self, now: Millis, job: &Job) -> u64 {
+        let ahead = self.local_wait_ms(now) + self.unprobed_backlog_ms();
+        let ahead = ahead.max(self.probe_wait_ms()) as f64;
+        let own = self.cost.unprobed_ms(&job.features) * self.overdue(now);
+        (ahead * self.cost.safety() + own).ceil() as u64
+    }
+
+    /// What the uploads waiting for or in their probe will ask of the workers, per worker, in
+    /// ms, by their sizes; those that will find a worker free wait for nothing.
+    fn unprobed_backlog_ms(&self) -> u64 {
+        if self.probing == 0 && self.probe_queue.is_empty() {
+            return 0;
+        }
+        let (mut n, mut total) = (0u32, 0.0);
+        for t in self.jobs.values() {
+            if matches!(t.state, JobState::AwaitProbe | JobState::Probing) {
+                n += 1;
+                total += self.cost.unprobed_ms(&t.job.features);
+            }
+        }
+        let workers = self.cfg.workers.max(1);
+        let busy = self.running + self.queue.len() as u32;
+        let free = workers.saturating_sub(busy);
+        let waiting = n.saturating_sub(free) as f64 / n as f64;
+        (total * waiting / workers as f64).ceil() as u64
     }
 
     /// Whether an upload of `size_bytes` that must be done by `deadline` has any chance, asked
@@ -880,8 +915,8 @@ impl Node {
         if job.deadline == NO_DEADLINE {
             return Unprobed::Here;
         }
-        let wait = self.least_wait_ms(now);
-        if now + wait < job.deadline {
+        let wait = self.unprobed_eta_ms(now, job);
+        if now + wait <= job.deadline {
             return Unprobed::Here;
         }
         if job.hops < self.cfg.hop_limit {
@@ -1265,6 +1300,20 @@ impl Node {
         if let Ok(i) = self.peer_index(to.node) {
             let p = &mut self.peers[i];
             p.in_flight_to = p.in_flight_to.saturating_sub(1);
+            let aware = self.cfg.admission.deadline_aware;
+            match result {
+                // Fresher than its load report: send it nothing until it expects room, longer
+                // each time it refuses again (the report's system, without admission, kept no
+                // such note).
+                Err(OffloadError::Rejected { retry_after_ms }) if aware => {
+                    let wait = retry_after_ms.unwrap_or(MIN_RETRY_MS).max(MIN_RETRY_MS);
+                    let wait = wait.saturating_mul(1 << p.refusals.min(MAX_BACKOFF_DOUBLINGS));
+                    p.refused_until = p.refused_until.max(now + wait);
+                    p.refusals = p.refusals.saturating_add(1);
+                }
+                Ok(_) => p.refusals = 0,
+                Err(_) => {}
+            }
         }
         match result {
             Ok(done) => {
@@ -1291,18 +1340,28 @@ impl Node {
                 self.untrack(&id);
                 self.reply(id, Outcome::Failed(kind));
             }
-            Err(OffloadError::Unreachable | OffloadError::Rejected) => {
+            Err(OffloadError::Unreachable | OffloadError::Rejected { .. }) => {
                 self.counters.offloads_failed += 1;
                 self.counters.fallbacks += 1;
                 let job = t.job;
                 if job.deadline != NO_DEADLINE {
                     if !job.probed {
-                        // Sent on before its probe: probe it here now.
-                        if let Some(t) = self.jobs.get_mut(&id) {
-                            t.state = JobState::AwaitProbe;
+                        // Sent on before its probe, as this node had no room then: placed
+                        // again as a new upload would be (the refusing peer is now closed).
+                        match self.place_unprobed(now, &job) {
+                            Unprobed::Here => {
+                                if let Some(t) = self.jobs.get_mut(&id) {
+                                    t.state = JobState::AwaitProbe;
+                                }
+                                self.probe_queue.push_back(id);
+                                self.pump_probes();
+                            }
+                            Unprobed::Peer(i) => self.offload_to(i, job),
+                            Unprobed::Refuse(reason) => {
+                                self.untrack(&id);
+                                self.refuse(id, reason);
+                            }
                         }
-                        self.probe_queue.push_back(id);
-                        self.pump_probes();
                         return;
                     }
                     let eta = now + self.local_eta_ms(now, &job);
@@ -1473,7 +1532,7 @@ impl Node {
             workers: self.cfg.workers,
             queue_cap: self.cfg.queue_cap,
             age_ms: 0,
-            backlog_ms: self.local_wait_ms(now).min(u32::MAX as u64) as u32,
+            backlog_ms: self.backlog_ms(now).min(u32::MAX as u64) as u32,
             ms_per_cpu_s: self.ms_per_cpu_s(),
             draining: self.draining(),
         }
@@ -1651,6 +1710,8 @@ impl Node {
             report: None,
             in_flight_to: 0,
             sent_since_report: 0,
+            refused_until: 0,
+            refusals: 0,
         };
         match self.peer_index(id.node) {
             Ok(i) => {
@@ -2024,6 +2085,53 @@ mod tests {
         n.handle_input(t, Input::Upload(job(99, t + 6_000, true)));
         let r = replies(&outputs(&mut n));
         assert!(matches!(r[0].1, Outcome::Rejected(_)), "{r:?}");
+    }
+
+    #[test]
+    fn a_burst_is_probed_only_as_far_as_the_deadline_reaches_the_rest_refused_unread() {
+        // A node that has learned its 2 MB uploads hold the worker ~10 s.
+        let mut n = lone(1);
+        let first = n.predict_service_ms(&job(1, 0, true).features);
+        let mut t = 0;
+        for id in 1..=20 {
+            n.handle_input(t, Input::Upload(job(id, NO_DEADLINE, true)));
+            outputs(&mut n);
+            t += first * 5;
+            let done = Input::TranscodeDone {
+                job: JobId(id),
+                result: Ok(1),
+            };
+            n.handle_input(t, done);
+            outputs(&mut n);
+        }
+        let unprobed = n.cost.unprobed_ms(&job(1, 0, false).features);
+        assert!(
+            (0.9..1.1).contains(&(unprobed / (first * 5) as f64)),
+            "size-based estimate {unprobed} ms vs {} ms measured",
+            first * 5
+        );
+        // The report's client sends twenty at once, 40 s each.
+        let probes_before = n.counters().probes_run;
+        let mut refused = 0;
+        for id in 100..120 {
+            if n.refuse_early(t, t + 40_000, 2_000_000, 0).is_some() {
+                refused += 1;
+                continue;
+            }
+            n.handle_input(t, Input::Upload(job(id, t + 40_000, false)));
+            let r = replies(&outputs(&mut n));
+            refused += r.len();
+        }
+        // About four fit in 40 s; those are probed, the others refused before their body.
+        let kept = n.probes_pending();
+        assert!((3..=6).contains(&kept), "{kept} uploads kept for probing");
+        assert_eq!(refused as u32 + kept, 20);
+        assert!(
+            n.counters().probes_run - probes_before <= 1,
+            "one probe slot"
+        );
+        // Peers hear of the work waiting for probes, not only the queue.
+        assert!(n.own_report(t).backlog_ms as u64 >= unprobed as u64 * (kept as u64 - 1));
     }
 
     #[test]

@@ -275,12 +275,24 @@ pub struct PeerView {
     /// Jobs this node sent the peer since the report it holds arrived: that report cannot
     /// count them yet.
     pub sent_since_report: u32,
+    /// Until when the peer takes no offload from this node: it refused one and said when it
+    /// expects room (0: it has not refused). Its load report is older than that answer.
+    pub refused_until: Millis,
+    /// Offloads it refused in a row since it last took one: each doubles the time it is left
+    /// alone, as a peer refusing again after the room it expected is busier than it knows.
+    pub refusals: u32,
 }
 
 impl PeerView {
     /// The peer's latest report says it is draining.
     pub fn is_draining(&self) -> bool {
         self.report.as_ref().is_some_and(|k| k.report.draining)
+    }
+
+    /// The peer takes no new work from this node at `now`: it is draining, or it refused an
+    /// offload and the room it then expected has not come yet.
+    pub fn is_closed(&self, now: Millis) -> bool {
+        self.is_draining() || self.refused_until > now
     }
 
     /// Jobs queued and running per worker by the latest report, plus those sent since when
@@ -352,7 +364,12 @@ impl ClusterView<'_> {
         let p = &self.peers[i];
         let k = p.report.as_ref()?;
         let r = &k.report;
-        if r.draining || r.ms_per_cpu_s.is_nan() || r.ms_per_cpu_s <= 0.0 || r.workers == 0 {
+        if p.refused_until > self.now
+            || r.draining
+            || r.ms_per_cpu_s.is_nan()
+            || r.ms_per_cpu_s <= 0.0
+            || r.workers == 0
+        {
             return None;
         }
         let service = self.job.cpu_s * r.ms_per_cpu_s as f64;
@@ -762,6 +779,8 @@ mod tests {
             }),
             in_flight_to: 0,
             sent_since_report: 0,
+            refused_until: 0,
+            refusals: 0,
         }
     }
 

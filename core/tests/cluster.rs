@@ -224,6 +224,29 @@ impl Net {
         id
     }
 
+    /// A 2 MB upload whose features the node must probe, due by `deadline`.
+    fn upload_unprobed(&mut self, i: usize, content: u32, deadline: u64) -> JobId {
+        let id = JobId(self.next_job);
+        self.next_job += 1;
+        let mut hash = [0xAB; 32];
+        hash[..4].copy_from_slice(&content.to_le_bytes());
+        let job = Job {
+            id,
+            content: ContentHash(hash),
+            features: JobFeatures {
+                size_bytes: 2_000_000,
+                ..JobFeatures::default()
+            },
+            hops: 0,
+            origin: NodeId(i as u32 + 1),
+            deadline,
+            probed: false,
+        };
+        let now = self.now;
+        self.push(now, i, Input::Upload(job));
+        id
+    }
+
     fn node(&self, i: usize) -> &Node {
         self.nodes[i].as_ref().unwrap()
     }
@@ -521,5 +544,48 @@ fn a_draining_peer_gets_no_offloads_as_soon_as_it_says_so() {
     assert!(
         c.offloads_cross_zone > 0,
         "a saturated node1 kept everything"
+    );
+}
+
+#[test]
+fn a_burst_beyond_the_cluster_is_refused_before_its_probes_not_after() {
+    let mut net = Net::report_cluster(ring(), StrategyConfig::default());
+    net.run_until(20_000);
+    // Every node learns what its 2 MB uploads cost (TRANSCODE_MS each).
+    for k in 0..10 {
+        for i in 0..5 {
+            net.upload_unprobed(i, k * 5 + i as u32, NO_DEADLINE);
+        }
+        let t = net.now + 2 * TRANSCODE_MS;
+        net.run_until(t);
+    }
+    assert_eq!(net.replies.len(), 50);
+    let probes = |net: &Net| -> u64 { (0..5).map(|i| net.node(i).counters().probes_run).sum() };
+    let started = |net: &Net| -> u64 {
+        (0..5)
+            .map(|i| net.node(i).counters().transcodes_started)
+            .sum()
+    };
+    let (p0, s0) = (probes(&net), started(&net));
+    // 300 uploads at once, 5 s each: five nodes of 5 workers finish at most ~125 of them.
+    let deadline = net.now + 5 * TRANSCODE_MS;
+    for k in 0..300u32 {
+        net.upload_unprobed(0, 1_000 + k, deadline);
+    }
+    net.run_until(deadline + 10_000);
+    let (probed, ran) = (probes(&net) - p0, started(&net) - s0);
+    let c = net.node(0).counters();
+    let offloads = c.offloads_same_zone + c.offloads_cross_zone;
+    // Each node holds ~20 of these 1 s jobs in 5 s with 5 workers; the rest cannot make it.
+    assert!(ran >= 50, "only {ran} of the burst ran");
+    // Without counting the uploads still to be probed, node1 alone probed all 300.
+    assert!(
+        probed <= ran + ran / 2,
+        "{probed} probes for {ran} transcodes: the rest should have been refused unprobed"
+    );
+    assert!(
+        c.offloads_failed * 2 <= offloads,
+        "{} of {offloads} offloads were refused by the peer",
+        c.offloads_failed
     );
 }

@@ -59,6 +59,8 @@ fn cluster(n: u32) -> (SelfView, Vec<PeerView>) {
             }),
             in_flight_to: i % 2,
             sent_since_report: i % 3,
+            refused_until: 0,
+            refusals: 0,
         })
         .collect();
     (me, peers)

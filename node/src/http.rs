@@ -386,18 +386,27 @@ async fn upload_inner(
             reply,
         })
         .await?;
-    if let Some(RejectReason::Deadline { retry_after_ms }) = refusal {
-        let secs = retry_after_ms.div_ceil(1000).max(1);
-        return Err(err(StatusCode::SERVICE_UNAVAILABLE, deadline_refusal(secs))
-            .retry_after(secs.min(u32::MAX as u64) as u32));
-    }
-    if let Some(RejectReason::Draining { retry_after_ms }) = refusal {
-        let secs = retry_after_ms.div_ceil(1000).max(1);
-        return Err(err(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node is draining (finishing its work before it leaves): send the upload to another node",
-        )
-        .retry_after(secs.min(u32::MAX as u64) as u32));
+    let early = match refusal {
+        Some(RejectReason::Deadline { retry_after_ms }) => {
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            Some(
+                err(StatusCode::SERVICE_UNAVAILABLE, deadline_refusal(secs))
+                    .retry_after(secs.min(u32::MAX as u64) as u32),
+            )
+        }
+        Some(RejectReason::Draining { retry_after_ms }) => {
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            Some(err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this node is draining (finishing its work before it leaves): send the upload to another node",
+            )
+            .retry_after(secs.min(u32::MAX as u64) as u32))
+        }
+        _ => None,
+    };
+    if let Some(e) = early {
+        discard(body, size_bytes).await;
+        return Err(e);
     }
     if st.receiving.fetch_add(1, Ordering::Relaxed) >= st.max_receiving {
         st.receiving.fetch_sub(1, Ordering::Relaxed);
@@ -588,6 +597,24 @@ fn deadline_budget(st: &AppState, headers: &HeaderMap) -> Result<Duration, ApiEr
 }
 
 /// What a client is told when nobody can finish its upload in time.
+/// The largest upload read and thrown away before a refusal is sent: a socket closed with
+/// bytes unread is reset, and a client still sending then sees a broken connection instead of
+/// the 503 and its Retry-After. Discarding costs no hashing, no file and no probe; larger
+/// uploads are refused unread.
+const DISCARD_MAX_BYTES: u64 = 16 << 20;
+/// The longest a refusal waits for a slow sender's body before it is sent anyway.
+const DISCARD_MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// Reads and drops an upload of `len` bytes that is being refused (see [`DISCARD_MAX_BYTES`]).
+async fn discard(body: Body, len: u64) {
+    if len > DISCARD_MAX_BYTES {
+        return;
+    }
+    let mut data = body.into_data_stream();
+    let drain = async { while let Some(Ok(_)) = data.next().await {} };
+    let _ = tokio::time::timeout(DISCARD_MAX_WAIT, drain).await;
+}
+
 fn deadline_refusal(retry_after_s: u64) -> String {
     format!(
         "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {retry_after_s} s"

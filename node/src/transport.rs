@@ -287,14 +287,19 @@ impl Net {
         };
         if !status.is_success() {
             let unsigned = check_reply("").err();
+            let retry_after_ms = (resp.headers().get(reqwest::header::RETRY_AFTER))
+                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                .map(|s| s.saturating_mul(1000));
             let text = resp.text().await.unwrap_or_default();
             let kind = match status.as_u16() {
                 // An unauthenticated refusal cannot fail the job: it runs here.
-                _ if unsigned.is_some() => OffloadError::Rejected,
+                _ if unsigned.is_some() => OffloadError::Rejected {
+                    retry_after_ms: None,
+                },
                 422 => OffloadError::Failed(FailKind::Transcode),
                 504 => OffloadError::Failed(FailKind::Timeout),
                 // Full queue, or a refusal of this node (unknown peer, limits): run it here.
-                400..=499 | 503 => OffloadError::Rejected,
+                400..=499 | 503 => OffloadError::Rejected { retry_after_ms },
                 _ => OffloadError::Unreachable,
             };
             return Err((kind, format!("{url}: {status}: {}", text.trim())));

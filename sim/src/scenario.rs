@@ -222,6 +222,8 @@ pub enum Catalog {
         fps: f64,
         duration_s: [f64; 2],
         bits_per_pixel: f64,
+        /// When set, sizes follow a bitrate drawn per file instead of `bits_per_pixel`.
+        bitrate_mbps: Option<[f64; 2]>,
         size_mb: [f64; 2],
     },
     Explicit(Vec<Video>),

@@ -32,13 +32,18 @@ impl Catalog {
                 fps,
                 duration_s,
                 bits_per_pixel,
+                bitrate_mbps,
                 size_mb,
             } => (0..*files)
                 .map(|_| {
                     let [w, h] = resolutions[(unit(&mut r) * resolutions.len() as f64) as usize];
                     let dur = duration_s[0] + unit(&mut r) * (duration_s[1] - duration_s[0]);
                     let frames = (dur * fps).round().max(1.0) as u32;
-                    let bytes = w as f64 * h as f64 * frames as f64 * bits_per_pixel / 8.0;
+                    let bytes = match bitrate_mbps {
+                        // Drawn only when asked for, so other catalogs keep their draws.
+                        Some([b0, b1]) => dur * (b0 + unit(&mut r) * (b1 - b0)) * 1e6 / 8.0,
+                        None => w as f64 * h as f64 * frames as f64 * bits_per_pixel / 8.0,
+                    };
                     let bytes = bytes.clamp(size_mb[0] * 1e6, size_mb[1] * 1e6);
                     Video {
                         width: w,

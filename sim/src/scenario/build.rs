@@ -444,12 +444,26 @@ fn catalog(k: &CatalogFile, err: &ErrFn<'_>) -> Result<Catalog> {
                 "catalog.fps and bits_per_pixel must be > 0".into(),
             ));
         }
+        let bitrate_mbps = match &k.bitrate_mbps {
+            None => None,
+            Some(b) => {
+                let [b0, b1] = *b.get_ref();
+                if !(b0 > 0.0 && b1 >= b0 && b1.is_finite()) {
+                    return Err(err(
+                        at(&b.span()),
+                        "catalog.bitrate_mbps must be [min, max] with 0 < min ≤ max".into(),
+                    ));
+                }
+                Some([b0, b1])
+            }
+        };
         Catalog::Generated {
             files,
             resolutions: k.resolutions.clone(),
             fps: k.fps,
             duration_s: [d0, d1],
             bits_per_pixel: k.bits_per_pixel,
+            bitrate_mbps,
             size_mb: [s0, s1],
         }
     })

@@ -367,6 +367,10 @@ pub(super) struct CatalogFile {
     /// Encoded input bits per pixel per frame (size = w·h·frames·bpp/8, then clamped).
     #[serde(default = "d_bpp")]
     pub(super) bits_per_pixel: f64,
+    /// Instead of `bits_per_pixel`: each file's bitrate drawn from [min, max] Mbit/s whatever
+    /// its picture (size = duration · bitrate / 8, then clamped), as phones encode.
+    #[serde(default)]
+    pub(super) bitrate_mbps: Option<Spanned<[f64; 2]>>,
     #[serde(default = "d_size")]
     pub(super) size_mb: Spanned<[f64; 2]>,
     /// Explicit videos; when given, `files`/`resolutions`/`duration_s` are not used.
@@ -401,6 +405,7 @@ impl Default for CatalogFile {
             fps: d_fps(),
             duration_s: d_dur(),
             bits_per_pixel: d_bpp(),
+            bitrate_mbps: None,
             size_mb: d_size(),
             videos: Vec::new(),
         }
