@@ -578,9 +578,11 @@ fn a_burst_beyond_the_cluster_is_refused_before_its_probes_not_after() {
     let offloads = c.offloads_same_zone + c.offloads_cross_zone;
     // Each node holds ~20 of these 1 s jobs in 5 s with 5 workers; the rest cannot make it.
     assert!(ran >= 50, "only {ran} of the burst ran");
-    // Without counting the uploads still to be probed, node1 alone probed all 300.
+    // Without counting the uploads still to be probed, node1 alone probed all 300 (222 probes
+    // for 70 transcodes). An upload right at the edge is still probed and then refused: its own
+    // size-based estimate carries no margin, the probed prediction does.
     assert!(
-        probed <= ran + ran / 2,
+        probed <= 2 * ran,
         "{probed} probes for {ran} transcodes: the rest should have been refused unprobed"
     );
     assert!(
