@@ -364,8 +364,7 @@ impl ClusterView<'_> {
         let p = &self.peers[i];
         let k = p.report.as_ref()?;
         let r = &k.report;
-        if p.refused_until > self.now
-            || r.draining
+        if p.is_closed(self.now)
             || r.ms_per_cpu_s.is_nan()
             || r.ms_per_cpu_s <= 0.0
             || r.workers == 0

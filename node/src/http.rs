@@ -389,24 +389,19 @@ async fn upload_inner(
     let early = match refusal {
         Some(RejectReason::Deadline { retry_after_ms }) => {
             let secs = retry_after_ms.div_ceil(1000).max(1);
-            Some(
-                err(StatusCode::SERVICE_UNAVAILABLE, deadline_refusal(secs))
-                    .retry_after(secs.min(u32::MAX as u64) as u32),
-            )
+            Some((secs, deadline_refusal(secs)))
         }
-        Some(RejectReason::Draining { retry_after_ms }) => {
-            let secs = retry_after_ms.div_ceil(1000).max(1);
-            Some(err(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "this node is draining (finishing its work before it leaves): send the upload to another node",
-            )
-            .retry_after(secs.min(u32::MAX as u64) as u32))
-        }
+        Some(RejectReason::Draining { retry_after_ms }) => Some((
+            retry_after_ms.div_ceil(1000).max(1),
+            "this node is draining (finishing its work before it leaves): send the upload to another node".to_string(),
+        )),
         _ => None,
     };
-    if let Some(e) = early {
+    if let Some((secs, why)) = early {
         discard(body, size_bytes).await;
-        return Err(e);
+        return Err(
+            err(StatusCode::SERVICE_UNAVAILABLE, why).retry_after(secs.min(u32::MAX as u64) as u32)
+        );
     }
     if st.receiving.fetch_add(1, Ordering::Relaxed) >= st.max_receiving {
         st.receiving.fetch_sub(1, Ordering::Relaxed);
@@ -596,7 +591,6 @@ fn deadline_budget(st: &AppState, headers: &HeaderMap) -> Result<Duration, ApiEr
     }
 }
 
-/// What a client is told when nobody can finish its upload in time.
 /// The largest upload read and thrown away before a refusal is sent: a socket closed with
 /// bytes unread is reset, and a client still sending then sees a broken connection instead of
 /// the 503 and its Retry-After. Discarding costs no hashing, no file and no probe; larger
@@ -615,6 +609,7 @@ async fn discard(body: Body, len: u64) {
     let _ = tokio::time::timeout(DISCARD_MAX_WAIT, drain).await;
 }
 
+/// What a client is told when nobody can finish its upload in time.
 fn deadline_refusal(retry_after_s: u64) -> String {
     format!(
         "neither this node nor a peer it knows can finish the upload before its deadline; room is expected in about {retry_after_s} s"
